@@ -1,0 +1,48 @@
+"""emcli: cluster tabular data with Expectation-Maximization for Gaussian mixtures.
+
+The library behind the ``emcli`` command::
+
+    import emcli
+    model = emcli.fit(x, n_components=3)          # x: array or DataFrame
+    labels = model.predict(x)
+    model.save("model.json"); emcli.load("model.json")
+
+Heavy modules (numpy, pyarrow) load on first use, so ``emcli --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+try:
+    __version__ = version("emcli")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+_LAZY = {
+    "fit": ("emcli.api", "fit"),
+    "GaussianMixtureModel": ("emcli.model", "GaussianMixtureModel"),
+    "read_table": ("emcli.io", "read_table"),
+    "EmcliError": ("emcli.errors", "EmcliError"),
+    "DataError": ("emcli.errors", "DataError"),
+    "FitError": ("emcli.errors", "FitError"),
+    "ModelFileError": ("emcli.errors", "ModelFileError"),
+}
+
+__all__ = [*_LAZY, "load", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module, attr = _LAZY[name]
+        return getattr(import_module(module), attr)
+    raise AttributeError(f"module 'emcli' has no attribute {name!r}")
+
+
+def load(path: str) -> Any:
+    """Load a model file written by ``emcli fit --params`` or ``model.save``."""
+    from .model import GaussianMixtureModel
+
+    return GaussianMixtureModel.load(path)

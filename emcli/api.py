@@ -1,0 +1,186 @@
+"""The Python surface of emcli: ``fit`` a Gaussian mixture to an array or a table.
+
+Example::
+
+    import numpy as np
+    import emcli
+
+    x = np.random.default_rng(0).normal(size=(500, 2))
+    model = emcli.fit(x, n_components=3)
+    model.log_likelihood, model.bic, model.predict(x)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .em import EMSettings, FitOutcome, Monitor, canonical_order, fit_em
+from .engines.memory import MemoryEngine
+from .errors import DataError, UsageError
+from .model import GaussianMixtureModel
+
+Array = NDArray[np.float64]
+
+
+def fit(
+    x: Any,
+    n_components: int,
+    *,
+    columns: Sequence[str] | None = None,
+    covariance_type: str = "full",
+    init: str = "kmeans",
+    n_restarts: int = 10,
+    max_iter: int = 1000,
+    tol: float = 1e-8,
+    reg_covar: float = 1e-6,
+    seed: int = 0,
+    init_sample: int = 100_000,
+    monitor: Monitor | None = None,
+) -> GaussianMixtureModel:
+    """Fit a Gaussian mixture by EM with several starts and keep the best.
+
+    Args:
+        x: data of shape (n_samples, n_features): a numpy array or a pandas DataFrame
+            (its column names are kept).
+        n_components: number of mixture components k (>= 1, at most n_samples).
+        columns: names of the columns (default: the DataFrame's, or x0, x1, ...).
+        covariance_type: "full", "tied", "diag" or "spherical" (scikit-learn's meaning).
+        init: "kmeans" (k-means++ seeded Lloyd), "kmeans++" or "random".
+        n_restarts: independent starts; the highest log-likelihood that is not collapsed wins.
+        max_iter: maximum EM iterations per start.
+        tol: stop when the mean log-likelihood per row changes by less than this; 0 runs
+            exactly ``max_iter`` iterations.
+        reg_covar: added to every covariance diagonal (the covariance floor).
+        seed: seed of all randomness; the same seed and data give the same model.
+        init_sample: initialisation runs on at most this many rows (a uniform sample).
+        monitor: receives progress (see ``emcli.em.Monitor``).
+
+    Returns:
+        The fitted model; ``model.notes`` and ``model.warnings`` hold messages for the user.
+
+    Raises:
+        DataError: the data cannot be fitted (missing or infinite values, too few rows).
+        UsageError: an invalid setting.
+        FitError: every start failed (e.g. singular covariances with ``reg_covar=0``).
+    """
+    x, names = _as_array(x, columns)
+    settings = EMSettings(
+        n_components=int(n_components),
+        covariance_type=covariance_type,
+        init=init,
+        n_restarts=int(n_restarts),
+        max_iter=int(max_iter),
+        tol=float(tol),
+        reg_covar=float(reg_covar),
+        seed=int(seed),
+        init_sample=int(init_sample),
+    )
+    try:
+        settings.validate()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    check_fittable(x, names, settings.n_components)
+    outcome = fit_em(MemoryEngine(x), settings, monitor)
+    model = model_from_outcome(outcome, settings, names, x.shape[0])
+    model.notes.extend(data_notes(x, names, settings.reg_covar))
+    return model
+
+
+def _as_array(x: Any, columns: Sequence[str] | None) -> tuple[Array, list[str]]:
+    if hasattr(x, "columns") and hasattr(x, "to_numpy"):  # a pandas DataFrame
+        names = [str(c) for c in x.columns]
+        x = x.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim == 1:
+            x = x[:, None]
+        names = [f"x{j}" for j in range(x.shape[1])] if x.ndim == 2 else []
+    if x.ndim != 2:
+        raise DataError(f"expected a 2-D table of shape (n_samples, n_features), got {x.shape}")
+    if columns is not None:
+        names = [str(c) for c in columns]
+        if len(names) != x.shape[1]:
+            raise DataError(f"{len(names)} column names for {x.shape[1]} columns")
+    return np.ascontiguousarray(x), names
+
+
+def check_fittable(x: Array, names: Sequence[str], n_components: int) -> None:
+    """Raise DataError for data EM cannot take: no rows, gaps, inf, k > rows."""
+    n = x.shape[0]
+    if n == 0 or x.shape[1] == 0:
+        raise DataError("the data has no rows or no columns")
+    if np.isinf(x).any():
+        row, col = np.argwhere(np.isinf(x))[0]
+        raise DataError(f"column '{names[col]}' has an infinite value (data row {row + 1})")
+    gaps = np.isnan(x)
+    if gaps.any():
+        row, col = np.argwhere(gaps)[0]
+        raise DataError(
+            f"the data has {int(gaps.sum())} missing value(s) (first: column '{names[col]}', "
+            f"data row {row + 1}); remove incomplete rows or fill the gaps"
+        )
+    if n_components > n:
+        raise DataError(
+            f"-k {n_components} is more components than the {n} data rows; use at most -k {n}"
+        )
+
+
+def data_notes(x: Array, names: Sequence[str], reg_covar: float) -> list[str]:
+    """Notes on the data a user should see: constant columns, a floor out of scale."""
+    notes = []
+    var = x.var(axis=0)
+    constant = [n for n, v in zip(names, var) if v == 0.0]
+    if constant:
+        notes.append(
+            f"column(s) {', '.join(constant)} are constant over the input; they are fitted "
+            f"with variance --reg-covar ({reg_covar:g}) and do not separate clusters"
+        )
+    tiny = [n for n, v in zip(names, var) if 0.0 < v < 100.0 * reg_covar]
+    if tiny:
+        notes.append(
+            f"--reg-covar {reg_covar:g} is not small next to the variance of column(s) "
+            f"{', '.join(tiny)}; scale the data or lower --reg-covar"
+        )
+    return notes
+
+
+def model_from_outcome(
+    outcome: FitOutcome, settings: EMSettings, columns: Sequence[str], n_samples: int
+) -> GaussianMixtureModel:
+    """The winning start as a model, its components in the canonical order."""
+    best = outcome.best
+    assert best.params is not None
+    order = canonical_order(best.params)
+    rank = {int(old): new for new, old in enumerate(order)}
+    model = GaussianMixtureModel(
+        params=best.params.permuted(order),
+        columns=list(columns),
+        log_likelihood=best.log_likelihood,
+        n_samples=n_samples,
+        n_iter=best.n_iter,
+        converged=best.converged,
+        history=list(best.history),
+        settings=asdict(settings),
+        starts=[
+            {
+                "start": s.start,
+                "n_iter": s.n_iter,
+                "log_likelihood": s.log_likelihood if s.usable else None,
+                "converged": s.converged,
+                "collapsed": bool(s.collapsed),
+                "error": s.error,
+                "history": list(s.history),
+            }
+            for s in outcome.starts
+        ],
+        collapsed=sorted(rank[j] for j in best.collapsed),
+    )
+    model.extra["best_start"] = best.start
+    model.extra["reseeded"] = outcome.reseeded
+    model.warnings.extend(outcome.warnings)
+    return model

@@ -1,0 +1,49 @@
+"""emcli's exception classes and its one exit-status contract.
+
+The library raises only these (plus real bugs); ``cli.py`` turns them into a one-line
+``Error: ...`` on stderr and the exit status below.  The table is documented in the man page
+and in the README.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """Process exit codes (one place, documented in ``man/emcli.1``)."""
+
+    OK = 0
+    ERROR = 1  # bad data, unreadable input/output, a fit that cannot be done
+    USAGE = 2  # invalid command line (click's own code for usage errors)
+    INTERRUPTED = 130  # SIGINT (Ctrl-C)
+    BROKEN_PIPE = 141  # stdout closed early (e.g. `| head`); no message
+    TERMINATED = 143  # SIGTERM
+
+
+class EmcliError(Exception):
+    """Base class of every error emcli reports to a user (exit status 1)."""
+
+    exit_status = ExitStatus.ERROR
+
+
+class DataError(EmcliError):
+    """The input table cannot be used: unreadable, empty, non-numeric, inf, ..."""
+
+
+class UsageError(EmcliError):
+    """A parameter value the data makes impossible (e.g. more components than rows)."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class FitError(EmcliError):
+    """EM could not produce a usable model (e.g. every start hit a singular covariance)."""
+
+
+class ModelFileError(EmcliError):
+    """A model file that is not an emcli model, or of an unknown schema version."""
+
+
+class OutputError(EmcliError):
+    """An output path that cannot be written."""

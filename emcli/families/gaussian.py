@@ -1,0 +1,376 @@
+"""The Gaussian family: log-densities, sufficient statistics and the M-step.
+
+One EM iteration is a map-reduce (see ``../shared/design.md``)::
+
+    E-step on a block of rows:  (params, rows)  -> SufficientStats
+    reduce:                     SufficientStats + SufficientStats -> SufficientStats
+    M-step:                     SufficientStats -> params
+
+Covariance types follow scikit-learn: ``full`` (one d x d matrix per component), ``tied``
+(one d x d matrix shared by all components), ``diag`` (one diagonal per component) and
+``spherical`` (one variance per component).  Native shapes are scikit-learn's:
+full (k, d, d), tied (d, d), diag (k, d), spherical (k,).
+
+Numerics: densities go through the Cholesky factor of each precision matrix (the log-det is
+the sum of the log of its diagonal); no ``inv``/``det`` on data-sized work.  Second moments
+are accumulated around each component's *current* mean, so ``T/N - m m^T`` never cancels
+catastrophically (the shift ``m`` is tiny near convergence), even for data far from 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import FitError
+
+COVARIANCE_TYPES: tuple[str, ...] = ("full", "tied", "diag", "spherical")
+LOG_2PI = float(np.log(2.0 * np.pi))
+# scikit-learn guards N_k the same way; it keeps empty components finite (no 0/0).
+_NK_GUARD = 10.0 * np.finfo(np.float64).eps
+
+Array = NDArray[np.float64]
+
+
+def singular_message(component: int | None = None) -> str:
+    which = f" of component {component}" if component is not None else ""
+    return (
+        f"the covariance matrix{which} is singular (not positive definite): a component "
+        "collapsed onto too few distinct points. Try a smaller -k, a larger --reg-covar, "
+        "a simpler --covariance (diag, spherical or tied), or scaling the data"
+    )
+
+
+# ---------------------------------------------------------------------------- parameters
+@dataclass(frozen=True)
+class GaussianParams:
+    """Parameters of a Gaussian mixture.
+
+    Attributes:
+        covariance_type: one of ``COVARIANCE_TYPES``.
+        weights: mixing weights, shape (n_components,), summing to 1.
+        means: component means, shape (n_components, n_features).
+        covariances: native shape for the type (see module docstring).
+        precisions_cholesky: Cholesky factors of the precisions, same shape as
+            ``covariances`` (for diag/spherical: 1 / standard deviation).
+    """
+
+    covariance_type: str
+    weights: Array
+    means: Array
+    covariances: Array
+    precisions_cholesky: Array
+
+    @classmethod
+    def from_covariances(
+        cls, covariance_type: str, weights: Array, means: Array, covariances: Array
+    ) -> GaussianParams:
+        """Build parameters, computing the precision Cholesky factors.
+
+        Raises:
+            FitError: a covariance is not positive definite.
+        """
+        if covariance_type not in COVARIANCE_TYPES:
+            raise ValueError(f"unknown covariance type {covariance_type!r}")
+        prec = _PRECISION_CHOLESKY[covariance_type](covariances)
+        return cls(covariance_type, weights, means, covariances, prec)
+
+    @property
+    def n_components(self) -> int:
+        return int(self.means.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.means.shape[1])
+
+    def full_covariances(self) -> Array:
+        """Covariances as k full (d x d) matrices, whatever the type."""
+        return to_full_covariances(self.covariance_type, self.covariances, *self.means.shape)
+
+    def permuted(self, order: NDArray[np.intp]) -> GaussianParams:
+        """The same mixture with its components listed in ``order``."""
+        if self.covariance_type == "tied":
+            cov, prec = self.covariances, self.precisions_cholesky
+        else:
+            cov, prec = self.covariances[order], self.precisions_cholesky[order]
+        return GaussianParams(
+            self.covariance_type, self.weights[order], self.means[order], cov, prec
+        )
+
+
+def to_full_covariances(covariance_type: str, covariances: Array, k: int, d: int) -> Array:
+    """Native covariances -> array of shape (k, d, d)."""
+    if covariance_type == "full":
+        return np.array(covariances, dtype=np.float64)
+    if covariance_type == "tied":
+        return np.repeat(np.asarray(covariances)[None, :, :], k, axis=0)
+    if covariance_type == "diag":
+        return np.stack([np.diag(row) for row in covariances])
+    return np.stack([np.eye(d) * v for v in covariances])
+
+
+def from_full_covariances(covariance_type: str, full: Array) -> Array:
+    """Array of k full (d x d) matrices -> native covariances for the type."""
+    full = np.asarray(full, dtype=np.float64)
+    if covariance_type == "full":
+        return full
+    if covariance_type == "tied":
+        return full[0].copy()
+    diag = np.diagonal(full, axis1=1, axis2=2).copy()
+    if covariance_type == "diag":
+        return diag
+    return diag[:, 0].copy()
+
+
+def _chol_full(cov: Array) -> Array:
+    return _precision_cholesky(cov, stacked=True)
+
+
+def _chol_tied(cov: Array) -> Array:
+    return _precision_cholesky(cov[None], stacked=False)[0]
+
+
+def _precision_cholesky(cov: Array, stacked: bool) -> Array:
+    # As scikit-learn: cov = L L^T, precision Cholesky = L^{-T}, so P P^T = cov^{-1}.
+    try:
+        lower = np.linalg.cholesky(cov)
+    except np.linalg.LinAlgError:
+        bad = next(j for j, c in enumerate(cov) if not _is_positive_definite(c))
+        raise FitError(singular_message(bad if stacked else None)) from None
+    eye = np.broadcast_to(np.eye(cov.shape[-1]), cov.shape)
+    return np.linalg.solve(lower, eye).transpose(0, 2, 1).copy()
+
+
+def _is_positive_definite(c: Array) -> bool:
+    try:
+        np.linalg.cholesky(c)
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
+def _chol_diagonal(cov: Array) -> Array:
+    bad = np.argwhere(~(cov > 0.0))  # also catches NaN
+    if bad.size:
+        raise FitError(singular_message(int(bad[0][0])))
+    return 1.0 / np.sqrt(cov)
+
+
+_PRECISION_CHOLESKY: dict[str, Callable[[Array], Array]] = {
+    "full": _chol_full,
+    "tied": _chol_tied,
+    "diag": _chol_diagonal,
+    "spherical": _chol_diagonal,
+}
+
+
+def log_det_cholesky(params: GaussianParams) -> Array:
+    """log det of each precision Cholesky factor, shape (k,) (= -1/2 log det Sigma_j)."""
+    prec, kind, d = params.precisions_cholesky, params.covariance_type, params.n_features
+    if kind == "full":
+        return np.log(np.diagonal(prec, axis1=1, axis2=2)).sum(axis=1)
+    if kind == "tied":
+        return np.full(params.n_components, np.log(np.diag(prec)).sum())
+    if kind == "diag":
+        return np.log(prec).sum(axis=1)
+    return d * np.log(prec)
+
+
+def n_parameters(covariance_type: str, k: int, d: int) -> int:
+    """Free parameters of the mixture (scikit-learn's ``_n_parameters``)."""
+    cov = {
+        "full": k * d * (d + 1) // 2,
+        "tied": d * (d + 1) // 2,
+        "diag": k * d,
+        "spherical": k,
+    }[covariance_type]
+    return int(cov + k * d + k - 1)
+
+
+# ---------------------------------------------------------------------------- log-densities
+def _maha_full(x: Array, params: GaussianParams, shift: Array) -> Array:
+    # One stacked matrix product for all components: (b, d) @ (d, k*d).
+    k, d = params.n_components, params.n_features
+    prec = params.precisions_cholesky  # (k, d, d)
+    stacked = prec.transpose(1, 0, 2).reshape(d, k * d)
+    y = (x - shift) @ stacked
+    y = y.reshape(-1, k, d)
+    y -= np.einsum("kd,kde->ke", params.means - shift, prec)[None, :, :]
+    return np.einsum("bkd,bkd->bk", y, y)
+
+
+def _maha_tied(x: Array, params: GaussianParams, shift: Array) -> Array:
+    prec = params.precisions_cholesky
+    y = (x - shift) @ prec  # (b, d)
+    mu = (params.means - shift) @ prec  # (k, d)
+    out = np.einsum("bd,bd->b", y, y)[:, None] - 2.0 * (y @ mu.T)
+    out += np.einsum("kd,kd->k", mu, mu)[None, :]
+    return np.maximum(out, 0.0, out=out)
+
+
+def _maha_diag(x: Array, params: GaussianParams, shift: Array) -> Array:
+    p2 = params.precisions_cholesky**2  # (k, d)
+    if p2.ndim == 1:  # spherical
+        p2 = np.repeat(p2[:, None], params.n_features, axis=1)
+    xc = x - shift
+    mu = params.means - shift
+    out = (xc * xc) @ p2.T - 2.0 * (xc @ (mu * p2).T)
+    out += np.einsum("kd,kd->k", mu * mu, p2)[None, :]
+    return np.maximum(out, 0.0, out=out)
+
+
+_MAHALANOBIS: dict[str, Callable[[Array, GaussianParams, Array], Array]] = {
+    "full": _maha_full,
+    "tied": _maha_tied,
+    "diag": _maha_diag,
+    "spherical": _maha_diag,
+}
+
+
+def mixture_center(params: GaussianParams) -> Array:
+    """The mixture's mean, shape (d,): a shift that keeps products well conditioned."""
+    return params.weights @ params.means
+
+
+def log_gaussian(x: Array, params: GaussianParams) -> Array:
+    """log N(x_i | mean_j, Sigma_j) for a block of rows, shape (b, k)."""
+    shift = mixture_center(params)
+    maha = _MAHALANOBIS[params.covariance_type](x, params, shift)
+    const = -0.5 * params.n_features * LOG_2PI + log_det_cholesky(params)
+    maha *= -0.5
+    maha += const[None, :]
+    return maha
+
+
+def log_weights(params: GaussianParams) -> Array:
+    with np.errstate(divide="ignore"):
+        return np.log(params.weights)
+
+
+def weighted_log_prob(x: Array, params: GaussianParams) -> Array:
+    """log (w_j N(x_i | j)), shape (b, k)."""
+    out = log_gaussian(x, params)
+    out += log_weights(params)[None, :]
+    return out
+
+
+def log_resp_and_norm(x: Array, params: GaussianParams) -> tuple[Array, Array]:
+    """Log-responsibilities (b, k) and per-row log-likelihood (b,), by log-sum-exp."""
+    wlp = weighted_log_prob(x, params)
+    top = wlp.max(axis=1)
+    top = np.where(np.isfinite(top), top, 0.0)
+    wlp -= top[:, None]
+    norm = np.log(np.exp(wlp).sum(axis=1))
+    wlp -= norm[:, None]
+    return wlp, norm + top
+
+
+# ---------------------------------------------------------------------------- statistics
+@dataclass
+class SufficientStats:
+    """Sums over rows that the M-step needs; they add up across blocks, files and machines.
+
+    Second moments are taken around ``centers`` (the means the E-step used), so
+    ``sum_x`` is sum_i r_ij (x_i - center_j) and ``sum_xx`` the matching second moment:
+    shape (k, d, d) for full, (d, d) summed over components for tied, (k, d) for
+    diag and spherical.
+    """
+
+    covariance_type: str
+    centers: Array
+    n_k: Array
+    sum_x: Array
+    sum_xx: Array
+    log_likelihood: float
+    n_samples: int
+
+    def __add__(self, other: SufficientStats) -> SufficientStats:
+        return SufficientStats(
+            self.covariance_type,
+            self.centers,
+            self.n_k + other.n_k,
+            self.sum_x + other.sum_x,
+            self.sum_xx + other.sum_xx,
+            self.log_likelihood + other.log_likelihood,
+            self.n_samples + other.n_samples,
+        )
+
+    @classmethod
+    def zeros(cls, covariance_type: str, centers: Array) -> SufficientStats:
+        k, d = centers.shape
+        shape = {"full": (k, d, d), "tied": (d, d)}.get(covariance_type, (k, d))
+        return cls(
+            covariance_type,
+            centers,
+            np.zeros(k),
+            np.zeros((k, d)),
+            np.zeros(shape),
+            0.0,
+            0,
+        )
+
+
+def block_stats(
+    x: Array, resp: Array, centers: Array, covariance_type: str, log_likelihood: float
+) -> SufficientStats:
+    """Sufficient statistics of one block of rows given its responsibilities (b, k)."""
+    k, d = centers.shape
+    n_k = resp.sum(axis=0)
+    sum_x = resp.T @ x - n_k[:, None] * centers
+    if covariance_type in ("full", "tied"):
+        full = np.empty((k, d, d))
+        for j in range(k):
+            diff = x - centers[j]
+            full[j] = (diff * resp[:, j : j + 1]).T @ diff
+        sum_xx = full if covariance_type == "full" else full.sum(axis=0)
+    else:
+        sum_xx = np.empty((k, d))
+        for j in range(k):
+            diff = x - centers[j]
+            diff *= diff
+            sum_xx[j] = resp[:, j] @ diff
+    return SufficientStats(
+        covariance_type, centers, n_k, sum_x, sum_xx, float(log_likelihood), int(x.shape[0])
+    )
+
+
+# ---------------------------------------------------------------------------- M-step
+def m_step(stats: SufficientStats, reg_covar: float) -> GaussianParams:
+    """New parameters from summed statistics; ``reg_covar`` is added to every diagonal.
+
+    Raises:
+        FitError: a covariance is not positive definite even with the floor.
+    """
+    kind = stats.covariance_type
+    n_k = stats.n_k + _NK_GUARD
+    shift = stats.sum_x / n_k[:, None]  # new mean - center, small near convergence
+    means = stats.centers + shift
+    weights = n_k / n_k.sum()
+    d = means.shape[1]
+    if kind == "full":
+        cov = stats.sum_xx / n_k[:, None, None] - shift[:, :, None] * shift[:, None, :]
+        cov = 0.5 * (cov + cov.transpose(0, 2, 1))
+        cov[:, np.arange(d), np.arange(d)] += reg_covar
+    elif kind == "tied":
+        cov = (stats.sum_xx - (shift * n_k[:, None]).T @ shift) / n_k.sum()
+        cov = 0.5 * (cov + cov.T)
+        cov[np.arange(d), np.arange(d)] += reg_covar
+    else:
+        cov = np.maximum(stats.sum_xx / n_k[:, None] - shift * shift, 0.0)
+        if kind == "spherical":
+            cov = cov.mean(axis=1)
+        cov = cov + reg_covar
+    return GaussianParams.from_covariances(kind, weights, means, cov)
+
+
+def params_from_labels(
+    x: Array, labels: NDArray[np.intp], centers: Array, covariance_type: str, reg_covar: float
+) -> GaussianParams:
+    """M-step from a hard assignment of rows to components (used by initialisation)."""
+    k = centers.shape[0]
+    resp = np.zeros((x.shape[0], k))
+    resp[np.arange(x.shape[0]), labels] = 1.0
+    return m_step(block_stats(x, resp, centers, covariance_type, 0.0), reg_covar)

@@ -1,0 +1,205 @@
+"""Model selection: fit every (k, covariance type) candidate and rank them by BIC, ICL or AIC.
+
+Criteria use scikit-learn's sign (lower is better)::
+
+    BIC = -2 log L + p ln n
+    AIC = -2 log L + 2 p
+    ICL = BIC + 2 * entropy,   entropy = -sum_i sum_j r_ij ln r_ij   (Biernacki et al. 2000)
+
+mclust reports BIC as 2 log L - p ln n (higher is better): mclust's value is minus ours.
+
+A candidate is *degenerate* when its best start is collapsed (every start collapsed, see
+``emcli.em``): like mclust's singular models it gets no criterion value and never wins.  A
+candidate that cannot be fitted at all (k larger than the rows, every start singular) is a
+row with its reason.  Each candidate is fitted exactly as ``fit`` would, with the same seed,
+so the table does not depend on the number of parallel jobs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import EmcliError
+from .model import GaussianMixtureModel
+
+Array = NDArray[np.float64]
+CRITERIA = ("bic", "icl", "aic")
+
+
+@dataclass
+class Candidate:
+    """One row of the selection table."""
+
+    n_components: int
+    covariance_type: str
+    model: GaussianMixtureModel | None = None
+    icl: float | None = None
+    reason: str | None = None
+
+    @property
+    def degenerate(self) -> bool:
+        return self.model is not None and bool(self.model.collapsed)
+
+    def criterion(self, name: str) -> float | None:
+        """The criterion's value, or None for a failed or degenerate candidate."""
+        if self.model is None or self.degenerate:
+            return None
+        return {"bic": self.model.bic, "aic": self.model.aic, "icl": self.icl}[name]
+
+    def row(self) -> dict[str, Any]:
+        m = self.model
+        ok = m is not None and not self.degenerate
+        status = "ok" if ok else ("degenerate" if self.degenerate else "failed")
+        return {
+            "components": self.n_components,
+            "covariance": self.covariance_type,
+            "status": status,
+            "log_likelihood": m.log_likelihood if ok else None,
+            "n_parameters": m.n_parameters if m is not None else None,
+            "bic": self.criterion("bic"),
+            "aic": self.criterion("aic"),
+            "icl": self.criterion("icl"),
+            "converged": m.converged if m is not None else None,
+            "n_iter": m.n_iter if m is not None else None,
+            "reason": self.reason or "",
+        }
+
+
+def parse_components(spec: str) -> list[int]:
+    """'3' -> [3]; '1..9' -> [1, ..., 9]; '2,3,5' -> [2, 3, 5]."""
+    text = spec.strip()
+    try:
+        if ".." in text:
+            lo, hi = (int(v) for v in text.split("..", 1))
+            if hi < lo:
+                raise ValueError
+            values = list(range(lo, hi + 1))
+        else:
+            values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(
+            f"'{spec}' is not a number of components; give 3, a range 1..9 or a list 2,3,5"
+        ) from None
+    if not values or min(values) < 1:
+        raise ValueError(f"'{spec}': the number of components must be at least 1")
+    return list(dict.fromkeys(values))
+
+
+def parse_covariances(spec: str) -> list[str]:
+    """'full' -> ['full']; 'diag,full' -> both; 'all' -> the four types."""
+    from .families.gaussian import COVARIANCE_TYPES
+
+    names = [v.strip().lower() for v in spec.split(",") if v.strip()]
+    if names == ["all"]:
+        return list(COVARIANCE_TYPES)
+    bad = [v for v in names if v not in COVARIANCE_TYPES]
+    if bad or not names:
+        raise ValueError(
+            f"unknown covariance type '{', '.join(bad) or spec}'; choose from "
+            f"{', '.join(COVARIANCE_TYPES)}, a comma list, or all"
+        )
+    return list(dict.fromkeys(names))
+
+
+def entropy(model: GaussianMixtureModel, x: Array) -> float:
+    """-sum r log r over rows and components (0 log 0 = 0)."""
+    from .engines.memory import block_rows
+    from .families.gaussian import log_resp_and_norm
+
+    total = 0.0
+    size = block_rows(model.n_components, model.n_features)
+    for s in range(0, x.shape[0], size):
+        log_resp = log_resp_and_norm(x[s : s + size], model.params)[0]
+        resp = np.exp(log_resp)
+        total -= float(np.sum(resp * np.where(resp > 0, log_resp, 0.0)))
+    return total
+
+
+def _fit_candidate(x: Array, columns: Sequence[str], k: int, kind: str,
+                   options: dict[str, Any]) -> Candidate:
+    from .api import fit
+
+    cand = Candidate(k, kind)
+    try:
+        cand.model = fit(x, k, columns=columns, covariance_type=kind, **options)
+    except EmcliError as exc:
+        cand.reason = str(exc)
+        return cand
+    cand.icl = cand.model.bic + 2.0 * entropy(cand.model, x)
+    if cand.degenerate:
+        cand.reason = "collapsed component in every start (singular covariance)"
+    return cand
+
+
+def _worker_init() -> None:
+    # Each worker process does its own BLAS work on one thread: no oversubscription.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+
+
+def select(
+    x: Array,
+    columns: Sequence[str],
+    components: Sequence[int],
+    covariance_types: Sequence[str],
+    criterion: str = "bic",
+    jobs: int | None = None,
+    on_candidate: Callable[[int, int, Candidate], None] | None = None,
+    **options: Any,
+) -> tuple[Candidate | None, list[Candidate]]:
+    """Fit every candidate; return (winner or None, all candidates in grid order).
+
+    ``options`` are passed to ``emcli.fit`` (restarts, tolerance, seed, ...).  With
+    ``jobs`` > 1 the candidates run in that many processes (one BLAS thread each).
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}")
+    grid = [(k, kind) for kind in covariance_types for k in components]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(grid)))
+    done: list[Candidate | None] = [None] * len(grid)
+    if jobs == 1:
+        for i, (k, kind) in enumerate(grid):
+            done[i] = _fit_candidate(x, columns, k, kind, options)
+            if on_candidate:
+                on_candidate(i, len(grid), done[i])
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        options = {k: v for k, v in options.items() if k != "monitor"}  # not picklable
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init) as pool:
+            futures = {
+                pool.submit(_fit_candidate, x, list(columns), k, kind, options): i
+                for i, (k, kind) in enumerate(grid)
+            }
+            for n_done, future in enumerate(as_completed(futures)):
+                i = futures[future]
+                done[i] = future.result()
+                if on_candidate:
+                    on_candidate(n_done, len(grid), done[i])
+    candidates = [c for c in done if c is not None]
+    ranked = [c for c in candidates if c.criterion(criterion) is not None
+              and math.isfinite(c.criterion(criterion))]
+    winner = min(ranked, key=lambda c: c.criterion(criterion)) if ranked else None
+    return winner, candidates
+
+
+def selection_record(winner: Candidate, candidates: Sequence[Candidate], criterion: str) -> dict:
+    """What the winner's model file records of the selection."""
+    values = sorted(c.criterion(criterion) for c in candidates
+                    if c.criterion(criterion) is not None)
+    margin = values[1] - values[0] if len(values) > 1 else None
+    return {
+        "criterion": criterion,
+        "winner": {"components": winner.n_components, "covariance": winner.covariance_type},
+        "runner_up_margin": margin,
+        "table": [c.row() for c in candidates],
+    }
