@@ -154,5 +154,21 @@ def _run_selection(table: Table, ks: list[int], kinds: list[str], options: dict[
 
 
 def _write_selection(handle: IO[bytes], candidates) -> None:
+    import csv
+    import io
+
     rows = [c.row() for c in candidates]
-    write_csv(handle, {name: [r[name] for r in rows] for name in rows[0]})
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
+    handle.write(text.getvalue().encode())
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else str(value)
