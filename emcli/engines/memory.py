@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.typing import NDArray
 
+from .. import parallel
+from ..families import kernels
 from ..families.gaussian import GaussianParams, SufficientStats, block_stats, log_resp_and_norm
 
 Array = NDArray[np.float64]
@@ -45,6 +47,15 @@ class MemoryEngine:
             yield self.x[start : start + size]
 
     def e_step(self, params: GaussianParams) -> SufficientStats:
+        """Statistics summed over all rows (fast kernels, row blocks on ``threads()``).
+
+        The block partition depends only on (n, k, d) and block sums are added in block
+        order, so the result is the same whatever the number of threads.
+        """
+        return fast_e_step(self.x, params, self.block_size)
+
+    def e_step_reference(self, params: GaussianParams) -> SufficientStats:
+        """The plain E-step (``log_resp_and_norm`` + ``block_stats``), kept as a reference."""
         total = SufficientStats.zeros(params.covariance_type, params.means)
         for xb in self.blocks(params.n_components):
             log_resp, norm = log_resp_and_norm(xb, params)
@@ -53,3 +64,31 @@ class MemoryEngine:
                 xb, resp, params.means, params.covariance_type, norm.sum()
             )
         return total
+
+
+def fast_e_step(
+    x: Array, params: GaussianParams, block_size: int | None = None, n_threads: int | None = None
+) -> SufficientStats:
+    """E-step over the rows of ``x`` with the kernels of ``emcli.families.kernels``."""
+    plan = kernels.make_plan(params, x.dtype.type)
+    n = x.shape[0]
+    size = block_size or kernels.block_rows_for(plan.kind, plan.k, plan.d)
+    starts = range(0, n, size)
+    n_threads = min(n_threads or parallel.threads(), len(starts))
+
+    def one(start: int) -> tuple[Array, Array, float]:
+        return kernels.block_raw(plan, x[start : start + size])
+
+    g = ex = None
+    ll = 0.0
+    with parallel.single_blas(n_threads > 1):
+        for bg, bex, bll in parallel.ordered_map(one, starts, n_threads):
+            if g is None:
+                g, ex = bg, bex
+            else:
+                g += bg
+                ex += bex
+            ll += bll
+    if g is None:  # no rows
+        return SufficientStats.zeros(params.covariance_type, params.means)
+    return kernels.raw_to_stats(plan, g, ex, ll, n, params.means)
