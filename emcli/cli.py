@@ -108,6 +108,9 @@ def cli() -> None:
               help="Random seed; the same seed and input give byte-identical outputs.")
 @click.option("--init-sample", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Initialise on at most this many rows (a uniform random sample).")
+@click.option("--accelerate/--no-accelerate", default=False, show_default=True,
+              help="SQUAREM-accelerated EM: fewer iterations to the same optimum, likelihood "
+                   "still non-decreasing. Ignored with --tol 0.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Parallel candidates in a model selection [default: number of cores].")
 @output_options

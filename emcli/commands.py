@@ -97,6 +97,8 @@ def run_fit(source: str, k_spec: str, covariance_spec: str, options: dict[str, A
         tol=options["tol"], reg_covar=options["reg_covar"], seed=options["seed"],
         init_sample=options["init_sample"],
     )
+    if options.get("accelerate"):
+        settings["accelerate"] = True
     console = stderr_console()
     if len(ks) * len(kinds) == 1:
         with make_display(quiet, verbose) as display:

@@ -50,6 +50,7 @@ class EMSettings:
     reg_covar: float = 1e-6
     seed: int = 0
     init_sample: int = 100_000
+    accelerate: bool = False
 
     def validate(self) -> None:
         """Raise ValueError for values no data could make sense of."""
@@ -155,12 +156,19 @@ def run_em(
     tol: float,
     reg_covar: float,
     on_iteration=None,
+    accelerate: bool = False,
 ) -> tuple[GaussianParams, float, int, bool, list[float]]:
-    """Plain EM from ``params``.
+    """Plain EM from ``params`` (SQUAREM when ``accelerate`` and ``tol > 0``).
 
     Returns (params, log_likelihood, n_iter, converged, history) where history[t] is the
-    total log-likelihood of the parameters after t M-steps.
+    total log-likelihood of the parameters after t M-steps (for accelerated EM: of each
+    accepted point, see ``emcli.accelerate``).  ``tol == 0`` always runs exactly
+    ``max_iter`` plain EM iterations.
     """
+    if accelerate and tol > 0:
+        from .accelerate import squarem
+
+        return squarem(engine, params, max_iter, tol, reg_covar, on_iteration)
     n = engine.n_samples
     history: list[float] = []
     converged = False
@@ -267,6 +275,7 @@ def _one_start(
             settings.tol,
             settings.reg_covar,
             lambda it, ll, delta: monitor.iteration(index, it, ll, delta),
+            accelerate=settings.accelerate,
         )
     except FitError as exc:
         result = StartResult(index, None, -math.inf, 0, False, error=str(exc))
