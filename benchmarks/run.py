@@ -1,0 +1,433 @@
+"""emcli against scikit-learn's GaussianMixture, side by side, on this machine.
+
+    python benchmarks/run.py            # the full run (several minutes, ~3 GB of memory)
+    python benchmarks/run.py --quick    # tiny sizes: a smoke test of the script itself
+
+For every size it generates a planted mixture, takes ONE set of starting parameters (emcli's
+k-means++ on a 10,000-row sample), and runs from it
+
+* emcli's core: ``emcli.em.run_em`` on ``MemoryEngine`` with ``tol=0`` (plain EM), and
+* scikit-learn: ``weights_/means_/covariances_/precisions_cholesky_`` set to the same values,
+  then its own ``_e_step`` / ``_m_step`` (what ``GaussianMixture.fit`` runs per iteration),
+
+in this process, checks that both log-likelihood trajectories agree (1e-10 relative), and
+reports the median seconds per iteration and the ratio.  Peak memory is measured for each
+side in a child process of its own (peak RSS minus the RSS once the data is in memory).
+The machine bound at (2e5, 50, 16) full is the flop count of the E- and M-step matrix
+products at the GEMM rate numpy reaches here, or the memory-bandwidth time, whichever is
+larger.  Then: end-to-end ``emcli fit`` on a CSV against a pandas.read_csv + scikit-learn
+script, SQUAREM (``--accelerate``) against plain EM, and the CLI's start-up time.
+
+Results go to benchmarks/results/ (JSON and the printed table).  The figures are meant as
+ratios: other work on the machine moves absolute times, so timings are repeated and medians
+reported, with the load average printed beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from emcli.em import run_em  # noqa: E402
+from emcli.engines.memory import MemoryEngine  # noqa: E402
+from emcli.families.gaussian import GaussianParams  # noqa: E402
+from emcli.init import initial_params  # noqa: E402
+
+FULL_CASES = [
+    (1_000_000, 10, 8, "full"),
+    (1_000_000, 10, 8, "diag"),
+    (1_000_000, 10, 8, "tied"),
+    (1_000_000, 10, 8, "spherical"),
+    (200_000, 50, 16, "full"),
+]
+QUICK_CASES = [(3000, 3, 2, kind) for kind in ("full", "diag", "tied", "spherical")] + [
+    (2000, 6, 3, "full")
+]
+BOUND_CASE = {"full": (200_000, 50, 16, "full"), "quick": (2000, 6, 3, "full")}
+REG_COVAR = 1e-6
+
+
+# ---------------------------------------------------------------------------- data
+def make_data(n: int, d: int, k: int, seed: int = 0) -> np.ndarray:
+    """A planted mixture with correlated, overlapping components (made in chunks, so the
+    process peak while generating stays near the size of the data itself)."""
+    rng = np.random.default_rng(seed)
+    means = rng.normal(scale=3.0, size=(k, d))
+    factors = rng.normal(scale=1.0 / np.sqrt(d), size=(k, d, d)) + np.eye(d)[None]
+    weights = rng.dirichlet(np.full(k, 5.0))
+    x = np.empty((n, d))
+    chunk = 50_000
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        labels = rng.choice(k, size=stop - start, p=weights)
+        z = rng.normal(size=(stop - start, d))
+        x[start:stop] = np.einsum("nd,nde->ne", z, factors[labels]) + means[labels]
+    return x
+
+
+def start_params(x: np.ndarray, k: int, kind: str) -> GaussianParams:
+    rng = np.random.default_rng(1)
+    sample = x[np.sort(rng.choice(x.shape[0], size=min(10_000, x.shape[0]), replace=False))]
+    return initial_params(sample, k, "kmeans++", kind, REG_COVAR, np.random.default_rng(2))
+
+
+def sklearn_model(params: GaussianParams):
+    from sklearn.mixture import GaussianMixture
+
+    gm = GaussianMixture(params.n_components, covariance_type=params.covariance_type,
+                         reg_covar=REG_COVAR)
+    gm.weights_ = params.weights.copy()
+    gm.means_ = params.means.copy()
+    gm.covariances_ = np.array(params.covariances, copy=True)
+    gm.precisions_cholesky_ = np.array(params.precisions_cholesky, copy=True)
+    return gm
+
+
+# ---------------------------------------------------------------------------- per iteration
+def time_emcli(x: np.ndarray, params: GaussianParams, iters: int) -> tuple[list[float], list[float]]:
+    """Seconds per EM iteration and the log-likelihood history (run_em, tol=0)."""
+    stamps: list[float] = []
+    engine = MemoryEngine(x)
+    t0 = time.perf_counter()
+    _, _, _, _, history = run_em(engine, params, iters, 0.0, REG_COVAR,
+                                 lambda it, ll, delta: stamps.append(time.perf_counter()))
+    times = np.diff([t0, *stamps])[1:].tolist()  # E-step + M-step of each iteration
+    return times, history
+
+
+def time_sklearn(x: np.ndarray, params: GaussianParams, iters: int) -> tuple[list[float], list[float]]:
+    gm = sklearn_model(params)
+    times, lls = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(iters):
+            t = time.perf_counter()
+            log_prob_norm, log_resp = gm._e_step(x)
+            gm._m_step(x, log_resp)
+            times.append(time.perf_counter() - t)
+            lls.append(float(log_prob_norm) * x.shape[0])
+    return times, lls
+
+
+def peak_child(side: str, n: int, d: int, k: int, kind: str, iters: int) -> dict:
+    """Run one side in a fresh process; its peak RSS beyond the data (bytes)."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", side,
+           "--case", f"{n},{d},{k},{kind}", "--iters", str(iters)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _rss_now() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def child_main(side: str, case: str, iters: int) -> None:
+    n, d, k, kind = case.split(",")
+    n, d, k = int(n), int(d), int(k)
+    if side == "sklearn":
+        import sklearn.mixture  # noqa: F401  (imports before the baseline)
+    x = make_data(n, d, k)
+    params = start_params(x, k, kind)
+    base = _rss_now()
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if side == "emcli":
+        time_emcli(x, params, iters)
+    else:
+        time_sklearn(x, params, iters)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"data_bytes": x.nbytes, "base_rss": base, "peak_rss": peak,
+                      "peak_before": peak_before, "extra": max(0, peak - base)}))
+
+
+# ---------------------------------------------------------------------------- machine bound
+def gemm_rate(size: int, repeat: int = 5) -> float:
+    """Best numpy GEMM rate (flop/s) on square matrices, BLAS threads as configured."""
+    rng = np.random.default_rng(0)
+    a, b = rng.random((size, size)), rng.random((size, size))
+    a @ b
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t)
+    return 2.0 * size**3 / min(times)
+
+
+def bandwidth(nbytes: int, repeat: int = 5) -> float:
+    """Memory bandwidth (bytes/s): the best of a streaming read (sum) and a copy."""
+    a = np.ones(nbytes // 8)
+    b = np.empty_like(a)
+    best = 0.0
+    for _ in range(repeat):
+        t = time.perf_counter()
+        a.sum()
+        best = max(best, a.nbytes / (time.perf_counter() - t))
+        t = time.perf_counter()
+        np.copyto(b, a)
+        best = max(best, 2 * a.nbytes / (time.perf_counter() - t))
+    return best
+
+
+def em_flops(n: int, d: int, k: int) -> float:
+    """Flops of one iteration's matrix products in the standard form: per row and
+    component, (x - m_j) P_j (2 d^2), r (x - m_j)(x - m_j)^T (2 d^2) and r x (2 d)."""
+    return float(n) * k * (4.0 * d * d + 2.0 * d)
+
+
+# ---------------------------------------------------------------------------- end to end
+SKLEARN_SCRIPT = """
+import sys, warnings, pandas as pd
+from sklearn.mixture import GaussianMixture
+warnings.simplefilter("ignore")
+x = pd.read_csv(sys.argv[1]).to_numpy()
+gm = GaussianMixture(int(sys.argv[2]), covariance_type="full", max_iter=int(sys.argv[3]),
+                     tol=0.0, n_init=1, init_params="k-means++", random_state=0).fit(x)
+gm.predict(x)
+"""
+
+
+def end_to_end(n: int, d: int, k: int, iters: int, repeat: int) -> dict:
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    x = make_data(n, d, k, seed=3)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "data.csv")
+        pcsv.write_csv(pa.table({f"x{j}": x[:, j] for j in range(d)}), path)
+        script = os.path.join(tmp, "sk.py")
+        Path(script).write_text(SKLEARN_SCRIPT)
+        commands = {
+            "emcli": [sys.executable, "-m", "emcli", "fit", path, "-k", str(k), "-n", "1",
+                      "--init", "kmeans++", "--max-iter", str(iters), "--tol", "0",
+                      "--labels", os.path.join(tmp, "labels.csv"), "-q"],
+            "sklearn": [sys.executable, script, path, str(k), str(iters)],
+        }
+        result: dict = {"n": n, "d": d, "k": k, "iters": iters,
+                        "csv_bytes": os.path.getsize(path)}
+        for name, cmd in commands.items():
+            times = []
+            for _ in range(repeat):
+                t = time.perf_counter()
+                subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+                times.append(time.perf_counter() - t)
+            result[name] = statistics.median(times)
+        result["ratio"] = result["sklearn"] / result["emcli"]
+    return result
+
+
+# ---------------------------------------------------------------------------- SQUAREM
+def accelerate_cases(quick: bool) -> list[tuple[str, object, int, str]]:
+    import pandas as pd
+
+    faithful = pd.read_csv(ROOT / "sample_data" / "faithful.csv").to_numpy(dtype=float)
+    iris = pd.read_csv(ROOT / "sample_data" / "iris.csv").select_dtypes("number").to_numpy()
+    rng = np.random.default_rng(7)
+    n = 2000 if quick else 20_000
+    overlap = np.concatenate([rng.normal(0.0, 1.0, size=(n // 2, 2)),
+                              rng.normal(1.2, 1.0, size=(n // 2, 2))])
+    cases = [("faithful k=3 tied", faithful, 3, "tied"),
+             ("faithful k=2 full", faithful, 2, "full"),
+             ("iris k=3 full", iris, 3, "full"),
+             (f"overlapping 2 clusters n={n} k=2 full", overlap, 2, "full")]
+    if not quick:
+        cases.append(("planted (1e5, 10, 8) full", make_data(100_000, 10, 8, seed=5), 8, "full"))
+    return cases
+
+
+def squarem_report(quick: bool, restarts: int) -> list[dict]:
+    from emcli.api import fit
+
+    rows = []
+    for name, x, k, kind in accelerate_cases(quick):
+        row: dict = {"case": name}
+        models = {}
+        for acc in (False, True):
+            t = time.perf_counter()
+            model = fit(x, k, covariance_type=kind, n_restarts=restarts, accelerate=acc)
+            row[f"seconds_{'squarem' if acc else 'plain'}"] = time.perf_counter() - t
+            models[acc] = model
+        plain, fast = models[False], models[True]
+        row["iters_plain"] = sum(s["n_iter"] for s in plain.starts)
+        row["iters_squarem"] = sum(s["n_iter"] for s in fast.starts)
+        row["ll_plain"] = plain.log_likelihood
+        row["ll_squarem"] = fast.log_likelihood
+        # A start that lands on a worse optimum with acceleration than without:
+        worse = [a["start"] for a, b in zip(plain.starts, fast.starts)
+                 if a["log_likelihood"] is not None and b["log_likelihood"] is not None
+                 and b["log_likelihood"] < a["log_likelihood"] - 1e-4 * abs(a["log_likelihood"])]
+        row["starts_worse"] = worse
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------- start-up
+def startup(repeat: int) -> dict:
+    out = {}
+    for flag in ("--help", "--version"):
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "emcli", flag], check=True, cwd=ROOT,
+                           capture_output=True)
+            times.append(time.perf_counter() - t)
+        out[flag] = statistics.median(times)
+    t = []
+    for _ in range(repeat):
+        s = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True, capture_output=True)
+        t.append(time.perf_counter() - s)
+    out["python -c pass"] = statistics.median(t)
+    return out
+
+
+# ---------------------------------------------------------------------------- main
+def machine_info() -> dict:
+    from threadpoolctl import threadpool_info
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "cpus": os.cpu_count(),
+        "blas": [{k: i.get(k) for k in ("internal_api", "version", "architecture",
+                                         "num_threads")} for i in threadpool_info()],
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (smoke test)")
+    ap.add_argument("--iters", type=int, default=None, help="EM iterations timed per side")
+    ap.add_argument("--skip-memory", action="store_true")
+    ap.add_argument("--skip-cli", action="store_true")
+    ap.add_argument("--skip-accelerate", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--child", choices=("emcli", "sklearn"), help=argparse.SUPPRESS)
+    ap.add_argument("--case", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        child_main(args.child, args.case, args.iters or 2)
+        return 0
+
+    quick = args.quick
+    cases = QUICK_CASES if quick else FULL_CASES
+    iters = args.iters or (4 if quick else 5)
+    info = machine_info()
+    if info["OPENBLAS_CORETYPE"]:
+        print(f"note: OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']} is set; it may slow numpy "
+              "(see the docs note)", file=sys.stderr)
+    lines: list[str] = []
+
+    def say(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    say(f"emcli benchmark ({'quick' if quick else 'full'}), load average at start "
+        f"{info['loadavg_start'][0]:.2f}, {info['cpus']} cpus, BLAS "
+        + ", ".join(f"{b['internal_api']} {b['version']} {b['architecture'] or ''}"
+                    for b in info["blas"] if b["internal_api"] != "openmp"))
+    say()
+    say(f"{'n':>9} {'d':>3} {'k':>3} {'type':<9} {'emcli s/it':>11} {'sklearn s/it':>12} "
+        f"{'ratio':>7} {'max rel dLL':>11} {'extra RSS emcli':>16} {'extra RSS sklearn':>18}")
+    results: dict = {"machine": info, "cases": []}
+    for n, d, k, kind in cases:
+        x = make_data(n, d, k)
+        params = start_params(x, k, kind)
+        sk_iters = iters if quick or n * d * k < 1e8 else 3
+        e_times, e_hist = time_emcli(x, params, iters)
+        s_times, s_lls = time_sklearn(x, params, sk_iters)
+        m = min(len(s_lls), len(e_hist))
+        rel = max(abs(a - b) / abs(b) for a, b in zip(e_hist[:m], s_lls[:m]))
+        row = {"n": n, "d": d, "k": k, "type": kind,
+               "emcli_s_per_iter": statistics.median(e_times),
+               "sklearn_s_per_iter": statistics.median(s_times),
+               "emcli_times": e_times, "sklearn_times": s_times,
+               "max_rel_ll_diff": rel, "data_bytes": x.nbytes}
+        row["ratio"] = row["sklearn_s_per_iter"] / row["emcli_s_per_iter"]
+        if not args.skip_memory and not (quick and results["cases"]):
+            row["mem_emcli"] = peak_child("emcli", n, d, k, kind, 2)
+            row["mem_sklearn"] = peak_child("sklearn", n, d, k, kind, 2)
+        mem = ("{:>10.2f}x data".format(row["mem_emcli"]["extra"] / x.nbytes),
+               "{:>12.2f}x data".format(row["mem_sklearn"]["extra"] / x.nbytes)) \
+            if "mem_emcli" in row else ("-", "-")
+        say(f"{n:>9} {d:>3} {k:>3} {kind:<9} {row['emcli_s_per_iter']:>11.4f} "
+            f"{row['sklearn_s_per_iter']:>12.4f} {row['ratio']:>7.1f} {rel:>11.1e} "
+            f"{mem[0]:>16} {mem[1]:>18}")
+        if rel > 1e-10:
+            say(f"  !! log-likelihoods differ by {rel:.1e} relative (> 1e-10)")
+        results["cases"].append(row)
+        del x
+
+    bn, bd, bk, bkind = BOUND_CASE["quick" if quick else "full"]
+    rate = max(gemm_rate(600 if quick else 2000), 1.0)
+    bw = bandwidth((16 if quick else 400) * 2**20)
+    flops = em_flops(bn, bd, bk)
+    bound = max(flops / rate, bn * bd * 8 / bw)
+    case = next(c for c in results["cases"] if (c["n"], c["d"], c["k"], c["type"]) ==
+                (bn, bd, bk, bkind))
+    results["bound"] = {"gemm_flops_per_s": rate, "bandwidth_bytes_per_s": bw,
+                        "flops_per_iter": flops, "bound_s": bound,
+                        "emcli_over_bound": case["emcli_s_per_iter"] / bound,
+                        "sklearn_over_bound": case["sklearn_s_per_iter"] / bound}
+    say()
+    say(f"machine bound at ({bn}, {bd}, {bk}) {bkind}: GEMM {rate / 1e9:.1f} GFLOP/s, memory "
+        f"{bw / 1e9:.1f} GB/s, {flops / 1e9:.2f} GFLOP per iteration -> {bound:.4f} s; "
+        f"emcli {results['bound']['emcli_over_bound']:.2f}x the bound, sklearn "
+        f"{results['bound']['sklearn_over_bound']:.1f}x")
+
+    if not args.skip_cli:
+        e2e = end_to_end(*((5000, 3, 3) if quick else (200_000, 10, 8)),
+                         iters=5 if quick else 10, repeat=1 if quick else 3)
+        results["end_to_end"] = e2e
+        say()
+        say(f"end to end, CSV of {e2e['n']} x {e2e['d']} ({e2e['csv_bytes'] / 1e6:.0f} MB), "
+            f"k={e2e['k']} full, {e2e['iters']} iterations, labels written: emcli fit "
+            f"{e2e['emcli']:.2f} s, pandas.read_csv + scikit-learn {e2e['sklearn']:.2f} s, "
+            f"ratio {e2e['ratio']:.1f}")
+        results["startup"] = startup(1 if quick else 7)
+        say("start-up (median): " + ", ".join(f"{k} {v:.3f} s"
+                                             for k, v in results["startup"].items()))
+
+    if not args.skip_accelerate:
+        rows = squarem_report(quick, restarts=2 if quick else 10)
+        results["squarem"] = rows
+        say()
+        say(f"{'SQUAREM (--accelerate), all starts':<40} {'iters plain':>11} {'iters sq':>9} "
+            f"{'s plain':>8} {'s sq':>7} {'dLL (sq - plain)':>17} {'worse starts':>12}")
+        for r in rows:
+            say(f"{r['case']:<40} {r['iters_plain']:>11} {r['iters_squarem']:>9} "
+                f"{r['seconds_plain']:>8.2f} {r['seconds_squarem']:>7.2f} "
+                f"{r['ll_squarem'] - r['ll_plain']:>17.2e} {len(r['starts_worse']):>12}")
+
+    results["machine"]["loadavg_end"] = os.getloadavg()
+    say()
+    say(f"load average at end {results['machine']['loadavg_end'][0]:.2f} (the machine is "
+        "shared: read the figures as ratios)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    tag = "quick" if quick else "full"
+    (out / f"{tag}-{stamp}.json").write_text(json.dumps(results, indent=1, default=float))
+    (out / f"{tag}-{stamp}.txt").write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

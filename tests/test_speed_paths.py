@@ -1,0 +1,220 @@
+"""The fast E-step (emcli.families.kernels via MemoryEngine) against a plain reference
+written here from the formulas, against scikit-learn's trajectory, and for determinism;
+SQUAREM (--accelerate) for monotonicity and the optimum it reaches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from emcli.em import EMSettings, fit_em, likelihood_decreases, run_em
+from emcli.engines.memory import MemoryEngine, fast_e_step
+from emcli.families import kernels
+from emcli.families.gaussian import GaussianParams, from_full_covariances, log_resp_and_norm
+from emcli.init import initial_params
+
+KINDS = ("full", "tied", "diag", "spherical")
+REG = 1e-6
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---------------------------------------------------------------------------- reference
+def reference_stats(x: np.ndarray, p: GaussianParams) -> dict:
+    """Plain per-component E-step: densities from (x - m_j) and the covariance's Cholesky
+    factor, log-sum-exp by scipy, moments around each component's own mean."""
+    k, d = p.means.shape
+    cov = p.full_covariances()
+    logp = np.empty((x.shape[0], k))
+    for j in range(k):
+        chol = np.linalg.cholesky(cov[j])
+        z = np.linalg.solve(chol, (x - p.means[j]).T)
+        logp[:, j] = (np.log(p.weights[j]) - 0.5 * d * np.log(2 * np.pi)
+                      - np.log(np.diag(chol)).sum() - 0.5 * (z * z).sum(axis=0))
+    norm = logsumexp(logp, axis=1)
+    resp = np.exp(logp - norm[:, None])
+    n_k = resp.sum(axis=0)
+    sum_x = np.stack([resp[:, j] @ (x - p.means[j]) for j in range(k)])
+    if p.covariance_type in ("full", "tied"):
+        sum_xx = np.stack([(resp[:, j, None] * (x - p.means[j])).T @ (x - p.means[j])
+                           for j in range(k)])
+        if p.covariance_type == "tied":
+            sum_xx = sum_xx.sum(axis=0)
+    else:
+        sum_xx = np.stack([resp[:, j] @ (x - p.means[j]) ** 2 for j in range(k)])
+    return {"n_k": n_k, "sum_x": sum_x, "sum_xx": sum_xx, "ll": norm.sum()}
+
+
+def random_params(rng, kind: str, k: int, d: int, spread: float = 3.0,
+                  offset: float = 0.0) -> GaussianParams:
+    a = rng.normal(size=(k, d, d)) / np.sqrt(d)
+    cov = a @ a.transpose(0, 2, 1) + 0.5 * np.eye(d)
+    means = rng.normal(scale=spread, size=(k, d)) + offset
+    weights = rng.dirichlet(np.full(k, 3.0))
+    return GaussianParams.from_covariances(kind, weights, means, from_full_covariances(kind, cov))
+
+
+def sample(rng, p: GaussianParams, n: int) -> np.ndarray:
+    labels = rng.choice(p.n_components, size=n, p=p.weights)
+    chol = np.linalg.cholesky(p.full_covariances())
+    z = rng.normal(size=(n, p.n_features))
+    return p.means[labels] + np.einsum("nd,ned->ne", z, chol[labels])
+
+
+def assert_stats_close(stats, ref: dict, rtol: float) -> None:
+    for name in ("n_k", "sum_x", "sum_xx"):
+        got, want = getattr(stats, name), ref[name]
+        scale = np.abs(want).max()
+        assert np.abs(got - want).max() <= rtol * scale, name
+    assert abs(stats.log_likelihood - ref["ll"]) <= rtol * abs(ref["ll"])
+
+
+# ---------------------------------------------------------------------------- E-step
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("block_size", [1, 7, 333, None])
+def test_fast_e_step_matches_plain_reference(kind: str, block_size: int | None) -> None:
+    rng = np.random.default_rng(11)
+    p = random_params(rng, kind, k=4, d=5)
+    x = sample(rng, p, 1000)
+    stats = MemoryEngine(x, block_size=block_size).e_step(p)
+    assert_stats_close(stats, reference_stats(x, p), 1e-10)
+    assert stats.sum_xx.shape == {"full": (4, 5, 5), "tied": (5, 5)}.get(kind, (4, 5))
+    assert stats.n_samples == 1000
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_result_does_not_depend_on_the_number_of_threads(kind: str) -> None:
+    rng = np.random.default_rng(5)
+    p = random_params(rng, kind, k=3, d=4)
+    x = sample(rng, p, 5000)
+    one = fast_e_step(x, p, block_size=256, n_threads=1)
+    two = fast_e_step(x, p, block_size=256, n_threads=2)
+    for name in ("n_k", "sum_x", "sum_xx"):
+        assert np.array_equal(getattr(one, name), getattr(two, name))
+    assert one.log_likelihood == two.log_likelihood
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_far_apart_components_keep_their_digits(kind: str) -> None:
+    # Components 1e7 standard deviations apart (and the data far from 0): around the shared
+    # centre the second moments would cancel; the kernels take them around each mean.
+    rng = np.random.default_rng(3)
+    p = random_params(rng, kind, k=3, d=3, spread=1e7, offset=1e9)
+    x = sample(rng, p, 600)
+    plan = kernels.make_plan(p)
+    assert len(plan.exact) > 0
+    assert_stats_close(MemoryEngine(x, block_size=101).e_step(p), reference_stats(x, p), 1e-9)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_log_resp_and_norm_fast_matches_plain(kind: str) -> None:
+    rng = np.random.default_rng(8)
+    p = random_params(rng, kind, k=3, d=4)
+    x = sample(rng, p, 300)
+    fast_resp, fast_norm = kernels.log_resp_and_norm_fast(x, p)
+    plain_resp, plain_norm = log_resp_and_norm(x, p)
+    np.testing.assert_allclose(fast_norm, plain_norm, rtol=1e-11, atol=1e-11)
+    np.testing.assert_allclose(np.exp(fast_resp), np.exp(plain_resp), atol=1e-12)
+
+
+def test_float32_stats_are_close_to_float64() -> None:
+    rng = np.random.default_rng(2)
+    p = random_params(rng, "full", k=3, d=4)
+    x = sample(rng, p, 4000)
+    s64 = fast_e_step(x, p)
+    s32 = fast_e_step(x.astype(np.float32), p)
+    assert abs(s32.log_likelihood - s64.log_likelihood) <= 1e-5 * abs(s64.log_likelihood)
+    np.testing.assert_allclose(s32.n_k, s64.n_k, rtol=1e-4)
+
+
+# ---------------------------------------------------------------------------- trajectory
+def sklearn_history(x: np.ndarray, p0: GaussianParams, n_iter: int) -> list[float]:
+    from sklearn.mixture import GaussianMixture
+
+    gm = GaussianMixture(p0.n_components, covariance_type=p0.covariance_type, reg_covar=REG)
+    gm.weights_, gm.means_ = p0.weights.copy(), p0.means.copy()
+    gm.covariances_ = np.array(p0.covariances, copy=True)
+    gm.precisions_cholesky_ = np.array(p0.precisions_cholesky, copy=True)
+    history = []
+    for _ in range(n_iter + 1):
+        log_prob_norm, log_resp = gm._e_step(x)
+        history.append(log_prob_norm * x.shape[0])
+        gm._m_step(x, log_resp)
+    return history
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_trajectory_matches_sklearn_with_odd_blocks(kind: str) -> None:
+    rng = np.random.default_rng(21)
+    truth = random_params(rng, kind, k=3, d=3, spread=1.5)
+    x = sample(rng, truth, 700)
+    p0 = initial_params(x, 3, "random", kind, REG, np.random.default_rng(1))
+    _, _, n_iter, _, history = run_em(MemoryEngine(x, block_size=97), p0, 15, 0.0, REG)
+    assert n_iter == 15
+    np.testing.assert_allclose(history, sklearn_history(x, p0, 15), rtol=1e-10)
+
+
+# ---------------------------------------------------------------------------- SQUAREM
+def overlapping(seed: int, n: int = 600) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.concatenate([rng.normal(0.0, 1.0, (n // 2, 2)), rng.normal(1.3, 1.0, (n // 2, 2))])
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_squarem_never_decreases_and_reaches_the_plain_optimum(kind: str) -> None:
+    x = overlapping(4)
+    p0 = initial_params(x, 2, "kmeans++", kind, REG, np.random.default_rng(0))
+    engine = MemoryEngine(x)
+    plain = run_em(engine, p0, 5000, 1e-10, REG)
+    fast = run_em(engine, p0, 5000, 1e-10, REG, accelerate=True)
+    assert plain[3] and fast[3]  # both converged
+    assert likelihood_decreases(fast[4]) == []
+    assert fast[2] < plain[2]
+    # The same optimum: plain EM stops a little short of it on this slow, flat problem.
+    assert fast[1] >= plain[1] - 1e-6 * abs(plain[1])
+    np.testing.assert_allclose(fast[0].means, plain[0].means, atol=2e-2)
+
+
+def test_tol_zero_runs_plain_em_even_when_accelerated() -> None:
+    x = overlapping(5, 300)
+    p0 = initial_params(x, 2, "random", "full", REG, np.random.default_rng(0))
+    plain = run_em(MemoryEngine(x), p0, 12, 0.0, REG)
+    acc = run_em(MemoryEngine(x), p0, 12, 0.0, REG, accelerate=True)
+    assert acc[2] == 12 and acc[4] == plain[4]
+
+
+def test_squarem_fewer_iterations_on_faithful_tied() -> None:
+    import pandas as pd
+
+    x = pd.read_csv(ROOT / "sample_data" / "faithful.csv").to_numpy(dtype=float)
+    runs = {}
+    for acc in (False, True):
+        settings = EMSettings(n_components=3, covariance_type="tied", n_restarts=3,
+                              accelerate=acc)
+        runs[acc] = fit_em(MemoryEngine(x), settings)
+    plain, fast = runs[False], runs[True]
+    assert sum(s.n_iter for s in fast.starts) < sum(s.n_iter for s in plain.starts)
+    for a, b in zip(plain.starts, fast.starts):  # no start lands on a worse optimum
+        assert b.log_likelihood >= a.log_likelihood - 1e-6 * abs(a.log_likelihood)
+        assert likelihood_decreases(b.history) == []
+
+
+def test_cli_accelerate_flag(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from emcli.cli import cli
+
+    out = {}
+    for flag in ("--no-accelerate", "--accelerate"):
+        path = tmp_path / f"m{flag}.json"
+        res = CliRunner().invoke(cli, ["fit", str(ROOT / "sample_data" / "faithful.csv"),
+                                       "-k", "3", "--covariance", "tied", "-n", "2", flag,
+                                       "--params", str(path), "-q"])
+        assert res.exit_code == 0, res.output
+        out[flag] = json.loads(path.read_text())
+    assert out["--accelerate"]["settings"]["accelerate"] is True
+    assert out["--accelerate"]["n_iter"] < out["--no-accelerate"]["n_iter"]
+    assert out["--accelerate"]["log_likelihood"] >= out["--no-accelerate"]["log_likelihood"] - 1e-3
