@@ -216,18 +216,14 @@ def fit_em(engine: Engine, settings: EMSettings, monitor: Monitor | None = None)
     n = engine.n_samples
     sample = engine.take(sample_indices(n, settings.init_sample, start_rng(settings.seed, 0)))
     scale = sample.std(axis=0)
-    starts = [
-        _one_start(engine, sample, scale, settings, i, settings.n_restarts, monitor)
-        for i in range(settings.n_restarts)
-    ]
+    starts = _run_starts(engine, sample, scale, settings, range(settings.n_restarts),
+                         settings.n_restarts, monitor)
     reseeded = False
     if not any(s.usable and not s.collapsed for s in starts):
         reseeded = True
         more = range(settings.n_restarts, 2 * settings.n_restarts)
-        starts += [
-            _one_start(engine, sample, scale, settings, i, 2 * settings.n_restarts, monitor)
-            for i in more
-        ]
+        starts += _run_starts(engine, sample, scale, settings, more,
+                              2 * settings.n_restarts, monitor)
     best = max(starts, key=StartResult.rank_key)
     if not best.usable:
         raise FitError(best.error or "every start failed")
@@ -246,6 +242,43 @@ def fit_em(engine: Engine, settings: EMSettings, monitor: Monitor | None = None)
             f"(tolerance {settings.tol:g}); increase --max-iter or --tol"
         )
     return FitOutcome(best, starts, reseeded, degenerate, warnings)
+
+
+def _run_starts(engine: Engine, sample: Array, scale: Array, settings: EMSettings,
+                indices: range, n_starts: int, monitor: Monitor) -> list[StartResult]:
+    """Run starts on ``parallel.threads()`` threads (each start's E-step then on one thread,
+    BLAS on one thread); every start is computed alone, so the results are identical to a
+    sequential run whatever the number of threads."""
+    from . import parallel
+
+    n_threads = min(parallel.threads(), len(indices))
+    if n_threads > 1 and getattr(engine, "parallel_starts", False):
+        monitor = _LockedMonitor(monitor)
+    else:
+        n_threads = 1
+    return parallel.worker_map(
+        lambda i: _one_start(engine, sample, scale, settings, i, n_starts, monitor),
+        indices, n_threads)
+
+
+class _LockedMonitor:
+    """Serialises progress calls coming from parallel starts."""
+
+    def __init__(self, inner: Monitor) -> None:
+        import threading
+
+        self._inner, self._lock = inner, threading.Lock()
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            with self._lock:
+                return attr(*args, **kwargs)
+
+        return call
 
 
 def _one_start(

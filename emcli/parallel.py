@@ -110,14 +110,46 @@ def ordered_map(fn: Callable[[T], R], items: Iterable[T], n_threads: int) -> Ite
         yield result
 
 
+class Cancelled(BaseException):
+    """Raised inside workers when the main thread stopped (Ctrl-C, SIGTERM, an error)."""
+
+
+_CANCEL = threading.Event()
+
+
+def check_cancelled() -> None:
+    """Called between row blocks: lets parallel starts stop within a block."""
+    if _CANCEL.is_set():
+        raise Cancelled()
+
+
 def worker_map(fn: Callable[[T], R], items: Iterable[T], n_threads: int) -> list[R]:
-    """``ordered_map`` for whole tasks: each runs as a worker (one thread inside)."""
+    """``[fn(item) for item in items]`` on ``n_threads`` threads, each task a worker (one
+    thread inside, BLAS on one thread); results in item order.  If waiting is interrupted,
+    the running tasks are stopped at their next row block before the exception goes on."""
+    from concurrent.futures import FIRST_EXCEPTION, wait
 
     def run(item: T) -> R:
         with as_worker():
             return fn(item)
 
+    items = list(items)
     if n_threads <= 1:
         return [fn(item) for item in items]
+    pool = _pool(n_threads)
     with single_blas():
-        return list(ordered_map(run, items, n_threads))
+        futures = [pool.submit(run, item) for item in items]
+        try:
+            # Wake up at the first failure, not only when its turn in the order comes.
+            wait(futures, return_when=FIRST_EXCEPTION)
+            for f in futures:
+                if f.done() and f.exception() is not None:
+                    f.result()  # raises the first failure now
+            return [f.result() for f in futures]
+        except BaseException:
+            _CANCEL.set()
+            for f in futures:
+                f.cancel()
+            wait(futures)
+            _CANCEL.clear()
+            raise

@@ -139,9 +139,16 @@ def _fit_candidate(x: Array, columns: Sequence[str], k: int, kind: str,
 
 
 def _worker_init() -> None:
-    # Each worker process does its own BLAS work on one thread: no oversubscription.
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    # Each worker process does its own BLAS work on one thread: no oversubscription.  The
+    # variables alone come too late (unpickling this function imported numpy already), so
+    # BLAS is also limited at run time, and EMCLI_THREADS=1 keeps the E-step on one thread.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "EMCLI_THREADS"):
         os.environ[var] = "1"
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(1)
 
 
 def select(

@@ -218,3 +218,38 @@ def test_cli_accelerate_flag(tmp_path: Path) -> None:
     assert out["--accelerate"]["settings"]["accelerate"] is True
     assert out["--accelerate"]["n_iter"] < out["--no-accelerate"]["n_iter"]
     assert out["--accelerate"]["log_likelihood"] >= out["--no-accelerate"]["log_likelihood"] - 1e-3
+
+
+# ---------------------------------------------------------------------------- parallel starts
+def test_parallel_starts_give_the_same_result_as_sequential(monkeypatch) -> None:
+    x = overlapping(6, 900)
+    settings = EMSettings(n_components=3, covariance_type="full", n_restarts=4, tol=1e-6)
+    monkeypatch.setenv("EMCLI_THREADS", "2")
+    par = fit_em(MemoryEngine(x), settings)
+    monkeypatch.setenv("EMCLI_THREADS", "1")
+    seq = fit_em(MemoryEngine(x), settings)
+    assert [s.history for s in par.starts] == [s.history for s in seq.starts]
+    assert par.best.start == seq.best.start
+    assert np.array_equal(par.best.params.covariances, seq.best.params.covariances)
+
+
+def test_interrupt_in_a_parallel_start_stops_every_start(monkeypatch) -> None:
+    from emcli import parallel
+
+    class Interrupting:
+        def start(self, start, n_starts):
+            pass
+
+        def iteration(self, start, n_iter, log_likelihood, delta):
+            if start == 1 and n_iter == 3:
+                raise KeyboardInterrupt
+
+        def end(self, result):
+            pass
+
+    monkeypatch.setenv("EMCLI_THREADS", "2")
+    x = overlapping(7, 5000)
+    settings = EMSettings(n_components=3, n_restarts=2, max_iter=100_000, tol=0)
+    with pytest.raises(KeyboardInterrupt):
+        fit_em(MemoryEngine(x), settings, Interrupting())
+    assert not parallel._CANCEL.is_set()

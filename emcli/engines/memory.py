@@ -26,6 +26,9 @@ def block_rows(n_components: int, n_features: int) -> int:
 class MemoryEngine:
     """EM over an in-memory array of shape (n_samples, n_features)."""
 
+    # Starts may run on parallel threads: e_step only reads ``x``.
+    parallel_starts = True
+
     def __init__(self, x: Array, block_size: int | None = None) -> None:
         self.x = np.ascontiguousarray(x, dtype=np.float64)
         self.block_size = block_size
@@ -77,6 +80,7 @@ def fast_e_step(
     n_threads = min(n_threads or parallel.threads(), len(starts))
 
     def one(start: int) -> tuple[Array, Array, float]:
+        parallel.check_cancelled()
         return kernels.block_raw(plan, x[start : start + size])
 
     g = ex = None
