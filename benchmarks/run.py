@@ -102,10 +102,11 @@ def sklearn_model(params: GaussianParams):
 
 
 # ---------------------------------------------------------------------------- per iteration
-def time_emcli(x: np.ndarray, params: GaussianParams, iters: int) -> tuple[list[float], list[float]]:
+def time_emcli(x: np.ndarray, params: GaussianParams, iters: int,
+               dtype: str = "float64") -> tuple[list[float], list[float]]:
     """Seconds per EM iteration and the log-likelihood history (run_em, tol=0)."""
     stamps: list[float] = []
-    engine = MemoryEngine(x)
+    engine = MemoryEngine(x, dtype=dtype)
     t0 = time.perf_counter()
     _, _, _, _, history = run_em(engine, params, iters, 0.0, REG_COVAR,
                                  lambda it, ll, delta: stamps.append(time.perf_counter()))
@@ -417,6 +418,25 @@ def main(argv: list[str] | None = None) -> int:
         f"{bw / 1e9:.1f} GB/s, {flops / 1e9:.2f} GFLOP per iteration -> {bound:.4f} s; "
         f"emcli {results['bound']['emcli_over_bound']:.2f}x the bound, sklearn "
         f"{results['bound']['sklearn_over_bound']:.1f}x")
+
+    say()
+    say(f"{'--dtype float32 vs float64':<30} {'s/it f64':>9} {'s/it f32':>9} {'speed-up':>8} "
+        f"{'max rel dLL over the run':>25}")
+    results["float32"] = []
+    for n, d, k, kind in ([(3000, 3, 2, "full")] if quick else
+                          [(1_000_000, 10, 8, "full"), (1_000_000, 10, 8, "diag"),
+                           (200_000, 50, 16, "full")]):
+        x = make_data(n, d, k)
+        params = start_params(x, k, kind)
+        t64, h64 = time_emcli(x, params, iters)
+        t32, h32 = time_emcli(x, params, iters, dtype="float32")
+        rel = max(abs(a - b) / abs(b) for a, b in zip(h32, h64))
+        row = {"n": n, "d": d, "k": k, "type": kind, "f64": statistics.median(t64),
+               "f32": statistics.median(t32), "max_rel_ll_diff": rel}
+        results["float32"].append(row)
+        say(f"{f'({n}, {d}, {k}) {kind}':<30} {row['f64']:>9.4f} {row['f32']:>9.4f} "
+            f"{row['f64'] / row['f32']:>8.2f} {rel:>25.1e}")
+        del x
 
     if not args.skip_cli:
         e2e = end_to_end(*((5000, 3, 3) if quick else (200_000, 10, 8)),

@@ -111,6 +111,10 @@ def cli() -> None:
 @click.option("--accelerate/--no-accelerate", default=False, show_default=True,
               help="SQUAREM-accelerated EM: fewer iterations to the same optimum, likelihood "
                    "still non-decreasing. Ignored with --tol 0.")
+@click.option("--dtype", type=click.Choice(("float64", "float32")), default="float64",
+              show_default=True,
+              help="Precision of the E-step: float32 is faster, log-likelihood to ~1e-6 "
+                   "relative.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Parallel candidates in a model selection [default: number of cores].")
 @output_options

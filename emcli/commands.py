@@ -99,6 +99,8 @@ def run_fit(source: str, k_spec: str, covariance_spec: str, options: dict[str, A
     )
     if options.get("accelerate"):
         settings["accelerate"] = True
+    if options.get("dtype", "float64") != "float64":
+        settings["dtype"] = options["dtype"]
     console = stderr_console()
     if len(ks) * len(kinds) == 1:
         with make_display(quiet, verbose) as display:

@@ -51,6 +51,7 @@ class EMSettings:
     seed: int = 0
     init_sample: int = 100_000
     accelerate: bool = False
+    dtype: str = "float64"
 
     def validate(self) -> None:
         """Raise ValueError for values no data could make sense of."""
@@ -65,6 +66,7 @@ class EMSettings:
             (self.reg_covar >= 0 and math.isfinite(self.reg_covar),
              "reg_covar must be a finite number >= 0"),
             (self.init_sample >= 1, "init_sample must be at least 1"),
+            (self.dtype in ("float64", "float32"), "dtype must be float64 or float32"),
         ]
         for ok, message in checks:
             if not ok:

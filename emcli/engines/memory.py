@@ -29,8 +29,10 @@ class MemoryEngine:
     # Starts may run on parallel threads: e_step only reads ``x``.
     parallel_starts = True
 
-    def __init__(self, x: Array, block_size: int | None = None) -> None:
-        self.x = np.ascontiguousarray(x, dtype=np.float64)
+    def __init__(self, x: Array, block_size: int | None = None, dtype: str = "float64") -> None:
+        # dtype "float32" keeps the rows (and the E-step's products) in single precision;
+        # statistics are summed and the M-step is done in float64 either way.
+        self.x = np.ascontiguousarray(x, dtype=np.dtype(dtype))
         self.block_size = block_size
 
     @property
@@ -42,7 +44,7 @@ class MemoryEngine:
         return int(self.x.shape[1])
 
     def take(self, indices: NDArray[np.intp]) -> Array:
-        return self.x[indices]
+        return self.x[indices].astype(np.float64)
 
     def blocks(self, n_components: int) -> Iterator[Array]:
         size = self.block_size or block_rows(n_components, self.n_features)
@@ -61,6 +63,7 @@ class MemoryEngine:
         """The plain E-step (``log_resp_and_norm`` + ``block_stats``), kept as a reference."""
         total = SufficientStats.zeros(params.covariance_type, params.means)
         for xb in self.blocks(params.n_components):
+            xb = xb.astype(np.float64, copy=False)
             log_resp, norm = log_resp_and_norm(xb, params)
             resp = np.exp(log_resp, out=log_resp)
             total = total + block_stats(
