@@ -151,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
         status = ExitStatus.OK
     except click.exceptions.Exit as exc:
         status = exc.exit_code
+    except click.UsageError as exc:
+        # One line, as for every other error; the hint names the command's --help.
+        command = exc.ctx.command_path if exc.ctx else "emcli"
+        click.echo(f"Error: {exc.format_message()} (see '{command} --help')", err=True)
+        status = exc.exit_code
     except click.ClickException as exc:
         exc.show()
         status = exc.exit_code

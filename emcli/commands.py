@@ -84,9 +84,12 @@ def run_fit(source: str, k_spec: str, covariance_spec: str, options: dict[str, A
     quiet, verbose = options.pop("quiet"), options.pop("verbose")
     try:
         ks = parse_components(k_spec)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'-k' / '--components'") from None
+    try:
         kinds = parse_covariances(covariance_spec)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint="'--covariance'") from None
     outputs = OutputSet()
     paths = plan_row_outputs(outputs, options, extra=[("params", "params.json")])
     if "selection" in paths and len(ks) * len(kinds) == 1:

@@ -69,13 +69,13 @@ def read_arrow(source: str, fmt: str | None = None, delimiter: str | None = None
     """Read a whole file (or ``-`` for stdin) into a pyarrow Table."""
     import pyarrow as pa
 
-    kind = detect_format(source, fmt)
     if source != "-":
         path = Path(source)
         if not path.exists():
             raise DataError(f"input file '{source}' does not exist")
         if path.is_dir():
             raise DataError(f"input '{source}' is a directory, not a file")
+    kind = detect_format(source, fmt)
     try:
         handle: Any = io.BytesIO(sys.stdin.buffer.read()) if source == "-" else source
         if kind == "parquet":
@@ -104,7 +104,8 @@ def _arrow_message(source: str, kind: str, exc: Exception) -> str:
     if "Empty CSV file" in text:
         return f"{name} is empty; give a CSV file with a header row and data rows"
     if kind == "parquet" and ("magic bytes" in text or "Parquet" in text):
-        return f"{name} is not a valid Parquet file ({text}); use --format csv if it is CSV"
+        reason = "no Parquet footer" if "magic bytes" in text else text
+        return f"{name} is not a valid Parquet file ({reason}); use --format csv if it is CSV"
     if "CSV parse error" in text or "columns" in text:
         return f"cannot parse {name} as {kind.upper()}: {text}"
     return f"cannot read {name} as {kind.upper()}: {text}"
@@ -204,9 +205,9 @@ def read_table(
         DataError: unreadable input, no rows, no numeric column, inf values, ...
     """
     table = read_arrow(source, fmt, delimiter)
-    names, notes = select_columns(table, columns)
     if table.num_rows == 0:
         raise DataError(f"'{source}' has a header but no data rows")
+    names, notes = select_columns(table, columns)
     x = to_array(table, names)
     check_finite(x, names)
     return Table(x, names, notes)
