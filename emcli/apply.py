@@ -111,8 +111,8 @@ def describe(model: GaussianMixtureModel) -> dict[str, Any]:
         {
             "component": j,
             "weight": float(model.weights[j]),
-            "mean": dict(zip(model.columns, map(float, model.means[j]))),
-            "sd": dict(zip(model.columns, map(float, sds[j]))),
+            "mean": dict(zip(model.columns, map(float, model.means[j]), strict=True)),
+            "sd": dict(zip(model.columns, map(float, sds[j]), strict=True)),
         }
         for j in range(model.n_components)
     ]

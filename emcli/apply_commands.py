@@ -30,8 +30,9 @@ def load_model(path: str) -> GaussianMixtureModel:
     try:
         data = json.loads(sys.stdin.buffer.read().decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"standard input is not an emcli model file (not JSON: {exc})") \
-            from None
+        raise ModelFileError(
+            f"standard input is not an emcli model file (not JSON: {exc})"
+        ) from None
     return GaussianMixtureModel.from_dict(data)
 
 
@@ -88,7 +89,7 @@ def run_predict(model_path: str, source: str, options: dict[str, Any]) -> None:
     k = model.n_components
 
     def writer(handles: list[IO[bytes]]) -> None:
-        out = dict(zip(names, handles))
+        out = dict(zip(names, handles, strict=True))
         if "labels" in out:
             out["labels"].write(csv_header(["cluster"]).encode())
         if "responsibilities" in out:
