@@ -144,11 +144,11 @@ def _open_csv(source: str, columns: list[str], delimiter: str, kind: str) -> Blo
     parse = pcsv.ParseOptions(delimiter=delimiter)
     stream: IO[bytes] = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
     try:
-        head = _first_record(stream, delimiter)
+        head, end = _first_record(stream)
         if not head.strip():
             name = "standard input" if source == "-" else f"'{source}'"
             raise DataError(f"{name} is empty; give a CSV file with a header row and data rows")
-        names = pcsv.open_csv(io.BytesIO(head), parse_options=parse).schema.names
+        names = pcsv.open_csv(io.BytesIO(head[:end]), parse_options=parse).schema.names
         _check_names(source, names, columns)
         convert = pcsv.ConvertOptions(
             include_columns=columns,
@@ -169,15 +169,18 @@ def _open_csv(source: str, columns: list[str], delimiter: str, kind: str) -> Blo
     return BlockReader(source, columns, iter(reader), kind, closer, header=names)
 
 
-def _first_record(stream: IO[bytes], delimiter: str) -> bytes:
-    """Bytes from the start of ``stream`` up to at least the end of the header record."""
+def _first_record(stream: IO[bytes]) -> tuple[bytes, int]:
+    """Bytes read from the start of ``stream`` (at least the header record), and the
+    position where the header record ends."""
     head = b""
     while True:
         chunk = stream.read(_HEAD_CHUNK)
         head += chunk
         end = _record_end(head)
-        if end is not None or not chunk:
-            return head
+        if end is not None:
+            return head, end
+        if not chunk:
+            return head, len(head)
 
 
 def _record_end(data: bytes) -> int | None:

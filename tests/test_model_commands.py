@@ -289,6 +289,21 @@ def test_predict_reads_columns_by_the_models_names(tmp_path, train, fitted):
                           "-c/--columns names 1 column(s) but the model has 2", code=2)
 
 
+def test_quoted_header_and_rows_beyond_the_first_read(tmp_path, train, fitted, monkeypatch):
+    """The header is found wherever the first read ends (quotes, CRLF, a newline in a name)."""
+    import emcli.blocks
+
+    data = read_csv(train)
+    lines = ['"note\nwith newline","b","a"']
+    lines += [f"x,{float(b)!r},{float(a)!r}" for a, b in zip(data["a"], data["b"], strict=True)]
+    source = tmp_path / "quoted.csv"
+    source.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    for head_chunk in (65536, 100, 7):  # the first read: whole file, some rows, part of header
+        monkeypatch.setattr(emcli.blocks, "_HEAD_CHUNK", head_chunk)
+        result = ok("predict", fitted["model"], source, "--responsibilities", "-")
+        assert result.stdout == fitted["resp"].read_text()
+
+
 def test_predict_input_without_a_model_column(tmp_path, fitted):
     partial = tmp_path / "partial.csv"
     partial.write_text("a,c\n1,2\n")
@@ -328,6 +343,7 @@ def test_small_blocks_give_the_in_memory_results(tmp_path, train, fitted, monkey
     table = pcsv.read_csv(train)
     pq.write_table(table, tmp_path / "t.parquet", row_group_size=64)
     monkeypatch.setattr(emcli.blocks, "CSV_BLOCK_BYTES", 97)  # a few rows per read
+    monkeypatch.setattr(emcli.blocks, "_HEAD_CHUNK", 3)  # the header spans reads
     monkeypatch.setattr(emcli.blocks, "PARQUET_BATCH_ROWS", 13)
     monkeypatch.setattr(emcli.engines.memory, "_BLOCK_ELEMENTS", 1)  # 256-row compute blocks
     for source in (train, tmp_path / "t.parquet"):
