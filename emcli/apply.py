@@ -41,14 +41,21 @@ def check_rows(x: Array, columns: Sequence[str], first_row: int) -> None:
 
 
 def apply_blocks(
-    model: GaussianMixtureModel, blocks: Iterable[tuple[int, Array]], columns: Sequence[str]
+    model: GaussianMixtureModel, blocks: Iterable[tuple[int, Array]], columns: Sequence[str],
+    density_only: bool = False,
 ) -> Iterator[tuple[int, Array, Array]]:
     """``(first_row, log_resp, log_density)`` for each block of rows.
+
+    A row so far from every component that its squared Mahalanobis distances overflow
+    (values of the order of 1e150 in the model's units) has a log-density below the float
+    range: with ``density_only`` it is reported as -inf (and its log_resp must not be
+    used), otherwise it is a DataError, as its responsibilities cannot be computed.
 
     Args:
         blocks: ``(first_row, x)`` with x of shape (rows, n_features), in the model's
             column order; any block sizes.
         columns: input column names (for messages).
+        density_only: the caller uses only the log-densities.
 
     Yields:
         log-responsibilities of shape (rows, n_components) and per-row log-densities of
@@ -63,7 +70,17 @@ def apply_blocks(
         if x.shape[1] != model.n_features:
             raise DataError(f"expected {model.n_features} columns, got {x.shape[1]}")
         check_rows(x, columns, first)
-        log_resp, norm = log_resp_and_norm(x, model.params)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            log_resp, norm = log_resp_and_norm(x, model.params)  # checked just below
+        far = ~np.isfinite(norm)
+        if far.any():
+            if not density_only:
+                raise DataError(
+                    f"data row {first + int(np.argmax(far)) + 1} is too far from every "
+                    "component of the model for its probabilities to be computed (a value "
+                    "out of scale?); check or remove that row (emcli score gives it -inf)"
+                )
+            norm[far] = -np.inf
         yield first, log_resp, norm
 
 

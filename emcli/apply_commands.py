@@ -69,10 +69,11 @@ def write_block(handle: IO[bytes], columns: list[Any]) -> None:
         pcsv.write_csv(table, handle, pcsv.WriteOptions(include_header=False))
 
 
-def _scored(model: GaussianMixtureModel, reader: Any) -> Iterator[tuple[int, Any, Any]]:
+def _scored(model: GaussianMixtureModel, reader: Any,
+            density_only: bool = False) -> Iterator[tuple[int, Any, Any]]:
     from .apply import apply_blocks
 
-    return apply_blocks(model, reader, reader.columns)
+    return apply_blocks(model, reader, reader.columns, density_only=density_only)
 
 
 # ---------------------------------------------------------------------------- predict
@@ -128,7 +129,7 @@ def run_score(model_path: str, source: str, options: dict[str, Any]) -> None:
         handle.write(csv_header(["row", "log_likelihood"] if filtered
                                 else ["log_likelihood"]).encode())
         keep = LowestRows(lowest) if lowest is not None else None
-        for first, _, norm in _scored(model, reader):
+        for first, _, norm in _scored(model, reader, density_only=True):
             totals["rows"] += len(norm)
             totals["sum"] += float(norm.sum())
             if not filtered:

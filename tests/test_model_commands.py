@@ -395,6 +395,21 @@ def test_incomplete_rows_are_refused_for_now(tmp_path, fitted, cell, message):
         assert_one_line_error(result, message, "column 'b', data row 2")
 
 
+@pytest.mark.parametrize("kind", COVARIANCE_TYPES)
+def test_rows_beyond_the_float_range(tmp_path, train, kind):
+    """A row at 1e200 has a log-density below -1e300: score says -inf, predict refuses."""
+    model = tmp_path / "m.json"
+    ok("fit", train, "-k", "2", "-n", "1", "-q", "--covariance", kind, "--params", model)
+    source = tmp_path / "far.csv"
+    source.write_text("a,b\n1,2\n1e200,1\n3,-1e160\n2,1\n")
+    result = ok("score", model, source)
+    assert result.stderr == ""  # no RuntimeWarning
+    ll = read_csv(result.stdout)["log_likelihood"]
+    assert np.isfinite(ll[[0, 3]]).all() and np.all(ll[[1, 2]] == -np.inf)
+    assert read_csv(ok("score", model, source, "--lowest", "2").stdout)["row"].tolist() == [1, 2]
+    assert_one_line_error(run("predict", model, source), "data row 2 is too far")
+
+
 def test_header_only_input_gives_header_only_output(tmp_path, fitted):
     source = tmp_path / "empty.csv"
     source.write_text("a,b\n")
