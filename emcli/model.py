@@ -274,6 +274,8 @@ def _check_parameters(data: dict[str, Any], kind: str, weights: Array, full: Arr
     for key, value in (("n_components", k), ("n_features", d)):
         if key in data and data[key] != value:
             raise ValueError(f"{key} is {data[key]!r} but the parameters have {value}")
+    if len(set(map(str, data["columns"]))) != d:
+        raise ValueError("the column names are not unique")
     if np.any(weights < 0) or abs(float(weights.sum()) - 1.0) > 1e-6:
         raise ValueError("the weights must be 0 or more and sum to 1")
     for j in range(k):

@@ -207,6 +207,7 @@ def _broken_models(data: dict) -> dict[str, tuple[object, str]]:
     weights = json.loads(json.dumps(data))
     weights["weights"] = [1.0] * k
     wrong_k = {**data, "n_components": k + 1}
+    twice = {**data, "columns": [data["columns"][0]] * d}
     return {
         "not json": ("{ not json", "not JSON"),
         "not a model": ({"hello": "world"}, "not an emcli model file"),
@@ -217,13 +218,14 @@ def _broken_models(data: dict) -> dict[str, tuple[object, str]]:
         "ragged means": (ragged, "means must be"),
         "weights": (weights, "weights must be"),
         "n_components": (wrong_k, "n_components"),
+        "duplicate columns": (twice, "column names are not unique"),
         "missing field": ({k2: v for k2, v in data.items() if k2 != "means"}, "no field 'means'"),
     }
 
 
 BROKEN = ["not json", "not a model", "future version", "not positive definite",
           "not symmetric", "shape mismatch", "ragged means", "weights", "n_components",
-          "missing field"]
+          "duplicate columns", "missing field"]
 
 
 @pytest.mark.parametrize("case", BROKEN)
@@ -382,6 +384,29 @@ def test_a_bad_value_late_in_the_file_leaves_no_output(tmp_path, fitted, monkeyp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.csv", "late.csv"]
     result = run("score", fitted["model"], source)  # stdout gets all or nothing
     assert_one_line_error(result, "'oops'")
+
+
+def test_an_interrupt_while_streaming_leaves_nothing(tmp_path, train, fitted, monkeypatch):
+    """Ctrl-C after the first block: exit 130, no output file, no directory, no temp file."""
+    import emcli.families.gaussian as gaussian  # apply_blocks looks it up at each call
+
+    calls = {"n": 0}
+    original = gaussian.log_resp_and_norm
+
+    def interrupted(x, params):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return original(x, params)
+
+    monkeypatch.setattr(gaussian, "log_resp_and_norm", interrupted)
+    monkeypatch.setattr("emcli.engines.memory._BLOCK_ELEMENTS", 1)  # 256-row blocks
+    result = run("predict", fitted["model"], train, "-o", tmp_path / "out",
+                 "--labels", tmp_path / "l.csv")
+    assert result.exit_code == 130 and result.stdout == ""
+    assert result.stderr.strip() == "Error: interrupted"
+    assert calls["n"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("cell, message", [("", "has a missing value"),
