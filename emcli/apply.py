@@ -23,9 +23,10 @@ Array = NDArray[np.float64]
 def check_rows(x: Array, columns: Sequence[str], first_row: int) -> None:
     """Refuse rows the model cannot be applied to: infinite or missing values.
 
-    This is the one place that decides about incomplete rows.  Once EM handles missing
-    values (the marginal density of the observed coordinates), rows with NaN are let
-    through here and ``apply_blocks`` scores them with the marginal density.
+    This is the one place that decides about incomplete rows.  Once the model handles
+    missing values (``GaussianMixtureModel._log_resp_and_norm`` using the marginal density
+    of the observed coordinates), let rows with NaN through here: ``apply_blocks`` goes
+    through that method, so they are then scored like fit scores them.
     """
     bad = ~np.isfinite(x)
     if not bad.any():
@@ -63,7 +64,6 @@ def apply_blocks(
     """
     from .blocks import rebatch
     from .engines.memory import block_rows
-    from .families.gaussian import log_resp_and_norm
 
     size = block_rows(model.n_components, model.n_features)
     for first, x in rebatch(iter(blocks), size):
@@ -71,7 +71,8 @@ def apply_blocks(
             raise DataError(f"expected {model.n_features} columns, got {x.shape[1]}")
         check_rows(x, columns, first)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            log_resp, norm = log_resp_and_norm(x, model.params)  # checked just below
+            # One block of block_rows rows: exactly what predict_proba computes for it.
+            log_resp, norm = model._log_resp_and_norm(x)  # checked just below
         far = ~np.isfinite(norm)
         if far.any():
             if not density_only:

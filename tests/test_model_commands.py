@@ -388,10 +388,10 @@ def test_a_bad_value_late_in_the_file_leaves_no_output(tmp_path, fitted, monkeyp
 
 def test_an_interrupt_while_streaming_leaves_nothing(tmp_path, train, fitted, monkeypatch):
     """Ctrl-C after the first block: exit 130, no output file, no directory, no temp file."""
-    import emcli.families.gaussian as gaussian  # apply_blocks looks it up at each call
+    import emcli.model
 
     calls = {"n": 0}
-    original = gaussian.log_resp_and_norm
+    original = emcli.model.log_resp_and_norm
 
     def interrupted(x, params):
         calls["n"] += 1
@@ -399,7 +399,7 @@ def test_an_interrupt_while_streaming_leaves_nothing(tmp_path, train, fitted, mo
             raise KeyboardInterrupt
         return original(x, params)
 
-    monkeypatch.setattr(gaussian, "log_resp_and_norm", interrupted)
+    monkeypatch.setattr(emcli.model, "log_resp_and_norm", interrupted)
     monkeypatch.setattr("emcli.engines.memory._BLOCK_ELEMENTS", 1)  # 256-row blocks
     result = run("predict", fitted["model"], train, "-o", tmp_path / "out",
                  "--labels", tmp_path / "l.csv")
