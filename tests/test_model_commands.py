@@ -19,6 +19,8 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
@@ -511,6 +513,22 @@ def test_lowest_rows_against_a_full_sort():
         expected = np.lexsort((np.arange(1000), values))[:n]
         np.testing.assert_array_equal(rows, expected)
         np.testing.assert_array_equal(got, values[expected])
+
+
+@given(sizes=st.lists(st.integers(0, 40), max_size=12), rows=st.integers(1, 30))
+@settings(max_examples=60, deadline=None)
+def test_rebatch_gives_the_same_rows_in_fixed_blocks(sizes, rows):
+    from emcli.blocks import rebatch
+
+    data = np.arange(sum(sizes) * 2, dtype=float).reshape(-1, 2)
+    starts = np.cumsum([0, *sizes])[:-1]
+    blocks = [(int(s), data[s : s + n]) for s, n in zip(starts, sizes, strict=True)]
+    out = list(rebatch(iter(blocks), rows))
+    assert [len(x) for _, x in out[:-1]] == [rows] * (len(out) - 1)
+    assert all(0 < len(x) <= rows for _, x in out)
+    assert [f for f, _ in out] == [rows * i for i in range(len(out))]
+    joined = np.concatenate([x for _, x in out]) if out else np.empty((0, 2))
+    np.testing.assert_array_equal(joined, data)
 
 
 # ---------------------------------------------------------------------------- sample
