@@ -136,6 +136,117 @@ def fit(input: str, k_spec: str, covariance_spec: str, **options: Any) -> None:
     run_fit(input, k_spec, covariance_spec, options)
 
 
+def _set_help(command: click.Command, **texts: str) -> None:
+    """Reword a shared option's help where a command gives it another meaning."""
+    for param in command.params:
+        if param.name in texts:
+            param.help = texts[param.name]  # type: ignore[attr-defined]
+
+
+_MODEL_COLUMNS_HELP = ("Input columns standing for the model's columns, in the model's order "
+                       "[default: the model's column names].")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("model", metavar="MODEL")
+@click.argument("input", metavar="INPUT")
+@input_options
+@output_options
+def predict(model: str, input: str, **options: Any) -> None:
+    """Assign each row of INPUT to a component of MODEL (a model file from fit --params).
+
+    The model's columns are read from INPUT by name (any other columns are ignored) and
+    the file is processed in blocks, so it may be larger than memory.  With no output
+    option the labels go to stdout.  On the training data the labels and responsibilities
+    equal those of fit.
+
+    \b
+    Example:
+      emcli fit train.csv -k 3 --params model.json
+      emcli predict model.json new.csv > labels.csv
+      emcli predict model.json new.parquet --responsibilities resp.csv -o results/
+    """
+    from .apply_commands import run_predict
+
+    run_predict(model, input, options)
+
+
+_set_help(predict, columns=_MODEL_COLUMNS_HELP)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("model", metavar="MODEL")
+@click.argument("input", metavar="INPUT")
+@input_options
+@click.option("--output", metavar="PATH", default="-", show_default=True,
+              help="Write the CSV here instead of stdout.")
+@click.option("--below", type=float, metavar="X",
+              help="Keep only rows whose log-density is below X (in input order).")
+@click.option("--lowest", type=click.IntRange(min=1), metavar="N",
+              help="Keep only the N least likely rows, least likely first.")
+@display_options
+def score(model: str, input: str, **options: Any) -> None:
+    """Log-density of each row of INPUT under MODEL, as CSV with a log_likelihood column.
+
+    With --below or --lowest only the least likely rows are written, with their 0-based
+    row number in a 'row' column (anomaly detection).  The total and mean per row go to
+    stderr at a terminal (or with -v).  INPUT is processed in blocks.
+
+    \b
+    Example:
+      emcli score model.json new.csv > density.csv
+      emcli score model.json new.csv --lowest 20
+      emcli score model.json new.parquet --below -12.5 --output unusual.csv
+    """
+    from .apply_commands import run_score
+
+    run_score(model, input, options)
+
+
+_set_help(score, columns=_MODEL_COLUMNS_HELP,
+          verbose="Print the total and mean log-likelihood even where stderr is not a terminal.",
+          quiet="No summary on stderr.")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("model", metavar="MODEL")
+@click.option("-n", "--samples", "n_samples", type=click.IntRange(min=0), required=True,
+              metavar="N", help="Number of rows to draw.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed; the same seed gives byte-identical output.")
+@click.option("--output", metavar="PATH", default="-", show_default=True,
+              help="Write the CSV here instead of stdout.")
+def sample(model: str, n_samples: int, seed: int, output: str) -> None:
+    """Draw N rows from the mixture in MODEL, as CSV with a 'component' column.
+
+    The columns are the model's, plus the 0-based component each row was drawn from.
+
+    \b
+    Example:
+      emcli sample model.json -n 1000 --seed 7 > synthetic.csv
+      emcli sample model.json -n 100000 --output synthetic.csv
+    """
+    from .apply_commands import run_sample
+
+    run_sample(model, n_samples, seed, output)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("model", metavar="MODEL")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def describe(model: str, as_json: bool) -> None:
+    """Summarise MODEL: components, weights, means, spread, fit figures, settings.
+
+    \b
+    Example:
+      emcli describe model.json
+      emcli describe model.json --json | jq '.components[].weight'
+    """
+    from .apply_commands import run_describe
+
+    run_describe(model, as_json)
+
+
 # ---------------------------------------------------------------------------- entry point
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated()
