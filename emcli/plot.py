@@ -17,6 +17,7 @@ they hold 39% and 86% of the component's mass).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import IO, Any
 
@@ -160,7 +161,17 @@ def save(fig: Any, handle: IO[bytes], fmt: str) -> None:
         metadata = {"Date": None}
     elif fmt == "pdf":
         metadata = {"CreationDate": None, "ModDate": None}
-    fig.savefig(handle, format=fmt, dpi=fig.dpi, metadata=metadata)
+    with warnings.catch_warnings():
+        # matplotlib only warns when the labels leave no room for the plot; say what to do.
+        warnings.filterwarnings("error", message="constrained_layout not applied")
+        try:
+            fig.savefig(handle, format=fmt, dpi=fig.dpi, metadata=metadata)
+        except UserWarning:
+            width, height = fig.get_size_inches()
+            raise UsageError(
+                f"a {width:g}x{height:g} inch figure is too small for this plot's labels; "
+                "give a larger --size (or --width/--height)"
+            ) from None
 
 
 def image_format(path: str) -> str:
@@ -426,6 +437,8 @@ def plot_convergence(
 ):
     """Log-likelihood per EM iteration of every start, the kept start highlighted; below,
     how far each start stays beneath the best final log-likelihood (log scale)."""
+    from matplotlib.ticker import MaxNLocator
+
     check_kind(model, "convergence", False)
     starts = [s for s in model.starts if s.get("history")]
     best_i = _best_start(model)
@@ -445,8 +458,8 @@ def plot_convergence(
         steps = np.arange(1, history.size + 1)
         collapsed = bool(s.get("collapsed"))
         counts["collapsed" if collapsed else "other"] += 1
-        style = dict(color="#999999" if collapsed else PALETTE[5], linewidth=1.0,
-                     linestyle="--" if collapsed else "-", alpha=0.8, zorder=2)
+        style = dict(color="#999999" if collapsed else PALETTE[5], linewidth=1.4,
+                     linestyle="--" if collapsed else "-", zorder=2)
         top.plot(steps, history, **style)
         bottom.plot(steps, np.maximum(target - history, floor), **style)
     history = np.asarray(best["history"], dtype=np.float64)
@@ -461,6 +474,7 @@ def plot_convergence(
     bottom.set_yscale("log")
     bottom.set_ylabel("below best final\nlog-likelihood")
     bottom.set_xlabel("EM iteration")
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     top.set_title(f"{_model_title(model)}\nEM convergence of {len(starts)} start"
                   f"{'s' if len(starts) != 1 else ''} ({model.n_samples:,} rows)",
                   fontsize="medium")
@@ -536,15 +550,14 @@ def _draw_selection(ax, rows: Sequence[dict], kinds: list[str], ks: list[int],
         ys = np.array([_number(values.get((k, kind))) for k in ks])
         ax.plot(ks, ys, color=colour, marker=marker, linestyle=style, linewidth=1.8,
                 markersize=6, label=kind, zorder=3)
-        gaps = [k for k, y, present in zip(ks, ys, [(k, kind) in values for k in ks])
-                if present and np.isnan(y)]
+        gaps = [k for k, y in zip(ks, ys, strict=True) if (k, kind) in values and np.isnan(y)]
         if gaps:
             ax.plot(gaps, [0.03] * len(gaps), transform=ax.get_xaxis_transform(),
                     marker=marker, markerfacecolor="white", markeredgecolor=colour,
                     markeredgewidth=1.5, markersize=8, linestyle="none", clip_on=False,
                     zorder=4, label=None if missing_drawn else "no value (degenerate/failed)")
             missing_drawn = True
-        for k, y in zip(ks, ys):
+        for k, y in zip(ks, ys, strict=True):
             if not np.isnan(y) and (best is None or y < best[2]):
                 best = (k, kind, float(y))
     if best is not None:

@@ -21,7 +21,9 @@ def parse_size(spec: str) -> tuple[float, float]:
     try:
         width, height = (float(v) for v in spec.lower().replace("\u00d7", "x").split("x"))
     except ValueError:
-        raise UsageError(f"--size '{spec}' is not WIDTHxHEIGHT in inches, e.g. --size 8x6") from None
+        raise UsageError(
+            f"--size '{spec}' is not WIDTHxHEIGHT in inches, e.g. --size 8x6"
+        ) from None
     if not (width > 0 and height > 0):
         raise UsageError(f"--size '{spec}': width and height must be positive")
     return width, height
