@@ -161,7 +161,10 @@ def save(fig: Any, handle: IO[bytes], fmt: str) -> None:
         metadata = {"Date": None}
     elif fmt == "pdf":
         metadata = {"CreationDate": None, "ModDate": None}
-    with warnings.catch_warnings():
+    from matplotlib import rc_context
+
+    # A fixed salt for SVG element ids: the same model and data give the same bytes.
+    with warnings.catch_warnings(), rc_context({"svg.hashsalt": "emcli"}):
         # matplotlib only warns when the labels leave no room for the plot; say what to do.
         warnings.filterwarnings("error", message="constrained_layout not applied")
         try:
@@ -277,13 +280,14 @@ def plot_clusters(
     ax.set_xlabel(labels_xy[0])
     ax.set_ylabel(labels_xy[1])
     ax.set_title(f"{_model_title(model)}\n{subtitle}", fontsize="medium")
-    _cluster_legend(fig, ax, model)
+    _cluster_legend(fig, model)
     return fig
 
 
 def _draw_clusters(ax, model: GaussianMixtureModel, points: Array, labels, basis: Array,
-                   origin: Array) -> None:
+                   origin: Array, compact: bool = False) -> None:
     from matplotlib.patches import Ellipse
+    from matplotlib.patheffects import Normal, Stroke
 
     covs = model.params.full_covariances()
     many = points.shape[0] > 2000
@@ -298,14 +302,19 @@ def _draw_clusters(ax, model: GaussianMixtureModel, points: Array, labels, basis
         cov2 = basis.T @ covs[j] @ basis
         for radius, style in ((1.0, "-"), (2.0, "--")):
             width, height, angle = ellipse_geometry(cov2, radius)
+            line = 1.1 if compact else 1.6
+            # Over a dense cloud of its own colour, a white halo keeps the ellipse visible.
+            halo = [Stroke(linewidth=line + 1.8, foreground="white"), Normal()] if many else []
             ax.add_patch(Ellipse(tuple(centre), width, height, angle=angle, fill=False,
-                                 edgecolor=colour, linestyle=style, linewidth=1.6, zorder=3))
-        ax.plot(*centre, marker="X", markersize=11, color=colour, markeredgecolor="black",
+                                 edgecolor=colour, linestyle=style, linewidth=line, zorder=3,
+                                 path_effects=halo))
+        ax.plot(*centre, marker="X", markersize=7 if compact else 11, color=colour,
+                markeredgecolor="black",
                 markeredgewidth=1.0, linestyle="none", zorder=4)
     ax.autoscale_view()
 
 
-def _cluster_legend(fig, ax, model: GaussianMixtureModel, outside: bool = False) -> None:
+def _cluster_legend(fig, model: GaussianMixtureModel) -> None:
     from matplotlib.lines import Line2D
 
     handles = [
@@ -320,17 +329,16 @@ def _cluster_legend(fig, ax, model: GaussianMixtureModel, outside: bool = False)
         Line2D([], [], color="black", linestyle="-", label="1-sigma ellipse"),
         Line2D([], [], color="black", linestyle="--", label="2-sigma ellipse"),
     ]
-    if outside:
-        fig.legend(handles=handles, loc="outside right upper", fontsize="small")
-    else:
-        ax.legend(handles=handles, loc="best", fontsize="small", framealpha=0.85)
+    # Below the axes: the legend never hides data points.
+    fig.legend(handles=handles, loc="outside lower center", fontsize="small",
+               ncols=min(len(handles), 3))
 
 
 def _pair_grid(model: GaussianMixtureModel, x: Array, labels, shown, note: str,
                size: tuple[float, float] | None, dpi: float):
     d = model.n_features
     side = min(2.2 * d, 30.0)
-    fig = _figure(size, dpi, default=(side + 2.2, side))
+    fig = _figure(size, dpi, default=(side, side + 0.8))
     grid = fig.subplots(d, d, squeeze=False)
     for r in range(d):
         for c in range(d):
@@ -340,7 +348,8 @@ def _pair_grid(model: GaussianMixtureModel, x: Array, labels, shown, note: str,
             else:
                 basis = np.zeros((d, 2))
                 basis[c, 0] = basis[r, 1] = 1.0
-                _draw_clusters(ax, model, x[shown] @ basis, labels[shown], basis, np.zeros(d))
+                _draw_clusters(ax, model, x[shown] @ basis, labels[shown], basis, np.zeros(d),
+                               compact=True)
             ax.tick_params(labelsize="x-small")
             if r == d - 1:
                 ax.set_xlabel(model.columns[c])
@@ -351,7 +360,7 @@ def _pair_grid(model: GaussianMixtureModel, x: Array, labels, shown, note: str,
     fig.suptitle(f"{_model_title(model)} ({note})\n"
                  "diagonal: histogram of each column with the fitted marginal densities",
                  fontsize="medium")
-    _cluster_legend(fig, grid[0, 0], model, outside=True)
+    _cluster_legend(fig, model)
     return fig
 
 

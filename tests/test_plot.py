@@ -192,6 +192,22 @@ def test_default_size_and_dpi(model3, tmp_path, capsys):
     assert png_size(out2) == (140, 100)
 
 
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_same_input_gives_the_same_bytes(model3, data3, tmp_path, capsys, fmt):
+    outs = [tmp_path / f"{i}.{fmt}" for i in range(2)]
+    for out in outs:
+        assert run(["plot", model3[1], data3[1], "-o", out], capsys)[0] == 0
+    assert outs[0].read_bytes() == outs[1].read_bytes()
+
+
+def test_large_inputs_show_a_fixed_sample_of_rows(model3, data3, monkeypatch):
+    monkeypatch.setattr(eplot, "MAX_POINTS", 50)
+    fig = eplot.plot_clusters(model3[0], data3[0])
+    ax = fig.axes[0]
+    assert sum(len(c.get_offsets()) for c in ax.collections) == 50
+    assert "50 of 180 rows shown" in ax.get_title()
+
+
 # ---------------------------------------------------------------------------- geometry
 def test_principal_axes_match_sklearn_pca(data3):
     from sklearn.decomposition import PCA
