@@ -270,6 +270,9 @@ def plot_clusters(
         labels_xy = (model.columns[i], model.columns[j])
         subtitle = f"{note}, coloured by most likely component"
     else:
+        if x.shape[0] < 2:
+            raise DataError("a projection on principal axes needs at least two complete rows; "
+                            "choose two columns with --x and --y")
         origin, basis, share = principal_axes(x)
         labels_xy = (f"PC1 ({100 * share[0]:.0f}% of variance)",
                      f"PC2 ({100 * share[1]:.0f}% of variance)")

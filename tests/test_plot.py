@@ -208,6 +208,16 @@ def test_large_inputs_show_a_fixed_sample_of_rows(model3, data3, monkeypatch):
     assert "50 of 180 rows shown" in ax.get_title()
 
 
+def test_rows_with_missing_values_are_left_out_and_said(model3, data3):
+    x = data3[0].copy()
+    x[[0, 5, 7], [0, 1, 2]] = np.nan
+    ax = eplot.plot_clusters(model3[0], x).axes[0]
+    assert sum(len(c.get_offsets()) for c in ax.collections) == x.shape[0] - 3
+    assert "3 rows with missing values left out" in ax.get_title()
+    ax = eplot.plot_density(model3[0], x, column="b").axes[0]
+    assert "1 missing left out" in ax.get_title() and ax.get_xlabel() == "b"
+
+
 # ---------------------------------------------------------------------------- geometry
 def test_principal_axes_match_sklearn_pca(data3):
     from sklearn.decomposition import PCA
