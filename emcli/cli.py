@@ -246,6 +246,47 @@ def describe(model: str, as_json: bool) -> None:
 
     run_describe(model, as_json)
 
+@cli.command(context_settings=CONTEXT)
+@click.argument("model_path", metavar="MODEL")
+@click.argument("input", metavar="[INPUT]", required=False)
+@click.option("-o", "--output", required=True, metavar="FILE",
+              help="Image to write: FILE.png, FILE.svg or FILE.pdf (format from the extension).")
+@click.option("--kind", type=click.Choice(("clusters", "convergence", "selection", "density")),
+              help="What to draw [default: selection if MODEL holds one, else clusters with "
+                   "INPUT (density for one column), else convergence].")
+@click.option("--x", "x_column", metavar="COL", help="clusters: column on the x axis.")
+@click.option("--y", "y_column", metavar="COL", help="clusters: column on the y axis.")
+@click.option("--pairs", is_flag=True, help="clusters: a grid of every pair of columns.")
+@click.option("--column", metavar="COL", help="density: the column [default: the first].")
+@click.option("--criterion", type=click.Choice(("bic", "icl", "aic")),
+              help="selection: criterion to show [default: the one the selection used].")
+@click.option("--width", type=click.FloatRange(min=0, min_open=True), metavar="INCHES",
+              help="Figure width [default: 7].")
+@click.option("--height", type=click.FloatRange(min=0, min_open=True), metavar="INCHES",
+              help="Figure height [default: 5].")
+@click.option("--size", metavar="WxH", help="Width and height in inches, e.g. 8x6.")
+@click.option("--dpi", type=click.IntRange(min=10, max=2400), default=100, show_default=True,
+              help="Pixels per inch (a 7x5 figure at 100 dpi is 700x500 pixels).")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES),
+              help="INPUT format; by default from the extension (stdin: csv).")
+@click.option("--delimiter", metavar="CHAR", help="Field separator for CSV INPUT.")
+def plot(model_path: str, input: str | None, **options: Any) -> None:
+    """Draw a fitted model: its clusters, convergence, model selection or a density.
+
+    MODEL is a model file written by 'emcli fit --params'; INPUT (for clusters and density)
+    is a table with the model's columns.  Needs matplotlib: pip install "emcli[plot]".
+
+    \b
+    Example:
+      emcli fit sample_data/faithful.csv -k 1..9 --covariance all --params m.json
+      emcli plot m.json -o selection.png
+      emcli plot m.json sample_data/faithful.csv --kind clusters -o clusters.svg
+      emcli plot m.json --kind convergence -o convergence.pdf --size 8x5
+    """
+    from .plot_command import run_plot
+
+    run_plot(model_path, input, options)
+
 
 # ---------------------------------------------------------------------------- entry point
 def _on_sigterm(signum: int, frame: Any) -> None:
