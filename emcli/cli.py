@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .errors import EmcliError, ExitStatus
+from .errors import EmcliError, ExitStatus, StdoutClosed
 
 COVARIANCE_CHOICES = ("full", "tied", "diag", "spherical")
 INIT_CHOICES = ("kmeans", "kmeans++", "random")
@@ -320,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         click.echo("Error: terminated", err=True)
         status = ExitStatus.TERMINATED
-    except BrokenPipeError:
+    except (BrokenPipeError, StdoutClosed):
         # The reader went away (e.g. `| head`): end quietly, and keep Python from
         # complaining again when it flushes stdout at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)

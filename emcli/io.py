@@ -13,6 +13,7 @@ leaves earlier files untouched and never leaves half a file.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import shutil
@@ -26,7 +27,7 @@ from typing import IO, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import DataError, OutputError
+from .errors import DataError, OutputError, StdoutClosed
 
 Array = NDArray[np.float64]
 FORMATS = ("csv", "tsv", "parquet")
@@ -327,16 +328,22 @@ class OutputSet:
             raise OutputError(f"cannot write '{exc.filename or path}': {exc.strerror}") from None
         finally:
             self.cleanup(remove_dirs=not done)
-        for path, writer in self._writers:
-            if path == "-":
-                writer(sys.stdout.buffer)
+        try:
+            for path, writer in self._writers:
+                if path == "-":
+                    writer(sys.stdout.buffer)
+                    sys.stdout.buffer.flush()
+            for spool in self._spooled:
+                spool.seek(0)
+                shutil.copyfileobj(spool, sys.stdout.buffer)
                 sys.stdout.buffer.flush()
-        for spool in self._spooled:
-            spool.seek(0)
-            shutil.copyfileobj(spool, sys.stdout.buffer)
-            sys.stdout.buffer.flush()
-            spool.close()
-        self._spooled.clear()
+                spool.close()
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:  # the reader went away (`| head`)
+                raise StdoutClosed() from None
+            raise OutputError(f"cannot write to standard output: {exc.strerror}") from None
+        finally:
+            self._spooled.clear()
 
     def _run_group(self, paths: list[str],
                    writer: Callable[[list[IO[bytes]]], None]) -> list[tuple[str, str]]:
