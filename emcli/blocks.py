@@ -19,14 +19,13 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .errors import DataError
-from .io import _arrow_message, _is_numeric, detect_format
+from .io import _arrow_message, _is_numeric, check_input_path, detect_format
 
 Array = NDArray[np.float64]
 # Bytes per CSV read block and rows per Parquet batch: bounded memory, large enough for speed.
@@ -90,13 +89,8 @@ def open_blocks(source: str, columns: Sequence[str], fmt: str | None = None,
     """
     import pyarrow as pa
 
+    check_input_path(source)
     kind = detect_format(source, fmt)
-    if source != "-":
-        path = Path(source)
-        if not path.exists():
-            raise DataError(f"input file '{source}' does not exist")
-        if path.is_dir():
-            raise DataError(f"input '{source}' is a directory, not a file")
     try:
         if kind == "parquet":
             return _open_parquet(source, list(columns))
