@@ -213,7 +213,12 @@ def gap_terms(x: Array, params: GaussianParams) -> GapTerms:
     gaps = np.isnan(x)
     kind = params.covariance_type
     compute = _full_like if kind in ("full", "tied") else _diag_like
-    return compute(x, gaps, params, _stats_resp)
+    terms = compute(x, gaps, params, _stats_resp)
+    empty = gaps.all(axis=1)
+    if empty.any():  # exactly the weights and 0, not log(sum of weights) = +-1e-16
+        terms.log_resp[empty] = log_weights(params)[None, :]
+        terms.norm[empty] = 0.0
+    return terms
 
 
 # ---------------------------------------------------------------------------- public API
