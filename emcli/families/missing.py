@@ -92,85 +92,115 @@ def observed_mean(x: Array) -> Array:
 class GapTerms:
     """What the E-step knows about a block of rows that all have gaps (b rows, k components).
 
+    Every per-row array lists the rows in ``order`` (row ``order[i]`` of the block is row i
+    here): full/tied sort the rows by missingness pattern.
+
     Attributes:
+        order: the block's row indices in the order used here, shape (b,).
         log_resp: log-responsibilities, shape (b, k).
         norm: log marginal density of each row's observed coordinates, shape (b,).
-        xhat: E[x | x_o, j]: observed cells as given, missing ones filled, shape (b, k, d).
+        resp: responsibilities as weights for the statistics (0 for a row with nothing
+            observed), shape (b, k).
+        dev: E[x | x_o, j] - mu_j, shape (b, k, d) (x_o - mu_jo on the observed cells);
+            None for diag/spherical, where it is o * (x - mu_j).
         cond_sum: sum over the rows of r_ij Cov[x | x_o, j] (zero on observed coordinates):
             (k, d, d) for full/tied, (k, d) (the diagonal) for diag/spherical.
     """
 
+    order: NDArray[np.intp]
     log_resp: Array
     norm: Array
-    xhat: Array
+    resp: Array
+    dev: Array | None
     cond_sum: Array
 
 
-def _patterns(gaps: NDArray[np.bool_]) -> tuple[NDArray[np.bool_], NDArray[np.intp]]:
-    """Distinct missingness patterns (P, d) and each row's pattern, shape (b,)."""
-    packed = np.packbits(gaps, axis=1)
-    _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
-    return gaps[first], inverse.reshape(-1)
+def _patterns(gaps: NDArray[np.bool_]) -> tuple[NDArray[np.bool_], NDArray[np.intp],
+                                               NDArray[np.intp]]:
+    """Group rows by missingness pattern.
+
+    Returns the distinct patterns (P, d), the row order that puts each pattern's rows
+    together (b,), and where each pattern's rows start in that order (P + 1,).
+    """
+    b, d = gaps.shape
+    if d <= 62:  # the pattern as one integer: one sort
+        key = gaps @ (np.int64(1) << np.arange(d, dtype=np.int64))
+    else:  # the packed mask as bytes
+        packed = np.ascontiguousarray(np.packbits(gaps, axis=1))
+        key = packed.view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    new = np.flatnonzero(sorted_key[1:] != sorted_key[:-1]) + 1
+    starts = np.concatenate([[0], new, [b]]).astype(np.intp)
+    return gaps[order[starts[:-1]]], order, starts
 
 
-def _full_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams, resp_of):
+def _lower_inverse(lower: Array) -> Array:
+    """Inverse of a stack of lower-triangular matrices, by forward substitution on the stack."""
+    d = lower.shape[-1]
+    out = np.zeros(lower.shape)
+    diag = np.diagonal(lower, axis1=-2, axis2=-1)
+    for i in range(d):
+        row = -(lower[..., i : i + 1, :i] @ out[..., :i, :])[..., 0, :]
+        row[..., i] += 1.0
+        out[..., i, :] = row / diag[..., i : i + 1]
+    return out
+
+
+def _full_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> GapTerms:
     """Densities and moments for full/tied covariances, one factorisation per pattern."""
     b, d = x.shape
     k = params.n_components
     cov = params.covariances[None] if params.covariance_type == "tied" else params.covariances
     kk = cov.shape[0]  # 1 for tied: the factorisation is shared by the components
-    pat_gaps, inverse = _patterns(gaps)
+    pat_gaps, order, starts = _patterns(gaps)
     n_pat = pat_gaps.shape[0]
     obs = ~pat_gaps
-    eye = np.eye(d)
+    pad = (pat_gaps[:, :, None] * np.eye(d))[:, None]  # identity on the missing coordinates
     keep = (obs[:, :, None] & obs[:, None, :])[:, None]  # (P, 1, d, d)
-    tilde = np.where(keep, cov[None], 0.0) + (pat_gaps[:, :, None] * eye)[:, None]
+    tilde = cov[None] * keep + pad
     try:
         lower = np.linalg.cholesky(tilde)  # (P, kk, d, d)
     except np.linalg.LinAlgError:
         raise FitError(singular_message()) from None
-    linv = np.linalg.solve(lower, np.broadcast_to(eye, tilde.shape))
+    linv = _lower_inverse(lower)
     log_det = -np.log(np.diagonal(lower, axis1=-2, axis2=-1)).sum(axis=-1)  # (P, kk)
     # Sigma_oo^-1 embedded in d x d (zero on missing rows/columns).
-    qhat = linv.swapaxes(-1, -2) @ linv - (pat_gaps[:, :, None] * eye)[:, None]
+    qhat = linv.swapaxes(-1, -2) @ linv - pad
     gain = cov[None] @ qhat  # (P, kk, d, d): rows m hold Sigma_mo Sigma_oo^-1
+    gain = gain * pat_gaps[:, None, :, None] + (obs[:, :, None] * np.eye(d))[:, None]
     miss2 = (pat_gaps[:, :, None] & pat_gaps[:, None, :])[:, None]
-    cond = np.where(miss2, cov[None] - gain @ cov[None], 0.0)
+    cond = (cov[None] - gain @ cov[None]) * miss2
     cond = 0.5 * (cond + cond.swapaxes(-1, -2))
-    # Per row: y = L^-1 r (Mahalanobis) and G r (conditional shift), r = x_o - mu_o, in one
-    # product with [L^-T | G^T].  Shifted by the mixture centre for conditioning.
-    mats = np.concatenate([linv.swapaxes(-1, -2), gain.swapaxes(-1, -2)], axis=-1)
+    # Per row: y = L^-1 r (Mahalanobis) and G r = E[x | x_o, j] - mu_j, r = x_o - mu_o, in
+    # one product with [L^-T | G^T].  Shifted by the mixture centre for conditioning.
+    mats = np.concatenate([linv, gain], axis=1).swapaxes(-1, -2)  # (P, 2 kk, d, d)
     shift = mixture_center(params)
     mus = params.means - shift
-    const = ((mus[None] * obs[:, None, :])[:, :, None, :] @ mats)[:, :, 0, :]  # (P, k, 2d)
-    order = np.argsort(inverse, kind="stable")
-    counts = np.bincount(inverse, minlength=n_pat)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    const = ((mus[None] * obs[:, None, :])[:, None, :, None, :]
+             @ mats.reshape(n_pat, 2, kk, d, d))[..., 0, :]  # (P, 2, k, d)
     xs = np.where(gaps, 0.0, x - shift)[order]
-    out = np.empty((b, k, 2 * d))
+    stacked = np.ascontiguousarray(mats.transpose(0, 2, 1, 3)).reshape(n_pat, d, 2 * kk * d)
+    out = np.empty((b, 2, k, d))
     for p in range(n_pat):
-        lo, hi = starts[p], starts[p] + counts[p]
-        y = xs[lo:hi] @ mats[p].transpose(1, 0, 2).reshape(d, kk * 2 * d)
-        np.subtract(y.reshape(-1, kk, 2 * d), const[p][None], out=out[lo:hi])
-    maha = np.einsum("bkd,bkd->bk", out[:, :, :d], out[:, :, :d])
-    inv_sorted = inverse[order]
-    n_obs = obs.sum(axis=1)[inv_sorted]
-    log_gauss = -0.5 * maha + log_det[inv_sorted] - 0.5 * LOG_2PI * n_obs[:, None]
-    gsorted = gaps[order]
-    xhat = np.where(gsorted[:, None, :], params.means[None] + out[:, :, d:], x[order][:, None, :])
+        lo, hi = starts[p], starts[p + 1]
+        y = xs[lo:hi] @ stacked[p]
+        np.subtract(y.reshape(-1, 2, kk, d), const[p][None], out=out[lo:hi])
+    maha = np.einsum("bkd,bkd->bk", out[:, 0], out[:, 0])
+    counts = np.diff(starts)
+    n_obs = np.repeat(obs.sum(axis=1), counts)
+    log_gauss = -0.5 * maha + np.repeat(log_det, counts, axis=0) - 0.5 * LOG_2PI * n_obs[:, None]
     log_resp, norm = _normalise(log_gauss, params)
-    resp = resp_of(log_resp, gsorted)
-    per_pattern = np.add.reduceat(resp, starts, axis=0) if b else np.zeros((0, k))
+    resp = _stats_resp(log_resp, gaps[order])
+    per_pattern = np.add.reduceat(resp, starts[:-1], axis=0)
     if kk == 1:
         cond_sum = np.einsum("p,pde->de", per_pattern.sum(axis=1), cond[:, 0])[None]
     else:
         cond_sum = np.einsum("pk,pkde->kde", per_pattern, cond)
-    unsort = np.empty_like(order)
-    unsort[order] = np.arange(b)
-    return GapTerms(log_resp[unsort], norm[unsort], xhat[unsort], cond_sum)
+    return GapTerms(order, log_resp, norm, resp, out[:, 1], cond_sum)
 
 
-def _diag_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams, resp_of):
+def _diag_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> GapTerms:
     """Densities and moments for diag/spherical covariances: masked products, no patterns."""
     k, d = params.means.shape
     prec = params.precisions_cholesky
@@ -184,11 +214,10 @@ def _diag_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams, resp_o
     maha = (xs * xs) @ p2.T - 2.0 * (xs @ (mus * p2).T) + obsf @ (mus * mus * p2).T
     np.maximum(maha, 0.0, out=maha)
     log_gauss = obsf @ (np.log(prec) - 0.5 * LOG_2PI).T - 0.5 * maha
-    xhat = np.where(gaps[:, None, :], params.means[None], x[:, None, :])
     log_resp, norm = _normalise(log_gauss, params)
-    resp = resp_of(log_resp, gaps)
+    resp = _stats_resp(log_resp, gaps)
     cond_sum = resp.T @ gaps.astype(np.float64) * (1.0 / p2)  # (k, d)
-    return GapTerms(log_resp, norm, xhat, cond_sum)
+    return GapTerms(np.arange(x.shape[0]), log_resp, norm, resp, None, cond_sum)
 
 
 def _normalise(log_gauss: Array, params: GaussianParams) -> tuple[Array, Array]:
@@ -213,8 +242,8 @@ def gap_terms(x: Array, params: GaussianParams) -> GapTerms:
     gaps = np.isnan(x)
     kind = params.covariance_type
     compute = _full_like if kind in ("full", "tied") else _diag_like
-    terms = compute(x, gaps, params, _stats_resp)
-    empty = gaps.all(axis=1)
+    terms = compute(x, gaps, params)
+    empty = gaps[terms.order].all(axis=1)
     if empty.any():  # exactly the weights and 0, not log(sum of weights) = +-1e-16
         terms.log_resp[empty] = log_weights(params)[None, :]
         terms.norm[empty] = 0.0
@@ -236,8 +265,9 @@ def log_resp_and_norm(x: Array, params: GaussianParams) -> tuple[Array, Array]:
     norm = np.empty(x.shape[0])
     if not rows.all():
         log_resp[~rows], norm[~rows] = complete_log_resp_and_norm(x[~rows], params)
-    terms = gap_terms(x[rows], params)
-    log_resp[rows], norm[rows] = terms.log_resp, terms.norm
+    idx = np.flatnonzero(rows)
+    terms = gap_terms(x[idx], params)
+    log_resp[idx[terms.order]], norm[idx[terms.order]] = terms.log_resp, terms.norm
     return log_resp, norm
 
 
@@ -245,20 +275,26 @@ def gap_stats(x: Array, params: GaussianParams, centers: Array | None = None) ->
     """Sufficient statistics of rows that all have gaps (expected moments around ``centers``)."""
     centers = params.means if centers is None else centers
     kind = params.covariance_type
-    gaps = np.isnan(x)
+    k, d = centers.shape
     terms = gap_terms(x, params)
-    resp = _stats_resp(terms.log_resp, gaps)
-    diff = terms.xhat - centers[None]
+    resp = terms.resp
     n_k = resp.sum(axis=0)
-    sum_x = np.einsum("bk,bkd->kd", resp, diff)
-    if kind in ("full", "tied"):
-        k, d = centers.shape
+    if terms.dev is not None:  # full / tied
+        diff = terms.dev + (params.means - centers)[None]
+        sum_x = np.einsum("bk,bkd->kd", resp, diff)
         full = np.empty((k, d, d))
         for j in range(k):
             full[j] = (diff[:, j] * resp[:, j : j + 1]).T @ diff[:, j]
         sum_xx = full + terms.cond_sum if kind == "full" else full.sum(axis=0) + terms.cond_sum[0]
-    else:
-        sum_xx = np.einsum("bk,bkd->kd", resp, diff * diff) + terms.cond_sum
+    else:  # diag / spherical: E[x_m | x_o, j] = mu_jm; one (b, d) temporary per component
+        gaps = np.isnan(x)
+        sum_x, sum_xx = np.empty((k, d)), np.empty((k, d))
+        for j in range(k):
+            diff = np.where(gaps, params.means[j] - centers[j], x - centers[j])
+            sum_x[j] = resp[:, j] @ diff
+            diff *= diff
+            sum_xx[j] = resp[:, j] @ diff
+        sum_xx += terms.cond_sum
     return SufficientStats(
         kind, centers, n_k, sum_x, sum_xx, float(terms.norm.sum()), int(x.shape[0])
     )
@@ -289,9 +325,12 @@ def impute(x: Array, params: GaussianParams, block: int = 8192) -> Array:
     for s in range(0, rows.size, block):
         idx = rows[s : s + block]
         terms = gap_terms(out[idx], params)
-        filled = np.einsum("bk,bkd->bd", np.exp(terms.log_resp), terms.xhat)
-        gaps = np.isnan(out[idx])
-        out[idx] = np.where(gaps, filled, out[idx])
+        idx = idx[terms.order]
+        resp = np.exp(terms.log_resp)
+        filled = resp @ params.means
+        if terms.dev is not None:
+            filled += np.einsum("bk,bkd->bd", resp, terms.dev)
+        out[idx] = np.where(np.isnan(out[idx]), filled, out[idx])
     return out
 
 
