@@ -46,6 +46,7 @@ from .gaussian import (
     GaussianParams,
     SufficientStats,
     block_stats,
+    log_det_cholesky,
     log_weights,
     mixture_center,
     params_from_labels,
@@ -117,18 +118,19 @@ class GapTerms:
 
 def _patterns(gaps: NDArray[np.bool_]) -> tuple[NDArray[np.bool_], NDArray[np.intp],
                                                NDArray[np.intp]]:
-    """Group rows by missingness pattern.
+    """Group rows by missingness pattern, patterns ordered by their number of gaps.
 
     Returns the distinct patterns (P, d), the row order that puts each pattern's rows
     together (b,), and where each pattern's rows start in that order (P + 1,).
     """
     b, d = gaps.shape
-    if d <= 62:  # the pattern as one integer: one sort
+    if d <= 62:  # the pattern as one integer
         key = gaps @ (np.int64(1) << np.arange(d, dtype=np.int64))
     else:  # the packed mask as bytes
         packed = np.ascontiguousarray(np.packbits(gaps, axis=1))
         key = packed.view(np.dtype((np.void, packed.shape[1]))).reshape(-1)
     order = np.argsort(key, kind="stable")
+    order = order[np.argsort(gaps.sum(axis=1)[order], kind="stable")]
     sorted_key = key[order]
     new = np.flatnonzero(sorted_key[1:] != sorted_key[:-1]) + 1
     starts = np.concatenate([[0], new, [b]]).astype(np.intp)
@@ -148,48 +150,61 @@ def _lower_inverse(lower: Array) -> Array:
 
 
 def _full_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> GapTerms:
-    """Densities and moments for full/tied covariances, one factorisation per pattern."""
+    """Densities and moments for full/tied covariances (see the module docstring).
+
+    With the precision Q = Sigma^-1 of a component and r = x - mu set to 0 on the gaps:
+    Sigma_oo^-1 is the Schur complement Q_oo - Q_om Q_mm^-1 Q_mo, so
+
+        r_o' Sigma_oo^-1 r_o = r' Q r - v' Q_mm^-1 v,          v = (Q r)_m
+        log det Sigma_oo     = log det Sigma + log det Q_mm
+        E[x_m | x_o] - mu_m  = -Q_mm^-1 v,   Cov[x_m | x_o] = Q_mm^-1.
+
+    Q r for every row and component is one matrix product over the block; what is left per
+    (pattern, component) is the Cholesky factorisation of the small Q_mm.
+    """
     b, d = x.shape
     k = params.n_components
-    cov = params.covariances[None] if params.covariance_type == "tied" else params.covariances
-    kk = cov.shape[0]  # 1 for tied: the factorisation is shared by the components
+    pc = params.precisions_cholesky
+    pc = pc[None] if params.covariance_type == "tied" else pc
+    kk = pc.shape[0]  # 1 for tied: one precision shared by the components
+    prec = pc @ pc.swapaxes(-1, -2)  # (kk, d, d)
     pat_gaps, order, starts = _patterns(gaps)
     n_pat = pat_gaps.shape[0]
     obs = ~pat_gaps
-    pad = (pat_gaps[:, :, None] * np.eye(d))[:, None]  # identity on the missing coordinates
-    keep = (obs[:, :, None] & obs[:, None, :])[:, None]  # (P, 1, d, d)
-    tilde = cov[None] * keep + pad
-    try:
-        lower = np.linalg.cholesky(tilde)  # (P, kk, d, d)
-    except np.linalg.LinAlgError:
-        raise FitError(singular_message()) from None
-    linv = _lower_inverse(lower)
-    log_det = -np.log(np.diagonal(lower, axis1=-2, axis2=-1)).sum(axis=-1)  # (P, kk)
-    # Sigma_oo^-1 embedded in d x d (zero on missing rows/columns).
-    qhat = linv.swapaxes(-1, -2) @ linv - pad
-    gain = cov[None] @ qhat  # (P, kk, d, d): rows m hold Sigma_mo Sigma_oo^-1
-    gain = gain * pat_gaps[:, None, :, None] + (obs[:, :, None] * np.eye(d))[:, None]
-    miss2 = (pat_gaps[:, :, None] & pat_gaps[:, None, :])[:, None]
-    cond = (cov[None] - gain @ cov[None]) * miss2
-    cond = 0.5 * (cond + cond.swapaxes(-1, -2))
-    # Per row: y = L^-1 r (Mahalanobis) and G r = E[x | x_o, j] - mu_j, r = x_o - mu_o, in
-    # one product with [L^-T | G^T].  Shifted by the mixture centre for conditioning.
-    mats = np.concatenate([linv, gain], axis=1).swapaxes(-1, -2)  # (P, 2 kk, d, d)
-    shift = mixture_center(params)
-    mus = params.means - shift
-    const = ((mus[None] * obs[:, None, :])[:, None, :, None, :]
-             @ mats.reshape(n_pat, 2, kk, d, d))[..., 0, :]  # (P, 2, k, d)
+    n_miss = pat_gaps.sum(axis=1)  # non-decreasing over the patterns
+    rowpat = np.repeat(np.arange(n_pat), np.diff(starts))
+    shift = mixture_center(params)  # products on centred values stay well conditioned
     xs = np.where(gaps, 0.0, x - shift)[order]
-    stacked = np.ascontiguousarray(mats.transpose(0, 2, 1, 3)).reshape(n_pat, d, 2 * kk * d)
-    out = np.empty((b, 2, k, d))
-    for p in range(n_pat):
-        lo, hi = starts[p], starts[p + 1]
-        y = xs[lo:hi] @ stacked[p]
-        np.subtract(y.reshape(-1, 2, kk, d), const[p][None], out=out[lo:hi])
-    maha = np.einsum("bkd,bkd->bk", out[:, 0], out[:, 0])
-    counts = np.diff(starts)
-    n_obs = np.repeat(obs.sum(axis=1), counts)
-    log_gauss = -0.5 * maha + np.repeat(log_det, counts, axis=0) - 0.5 * LOG_2PI * n_obs[:, None]
+    om = (params.means - shift)[None] * obs[:, None, :]  # (P, k, d): mu_j on o, 0 on m
+    dev = xs[:, None, :] - om[rowpat]  # r: x - mu_j on o, 0 on m; (b, k, d)
+    qr = (xs @ prec.transpose(1, 0, 2).reshape(d, kk * d)).reshape(b, kk, d)
+    qr = qr - (om[:, :, None, :] @ prec)[:, :, 0, :][rowpat]  # Q (x - mu_j), (b, k, d)
+    maha = np.einsum("bkd,bkd->bk", dev, qr)
+    log_det_mm = np.zeros((n_pat, kk))
+    cond = np.zeros((n_pat, kk, d, d))  # Cov[x | x_o, j] embedded in d x d
+    for c in np.unique(n_miss):
+        p0, p1 = np.searchsorted(n_miss, [c, c + 1])
+        idx = np.argsort(obs[p0:p1], axis=1, kind="stable")[:, :c]  # missing coordinates
+        qmm = prec[:, idx[:, :, None], idx[:, None, :]].swapaxes(0, 1)  # (Pc, kk, c, c)
+        try:
+            lower = np.linalg.cholesky(qmm)
+        except np.linalg.LinAlgError:
+            raise FitError(singular_message()) from None
+        log_det_mm[p0:p1] = 2.0 * np.log(np.diagonal(lower, axis1=-2, axis2=-1)).sum(axis=-1)
+        linv = _lower_inverse(lower)
+        inv_mm = linv.swapaxes(-1, -2) @ linv  # Q_mm^-1 = Cov[x_m | x_o]
+        cond[np.arange(p0, p1)[:, None, None, None], np.arange(kk)[None, :, None, None],
+             idx[:, None, :, None], idx[:, None, None, :]] = inv_mm
+        lo, hi = starts[p0], starts[p1]
+        local = rowpat[lo:hi] - p0
+        ridx = idx[local][:, None, :]  # (n, 1, c)
+        v = np.take_along_axis(qr[lo:hi], ridx, axis=2)  # (n, k, c)
+        u = (inv_mm[local] @ v[..., None])[..., 0]
+        maha[lo:hi] -= np.einsum("nkc,nkc->nk", v, u)
+        dev[np.arange(lo, hi)[:, None, None], np.arange(k)[None, :, None], ridx] = -u
+    np.maximum(maha, 0.0, out=maha)
+    log_gauss = -0.5 * maha + log_det_cholesky(params)[None]
+    log_gauss -= 0.5 * (log_det_mm[rowpat] + LOG_2PI * (d - n_miss[rowpat])[:, None])
     log_resp, norm = _normalise(log_gauss, params)
     resp = _stats_resp(log_resp, gaps[order])
     per_pattern = np.add.reduceat(resp, starts[:-1], axis=0)
@@ -197,7 +212,7 @@ def _full_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> Gap
         cond_sum = np.einsum("p,pde->de", per_pattern.sum(axis=1), cond[:, 0])[None]
     else:
         cond_sum = np.einsum("pk,pkde->kde", per_pattern, cond)
-    return GapTerms(order, log_resp, norm, resp, out[:, 1], cond_sum)
+    return GapTerms(order, log_resp, norm, resp, dev, cond_sum)
 
 
 def _diag_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> GapTerms:
@@ -280,11 +295,13 @@ def gap_stats(x: Array, params: GaussianParams, centers: Array | None = None) ->
     resp = terms.resp
     n_k = resp.sum(axis=0)
     if terms.dev is not None:  # full / tied
-        diff = terms.dev + (params.means - centers)[None]
-        sum_x = np.einsum("bk,bkd->kd", resp, diff)
-        full = np.empty((k, d, d))
-        for j in range(k):
-            full[j] = (diff[:, j] * resp[:, j : j + 1]).T @ diff[:, j]
+        diff = terms.dev.transpose(1, 0, 2)  # (k, b, d)
+        if centers is not params.means:
+            diff = diff + (params.means - centers)[:, None, :]
+        diff = np.ascontiguousarray(diff)
+        weighted = diff * resp.T[:, :, None]
+        sum_x = weighted.sum(axis=1)
+        full = weighted.transpose(0, 2, 1) @ diff  # (k, d, d)
         sum_xx = full + terms.cond_sum if kind == "full" else full.sum(axis=0) + terms.cond_sum[0]
     else:  # diag / spherical: E[x_m | x_o, j] = mu_jm; one (b, d) temporary per component
         gaps = np.isnan(x)
