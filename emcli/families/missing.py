@@ -199,7 +199,7 @@ def _full_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> Gap
         local = rowpat[lo:hi] - p0
         ridx = idx[local][:, None, :]  # (n, 1, c)
         v = np.take_along_axis(qr[lo:hi], ridx, axis=2)  # (n, k, c)
-        u = (inv_mm[local] @ v[..., None])[..., 0]
+        u = np.einsum("nkab,nkb->nka", np.broadcast_to(inv_mm[local], (hi - lo, k, c, c)), v)
         maha[lo:hi] -= np.einsum("nkc,nkc->nk", v, u)
         dev[np.arange(lo, hi)[:, None, None], np.arange(k)[None, :, None], ridx] = -u
     np.maximum(maha, 0.0, out=maha)
