@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
@@ -46,9 +48,8 @@ def with_gaps(x: np.ndarray, fraction: float, seed: int = 1) -> np.ndarray:
     return out
 
 
-def some_params(kind: str, d: int = 3, seed: int = 3) -> gaussian.GaussianParams:
+def some_params(kind: str, d: int = 3, seed: int = 3, k: int = 3) -> gaussian.GaussianParams:
     rng = np.random.default_rng(seed)
-    k = 3
     means = rng.normal(0, 2, size=(k, d))
     full = []
     for _ in range(k):
@@ -58,7 +59,8 @@ def some_params(kind: str, d: int = 3, seed: int = 3) -> gaussian.GaussianParams
     if kind == "tied":
         full = np.repeat(full[:1], k, axis=0)
     cov = gaussian.from_full_covariances(kind, full)
-    return gaussian.GaussianParams.from_covariances(kind, np.array([0.5, 0.3, 0.2]), means, cov)
+    weights = rng.dirichlet(np.full(k, 2.0))
+    return gaussian.GaussianParams.from_covariances(kind, weights, means, cov)
 
 
 def scipy_rows(params: gaussian.GaussianParams, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -172,6 +174,38 @@ def test_statistics_equal_the_textbook_conditional_moments(kind):
     np.testing.assert_allclose(stats.sum_xx, expected, rtol=1e-9, atol=1e-9)
     norms, _ = scipy_rows(params, xg)
     assert stats.log_likelihood == pytest.approx(norms.sum(), rel=1e-10)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    kind=st.sampled_from(KINDS),
+    d=st.integers(1, 5),
+    k=st.integers(1, 3),
+    n=st.integers(1, 40),
+    fraction=st.floats(0.05, 0.9),
+    seed=st.integers(0, 2**16),
+)
+def test_statistics_match_the_textbook_on_random_shapes(kind, d, k, n, fraction, seed):
+    params = some_params(kind, d=d, seed=seed, k=k)
+    rng = np.random.default_rng(seed + 1)
+    x = rng.normal(0, 2, size=(n, d))
+    x[rng.random(x.shape) < fraction] = np.nan
+    x[0, 0] = np.nan  # at least one gap
+    xg = x[np.isnan(x).any(axis=1)]
+    stats = gap_stats(xg, params)
+    norms, resp = scipy_rows(params, xg)
+    resp[np.isnan(xg).all(axis=1)] = 0.0
+    xhat, cond = textbook_moments(params, xg)
+    diff = xhat - params.means[None]
+    second = np.einsum("ik,ikd,ike->kde", resp, diff, diff) + np.einsum("ik,ikde->kde", resp, cond)
+    if kind == "tied":
+        second = second.sum(axis=0)
+    elif kind in ("diag", "spherical"):
+        second = np.diagonal(second, axis1=1, axis2=2)
+    assert stats.log_likelihood == pytest.approx(norms.sum(), rel=1e-9, abs=1e-9)
+    np.testing.assert_allclose(stats.n_k, resp.sum(axis=0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(stats.sum_x, np.einsum("ik,ikd->kd", resp, diff), atol=1e-8)
+    np.testing.assert_allclose(stats.sum_xx, second, rtol=1e-8, atol=1e-8)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -319,6 +353,7 @@ def test_cli_missing_em_and_imputed(gappy_csv, tmp_path):
     assert np.array_equal(filled[~gaps], x[~gaps])
     model = emcli.load(str(params))
     np.testing.assert_allclose(filled, model.impute(x), rtol=1e-12)
+    np.testing.assert_allclose(filled[4], model.weights @ model.means, rtol=1e-12)  # no cell
     assert model.to_dict()["missing"] == {"policy": "em", "cells": int(gaps.sum()),
                                           "rows": int(gaps.any(axis=1).sum()),
                                           "rows_all_missing": int(gaps.all(axis=1).sum())}

@@ -14,14 +14,12 @@ the (observed-data) likelihood.
 How the linear algebra is organised:
 
 * Complete rows never come here: they take the fast path of ``gaussian.py`` unchanged.
-* full / tied: the rows of a block are grouped by missingness pattern (``np.unique`` on the
-  packed mask).  For each pattern p and component j, one Cholesky factorisation of
-  ``S = Sigma_j`` with the missing rows and columns replaced by the identity (its inverse is
-  Sigma_oo^-1 embedded, plus the identity on ``m``; its log-det is that of Sigma_oo) gives
-  the marginal density, the regression ``G = Sigma Sigma_oo^-1`` (embedded) and the
-  conditional covariance.  All (pattern, component) factorisations of a block are one
-  batched call; the rows of a pattern then need one matrix product.  tied shares the
-  factorisation over components.
+* full / tied: the rows of a block are grouped by missingness pattern (a sort on the
+  packed mask).  The precision Q = Sigma^-1 gives everything through the Schur complement
+  (see ``_full_like``): Q (x - mu_j) for every row and component is one matrix product over
+  the block (as for complete rows); per (pattern, component) only the small block Q_mm of
+  the missing coordinates is factorised (Cholesky), batched over the patterns with the same
+  number of gaps; Q_mm^-1 is the conditional covariance.  tied shares Q over components.
 * diag / spherical: coordinates are independent within a component, so the marginal
   density is a product over the observed coordinates, E[x_m | x_o, j] = mu_jm and the
   conditional variance is sigma^2_jm: no per-pattern algebra is needed, masked matrix
