@@ -95,7 +95,8 @@ def fit(
         raise UsageError(f"missing must be one of {', '.join(MISSING_POLICIES)}")
     check_fittable(x, names, settings.n_components, missing=missing)
     x_fit, record, notes = apply_missing_policy(x, missing)
-    check_fittable(x_fit, names, settings.n_components, missing=missing)
+    if x_fit is not x:  # complete rows only: is k still possible?
+        check_fittable(x_fit, names, settings.n_components, missing=missing)
     outcome = fit_em(MemoryEngine(x_fit), settings, monitor)
     model = model_from_outcome(outcome, settings, names, x_fit.shape[0])
     model.extra["missing"] = record

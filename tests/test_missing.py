@@ -379,3 +379,8 @@ def test_cli_column_with_no_value(tmp_path):
     result = run_cli(["fit", path, "-k", "1", "-c", "a,b"])
     assert result.exit_code == 1
     assert "column 'b'" in result.stderr
+
+
+def test_same_seed_same_model_with_gaps():
+    x = with_gaps(two_blobs(150), 0.2)
+    assert fit(x, 3, seed=4, n_restarts=2).to_json() == fit(x, 3, seed=4, n_restarts=2).to_json()
