@@ -384,3 +384,16 @@ def test_cli_column_with_no_value(tmp_path):
 def test_same_seed_same_model_with_gaps():
     x = with_gaps(two_blobs(150), 0.2)
     assert fit(x, 3, seed=4, n_restarts=2).to_json() == fit(x, 3, seed=4, n_restarts=2).to_json()
+
+
+def test_many_columns_group_patterns_by_bytes():
+    # More than 62 columns: patterns are keyed by the packed mask's bytes, not one integer.
+    d = 70
+    params = some_params("full", d=d, k=2)
+    x = np.random.default_rng(11).normal(0, 2, size=(12, d))
+    x[np.random.default_rng(12).random(x.shape) < 0.3] = np.nan
+    x[5] = x[3]  # a repeated pattern
+    stats = gap_stats(x, params)
+    norms, resp = scipy_rows(params, x)
+    assert stats.log_likelihood == pytest.approx(norms.sum(), rel=1e-9)
+    np.testing.assert_allclose(stats.n_k, resp.sum(axis=0), rtol=1e-8, atol=1e-12)

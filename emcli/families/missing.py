@@ -135,7 +135,7 @@ def _patterns(gaps: NDArray[np.bool_]) -> tuple[NDArray[np.bool_], NDArray[np.in
     return gaps[order[starts[:-1]]], order, starts
 
 
-def _lower_inverse(lower: Array) -> Array:
+def _lower_inverse(lower: NDArray[np.floating]) -> Array:
     """Inverse of a stack of lower-triangular matrices, by forward substitution on the stack."""
     d = lower.shape[-1]
     out = np.zeros(lower.shape)
