@@ -103,7 +103,8 @@ class GapTerms:
         dev: E[x | x_o, j] - mu_j, shape (b, k, d) (x_o - mu_jo on the observed cells);
             None for diag/spherical, where it is o * (x - mu_j).
         cond_sum: sum over the rows of r_ij Cov[x | x_o, j] (zero on observed coordinates):
-            (k, d, d) for full/tied, (k, d) (the diagonal) for diag/spherical.
+            (k, d, d) for full, (1, d, d) summed over components for tied, (k, d) (the
+            diagonal) for diag/spherical.
     """
 
     order: NDArray[np.intp]
