@@ -198,7 +198,10 @@ def _full_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> Gap
         local = rowpat[lo:hi] - p0
         ridx = idx[local][:, None, :]  # (n, 1, c)
         v = np.take_along_axis(qr[lo:hi], ridx, axis=2)  # (n, k, c)
-        u = np.einsum("nkab,nkb->nka", np.broadcast_to(inv_mm[local], (hi - lo, k, c, c)), v)
+        if kk == 1:
+            u = v @ inv_mm[local, 0]  # Q_mm^-1 is symmetric
+        else:
+            u = np.einsum("nkab,nkb->nka", inv_mm[local], v)
         maha[lo:hi] -= np.einsum("nkc,nkc->nk", v, u)
         dev[np.arange(lo, hi)[:, None, None], np.arange(k)[None, :, None], ridx] = -u
     np.maximum(maha, 0.0, out=maha)
