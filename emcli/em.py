@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from .errors import FitError
 from .families.gaussian import COVARIANCE_TYPES, GaussianParams, m_step
+from .families.missing import observed_std
 from .init import INIT_METHODS, initial_params, sample_indices
 
 Array = NDArray[np.float64]
@@ -217,7 +218,7 @@ def fit_em(engine: Engine, settings: EMSettings, monitor: Monitor | None = None)
     monitor = monitor or SilentMonitor()
     n = engine.n_samples
     sample = engine.take(sample_indices(n, settings.init_sample, start_rng(settings.seed, 0)))
-    scale = sample.std(axis=0)
+    scale = observed_std(sample)  # sample.std(axis=0), over observed cells when gaps
     starts = _run_starts(engine, sample, scale, settings, range(settings.n_restarts),
                          settings.n_restarts, monitor)
     reseeded = False

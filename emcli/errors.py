@@ -32,7 +32,9 @@ class DataError(EmcliError):
 
 
 class UsageError(EmcliError):
-    """A parameter value the data makes impossible (e.g. more components than rows)."""
+    """An invalid setting whatever the data (e.g. an unknown covariance type given to
+    ``emcli.fit``); settings the *data* makes impossible, such as more components than rows,
+    are DataError."""
 
     exit_status = ExitStatus.USAGE
 
@@ -47,3 +49,10 @@ class ModelFileError(EmcliError):
 
 class OutputError(EmcliError):
     """An output path that cannot be written."""
+
+
+class StdoutClosed(Exception):
+    """Standard output was closed by its reader (e.g. ``| head``): end quietly, status 141.
+
+    Not an OSError on purpose: click turns an EPIPE OSError into exit status 1.
+    """

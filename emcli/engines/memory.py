@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 from .. import parallel
 from ..families import kernels
 from ..families.gaussian import GaussianParams, SufficientStats, block_stats, log_resp_and_norm
+from ..families.missing import block_stats_with_gaps
 
 Array = NDArray[np.float64]
 
@@ -34,6 +35,7 @@ class MemoryEngine:
         # statistics are summed and the M-step is done in float64 either way.
         self.x = np.ascontiguousarray(x, dtype=np.dtype(dtype))
         self.block_size = block_size
+        self.has_gaps = bool(np.isnan(self.x).any())  # rows with NaN take families.missing
 
     @property
     def n_samples(self) -> int:
@@ -57,13 +59,19 @@ class MemoryEngine:
         The block partition depends only on (n, k, d) and block sums are added in block
         order, so the result is the same whatever the number of threads.
         """
+        if self.has_gaps:  # rows with NaN: the block loop with the families.missing branch
+            return self.e_step_reference(params)
         return fast_e_step(self.x, params, self.block_size)
 
     def e_step_reference(self, params: GaussianParams) -> SufficientStats:
-        """The plain E-step (``log_resp_and_norm`` + ``block_stats``), kept as a reference."""
+        """The plain E-step (``log_resp_and_norm`` + ``block_stats``, and
+        ``block_stats_with_gaps`` for blocks with NaN), kept as a reference."""
         total = SufficientStats.zeros(params.covariance_type, params.means)
         for xb in self.blocks(params.n_components):
             xb = xb.astype(np.float64, copy=False)
+            if self.has_gaps and np.isnan(xb).any():
+                total = total + block_stats_with_gaps(xb, params)
+                continue
             log_resp, norm = log_resp_and_norm(xb, params)
             resp = np.exp(log_resp, out=log_resp)
             total = total + block_stats(
