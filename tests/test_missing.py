@@ -124,9 +124,11 @@ def test_without_gaps_results_are_identical_to_the_complete_path(kind):
     settings = EMSettings(n_components=2, covariance_type=kind, n_restarts=2)
     ours = fit_em(MemoryEngine(x, block_size=128), settings).best
     ref = fit_em(_ReferenceEngine(x, block_size=128), settings).best
-    assert ours.history == ref.history
-    assert np.array_equal(ours.params.covariances, ref.params.covariances)
-    assert np.array_equal(ours.params.means, ref.params.means)
+    # The complete-data path is the fast kernel now (emcli.families.kernels): equal to the
+    # plain loop to rounding, not bit for bit.
+    np.testing.assert_allclose(ours.history, ref.history, rtol=1e-12)
+    np.testing.assert_allclose(ours.params.covariances, ref.params.covariances, rtol=1e-9)
+    np.testing.assert_allclose(ours.params.means, ref.params.means, rtol=1e-9, atol=1e-12)
     model = fit(x, 2, covariance_type=kind, n_restarts=2)
     log_resp, norm = gaussian.log_resp_and_norm(x, model.params)
     assert np.array_equal(model.score_samples(x), norm)
