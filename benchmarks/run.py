@@ -114,7 +114,8 @@ def time_emcli(x: np.ndarray, params: GaussianParams, iters: int,
     return times, history
 
 
-def time_sklearn(x: np.ndarray, params: GaussianParams, iters: int) -> tuple[list[float], list[float]]:
+def time_sklearn(x: np.ndarray, params: GaussianParams,
+                 iters: int) -> tuple[list[float], list[float]]:
     gm = sklearn_model(params)
     times, lls = [], []
     with warnings.catch_warnings():
@@ -295,7 +296,7 @@ def squarem_report(quick: bool, restarts: int) -> list[dict]:
         row["ll_plain"] = plain.log_likelihood
         row["ll_squarem"] = fast.log_likelihood
         # A start that lands on a worse optimum with acceleration than without:
-        worse = [a["start"] for a, b in zip(plain.starts, fast.starts)
+        worse = [a["start"] for a, b in zip(plain.starts, fast.starts, strict=True)
                  if a["log_likelihood"] is not None and b["log_likelihood"] is not None
                  and b["log_likelihood"] < a["log_likelihood"] - 1e-4 * abs(a["log_likelihood"])]
         row["starts_worse"] = worse
@@ -381,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
         e_times, e_hist = time_emcli(x, params, iters)
         s_times, s_lls = time_sklearn(x, params, sk_iters)
         m = min(len(s_lls), len(e_hist))
-        rel = max(abs(a - b) / abs(b) for a, b in zip(e_hist[:m], s_lls[:m]))
+        rel = max(abs(a - b) / abs(b) for a, b in zip(e_hist[:m], s_lls[:m], strict=True))
         row = {"n": n, "d": d, "k": k, "type": kind,
                "emcli_s_per_iter": statistics.median(e_times),
                "sklearn_s_per_iter": statistics.median(s_times),
@@ -430,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         params = start_params(x, k, kind)
         t64, h64 = time_emcli(x, params, iters)
         t32, h32 = time_emcli(x, params, iters, dtype="float32")
-        rel = max(abs(a - b) / abs(b) for a, b in zip(h32, h64))
+        rel = max(abs(a - b) / abs(b) for a, b in zip(h32, h64, strict=True))
         row = {"n": n, "d": d, "k": k, "type": kind, "f64": statistics.median(t64),
                "f32": statistics.median(t32), "max_rel_ll_diff": rel}
         results["float32"].append(row)

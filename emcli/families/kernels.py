@@ -23,10 +23,11 @@ it is matrix products, so both are cut down:
 Numerics.  Expanding around the shared centre ``s`` costs digits when a component's mean
 sits far from ``s`` relative to its spread: about ``log10(ratio)`` with ``ratio`` the
 squared offset in units of the component's standard deviations (over the smallest
-eigenvalue of its correlation matrix, for full/tied).  Components with ``ratio > EXACT_RATIO`` are computed
-around their own mean instead, exactly as the plain formulas (``(x - m_j) P_j`` for the
-density, ``sum r (x - m_j)(x - m_j)^T`` for the moments), so the loss stays below about
-1e-11 relative, whatever the offsets; data far from 0 costs nothing since ``s`` absorbs it.
+eigenvalue of its correlation matrix, for full/tied).  Components with
+``ratio > EXACT_RATIO`` are computed around their own mean instead, exactly as the plain
+formulas (``(x - m_j) P_j`` for the density, ``sum r (x - m_j)(x - m_j)^T`` for the
+moments), so the loss stays below about 1e-11 relative, whatever the offsets; data far
+from 0 costs nothing since ``s`` absorbs it.
 
 The raw result of a block is a pair of float64 arrays; their sums over all blocks, taken in
 block order, become ``SufficientStats`` once (``raw_to_stats``).
