@@ -96,7 +96,9 @@ def fast_e_step(
 
     g = ex = None
     ll = 0.0
-    with parallel.single_blas(n_threads > 1):
+    # BLAS on one thread even without our threads: OpenBLAS on two threads was erratic for
+    # these tall, thin products (10x slower at times, measured here).
+    with parallel.single_blas():
         for bg, bex, bll in parallel.ordered_map(one, starts, n_threads):
             if g is None:
                 g, ex = bg, bex
