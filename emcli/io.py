@@ -204,9 +204,9 @@ def read_table(
         DataError: unreadable input, no rows, no numeric column, inf values, ...
     """
     table = read_arrow(source, fmt, delimiter)
-    names, notes = select_columns(table, columns)
-    if table.num_rows == 0:
+    if table.num_rows == 0:  # before the column checks: a header alone has only null columns
         raise DataError(f"'{source}' has a header but no data rows")
+    names, notes = select_columns(table, columns)
     x = to_array(table, names)
     check_finite(x, names)
     return Table(x, names, notes)
