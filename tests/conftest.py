@@ -85,12 +85,14 @@ def planted_mixture(
     seed: int = 0,
     separation: float = 8.0,
     weights: Sequence[float] | None = None,
+    covariances: np.ndarray | None = None,
 ) -> Planted:
     """Draw n rows from a k-component mixture whose means are ``separation`` apart or more.
 
     Means sit on a random simplex-like layout (multiples of ``separation`` along random
     directions), so the clusters are well separated compared with their spread (<= 1).
-    Every component gets exactly round(n * weight) rows (rows shuffled).
+    Every component gets exactly round(n * weight) rows (rows shuffled).  ``covariances``
+    (k full d x d matrices) replaces the random ones of ``random_covariances``.
     """
     rng = np.random.default_rng(seed)
     w = np.asarray(weights if weights is not None else rng.uniform(1.0, 2.0, size=k))
@@ -103,6 +105,8 @@ def planted_mixture(
                 means[j] = cand
                 break
     covs = random_covariances(kind, k, d, rng)
+    if covariances is not None:
+        covs = np.asarray(covariances, dtype=np.float64)
     counts = np.round(w * n).astype(int)
     counts[-1] = n - counts[:-1].sum()
     parts, labels = [], []
