@@ -159,6 +159,30 @@ def blobs_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_csv(tmp_path_factory.mktemp("blobs") / "blobs.csv", planted.x, ["a", "b"])
 
 
+def integer_column_data(seed: int = 0, n: int = 200, step: float = 2.0) -> np.ndarray:
+    """Two clusters; the second column is rounded to a multiple of ``step`` (few distinct
+    values), so a component can sit on one value of it with zero spread."""
+    rng = np.random.default_rng(seed)
+    a = rng.normal([0.0, 50.0], [1.0, 3.0], size=(n // 2, 2))
+    b = rng.normal([6.0, 80.0], [1.0, 3.0], size=(n - n // 2, 2))
+    x = np.concatenate([a, b])
+    x[:, 1] = np.round(x[:, 1] / step) * step
+    return x
+
+
+def sklearn_at(model):
+    """A scikit-learn GaussianMixture holding exactly the parameters of ``model``."""
+    from sklearn.mixture import GaussianMixture
+
+    p = model.params
+    gm = GaussianMixture(p.n_components, covariance_type=p.covariance_type)
+    gm.weights_, gm.means_ = p.weights.copy(), p.means.copy()
+    gm.covariances_, gm.precisions_cholesky_ = p.covariances.copy(), p.precisions_cholesky.copy()
+    gm.converged_, gm.n_iter_, gm.lower_bound_ = True, 1, 0.0
+    gm.n_features_in_ = p.n_features
+    return gm
+
+
 # ---------------------------------------------------------------------------- CLI
 class _Main:
     """Lets CliRunner drive ``emcli.cli.main`` (the real entry point, which maps errors to

@@ -8,33 +8,21 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import COVARIANCE_TYPES, planted_mixture, sklearn_at
 
 import emcli
-from conftest import COVARIANCE_TYPES, planted_mixture
 from emcli.engines.memory import MemoryEngine
 from emcli.errors import DataError, UsageError
 from emcli.families.gaussian import GaussianParams
 from emcli.model import GaussianMixtureModel
 
 
-def sklearn_at(model: GaussianMixtureModel):
-    """A scikit-learn GaussianMixture holding exactly the parameters of ``model``."""
-    from sklearn.mixture import GaussianMixture
-
-    p = model.params
-    gm = GaussianMixture(p.n_components, covariance_type=p.covariance_type)
-    gm.weights_, gm.means_ = p.weights.copy(), p.means.copy()
-    gm.covariances_, gm.precisions_cholesky_ = p.covariances.copy(), p.precisions_cholesky.copy()
-    gm.converged_, gm.n_iter_, gm.lower_bound_ = True, 1, 0.0
-    gm.n_features_in_ = p.n_features
-    return gm
-
-
 def model_from_sklearn(gm, x: np.ndarray) -> GaussianMixtureModel:
     """An emcli model holding a fitted scikit-learn mixture's parameters; its
     log-likelihood is emcli's own E-step over x."""
-    params = GaussianParams.from_covariances(gm.covariance_type, gm.weights_, gm.means_,
-                                             gm.covariances_)
+    params = GaussianParams.from_covariances(
+        gm.covariance_type, gm.weights_, gm.means_, gm.covariances_
+    )
     ll = MemoryEngine(x, block_size=13).e_step(params).log_likelihood
     return GaussianMixtureModel(params, [f"x{j}" for j in range(x.shape[1])], ll, x.shape[0])
 
@@ -65,8 +53,9 @@ def test_predictions_equal_sklearn_at_the_same_parameters(kind: str) -> None:
     model = emcli.fit(planted.x, 3, covariance_type=kind, n_restarts=2)
     gm = sklearn_at(model)
     x_new = np.random.default_rng(0).normal(scale=5.0, size=(100, 2))
-    np.testing.assert_allclose(model.predict_proba(x_new), gm.predict_proba(x_new),
-                               rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(
+        model.predict_proba(x_new), gm.predict_proba(x_new), rtol=1e-8, atol=1e-12
+    )
     np.testing.assert_allclose(model.score_samples(x_new), gm.score_samples(x_new), rtol=1e-10)
     np.testing.assert_array_equal(model.predict(x_new), gm.predict(x_new))
     assert model.log_likelihood == pytest.approx(gm.score(planted.x) * 300, rel=1e-10)
@@ -99,7 +88,8 @@ def test_dataframe_columns_are_kept_and_history_is_monotone() -> None:
     assert model.columns == ["height", "mass"]
     assert model.history[-1] == model.log_likelihood
     assert len(model.history) == model.n_iter + 1
-    assert all(b >= a - 1e-9 * abs(a) for a, b in zip(model.history, model.history[1:]))
+    steps = zip(model.history, model.history[1:], strict=False)
+    assert all(b >= a - 1e-9 * abs(a) for a, b in steps)
     assert [s["start"] for s in model.starts] == [0, 1]
 
 

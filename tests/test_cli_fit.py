@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, planted_mixture, write_csv
 
 FAST = ["-n", "2"]  # two starts are plenty on well-separated blobs; keeps the suite quick
@@ -50,7 +49,7 @@ def test_labels_recover_the_planted_clusters(run_cli, tmp_path) -> None:
     result = run_cli(["fit", path, "-k", "3", "--labels", "-", *FAST])
     labels = np.array([int(v) for v in result.stdout.splitlines()[1:]])
     # the same partition up to renaming: each planted group maps to exactly one label
-    pairs = set(zip(planted.labels.tolist(), labels.tolist()))
+    pairs = set(zip(planted.labels.tolist(), labels.tolist(), strict=True))
     assert len(pairs) == 3 and len({a for a, _ in pairs}) == 3 and len({b for _, b in pairs}) == 3
 
 
@@ -66,13 +65,24 @@ def test_responsibilities_rows_sum_to_one(run_cli, blobs_csv) -> None:
 
 
 def test_params_json_has_the_documented_keys(run_cli, blobs_csv) -> None:
-    result = run_cli(["fit", blobs_csv, "-k", "3", "--covariance", "diag", "--params", "-",
-                      *FAST])
+    result = run_cli(["fit", blobs_csv, "-k", "3", "--covariance", "diag", "--params", "-", *FAST])
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
-    for key in ("covariance_type", "columns", "weights", "means", "covariances",
-                "log_likelihood", "n_samples", "n_iter", "converged", "bic", "aic",
-                "settings", "starts"):
+    for key in (
+        "covariance_type",
+        "columns",
+        "weights",
+        "means",
+        "covariances",
+        "log_likelihood",
+        "n_samples",
+        "n_iter",
+        "converged",
+        "bic",
+        "aic",
+        "settings",
+        "starts",
+    ):
         assert key in data, key
     assert data["covariance_type"] == "diag"
     assert data["columns"] == ["a", "b"]
@@ -94,14 +104,18 @@ def test_params_json_has_the_documented_keys(run_cli, blobs_csv) -> None:
     assert max(s["log_likelihood"] for s in data["starts"]) == data["log_likelihood"]
 
 
-def test_output_dir_writes_three_files_matching_single_outputs(run_cli, blobs_csv,
-                                                               tmp_path) -> None:
+def test_output_dir_writes_three_files_matching_single_outputs(
+    run_cli, blobs_csv, tmp_path
+) -> None:
     out = tmp_path / "results"
     result = run_cli(["fit", blobs_csv, "-k", "3", "-o", out, *FAST])
     assert result.exit_code == 0, result.stderr
     assert result.stdout == ""
     assert sorted(p.name for p in out.iterdir()) == [
-        "labels.csv", "params.json", "responsibilities.csv"]
+        "labels.csv",
+        "params.json",
+        "responsibilities.csv",
+    ]
     labels = run_cli(["fit", blobs_csv, "-k", "3", "--labels", "-", *FAST]).stdout
     assert (out / "labels.csv").read_text() == labels
     params = run_cli(["fit", blobs_csv, "-k", "3", "--params", "-", *FAST]).stdout
@@ -120,18 +134,28 @@ def test_same_seed_gives_byte_identical_outputs(run_cli, tmp_path) -> None:
 
 def test_stdin_dash_reads_csv(run_cli, blobs_csv) -> None:
     from_file = run_cli(["fit", blobs_csv, "-k", "3", "--labels", "-", *FAST])
-    from_stdin = run_cli(["fit", "-", "-k", "3", "--labels", "-", *FAST],
-                         input=blobs_csv.read_text())
+    from_stdin = run_cli(
+        ["fit", "-", "-k", "3", "--labels", "-", *FAST], input=blobs_csv.read_text()
+    )
     assert from_stdin.exit_code == 0, from_stdin.stderr
     assert from_stdin.stdout == from_file.stdout
 
 
 def test_shell_pipeline(blobs_csv) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = (f"cat {blobs_csv} | {sys.executable} -m emcli fit - -k 3 -n 2 --labels - "
-               "| sort | uniq -c")
-    done = subprocess.run(command, shell=True, capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=60, check=True)
+    command = (
+        f"cat {blobs_csv} | {sys.executable} -m emcli fit - -k 3 -n 2 --labels - | sort | uniq -c"
+    )
+    done = subprocess.run(
+        command,
+        shell=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    )
     counts = {}
     for line in done.stdout.splitlines():
         count, value = line.split()
@@ -160,8 +184,9 @@ def test_quiet_silences_notes_and_summary(run_cli, iris_csv) -> None:
 
 
 def test_tol_zero_runs_exactly_max_iter(run_cli, blobs_csv) -> None:
-    result = run_cli(["fit", blobs_csv, "-k", "3", "--tol", "0", "--max-iter", "5",
-                      "--params", "-", *FAST])
+    result = run_cli(
+        ["fit", blobs_csv, "-k", "3", "--tol", "0", "--max-iter", "5", "--params", "-", *FAST]
+    )
     assert result.exit_code == 0
     data = json.loads(result.stdout)
     assert data["n_iter"] == 5 and data["converged"] is False
@@ -176,7 +201,8 @@ def test_non_convergence_is_a_warning_not_a_failure(run_cli, tmp_path) -> None:
     assert result.exit_code == 0
     assert [ln for ln in result.stderr.splitlines() if ln.startswith("Warning:")] == [
         "Warning: EM did not converge within --max-iter 1 iterations (tolerance 1e-08); "
-        "increase --max-iter or --tol"]
+        "increase --max-iter or --tol"
+    ]
     assert result.stdout.splitlines()[0] == "cluster"
 
 
@@ -208,8 +234,10 @@ def test_constant_column_gives_a_note_and_fits(run_cli, tmp_path) -> None:
     path = write_csv(tmp_path / "c.csv", x, ["v", "flat"])
     result = run_cli(["fit", path, "-k", "2", "--params", "-", *FAST])
     assert result.exit_code == 0
-    assert any(ln.startswith("Note:") and "flat" in ln and "constant" in ln
-               for ln in result.stderr.splitlines())
+    assert any(
+        ln.startswith("Note:") and "flat" in ln and "constant" in ln
+        for ln in result.stderr.splitlines()
+    )
     data = json.loads(result.stdout)
     assert data["degenerate"] is False
     np.testing.assert_allclose(np.array(data["means"])[:, 1], 4.0)
@@ -262,9 +290,16 @@ ERROR_CASES = {
     "zero restarts": (TEXT_CSV, ["-k", "2", "-n", "0"], 2, "--restarts"),
     "negative max-iter": (TEXT_CSV, ["-k", "2", "--max-iter", "-2"], 2, "--max-iter"),
     "bad criterion": (TEXT_CSV, ["-k", "2", "--criterion", "bic2"], 2, "--criterion"),
-    "two stdout outputs": (TEXT_CSV, ["-k", "2", "--labels", "-", "--params", "-"], 1,
-                           "standard output"),
+    "two stdout outputs": (
+        TEXT_CSV,
+        ["-k", "2", "--labels", "-", "--params", "-"],
+        1,
+        "standard output",
+    ),
     "no -k": (TEXT_CSV, [], 2, "-k"),
+    "ragged rows": ("a,b\n1,2\n3\n", ["-k", "1"], 1, "cannot parse"),
+    "empty cell": ("a,b\n1,2\n,4\n5,6\n", ["-k", "1"], 1, "missing value"),
+    "duplicate columns": ("a,a\n1,2\n3,4\n", ["-k", "1"], 1, "duplicate column"),
 }
 
 
@@ -285,6 +320,15 @@ def test_errors_are_one_line_no_traceback_no_output(run_cli, tmp_path, case) -> 
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no output created
 
 
+def test_empty_stdin_is_an_error(run_cli) -> None:
+    result = run_cli(["fit", "-", "-k", "2", "--labels", "-"], input="")
+    assert result.exit_code == 1
+    assert error_lines(result.stderr) == [
+        "Error: standard input is empty; give a CSV file with a header row and data rows"
+    ]
+    assert result.stdout == ""
+
+
 def test_failed_run_leaves_an_existing_output_untouched(run_cli, tmp_path) -> None:
     data = tmp_path / "data.csv"
     data.write_text(TEXT_CSV)
@@ -296,8 +340,7 @@ def test_failed_run_leaves_an_existing_output_untouched(run_cli, tmp_path) -> No
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temps
 
 
-def test_output_into_a_missing_directory_fails_before_fitting(run_cli, blobs_csv,
-                                                              tmp_path) -> None:
+def test_output_into_a_missing_directory_fails_before_fitting(run_cli, blobs_csv, tmp_path) -> None:
     result = run_cli(["fit", blobs_csv, "-k", "3", "--labels", tmp_path / "no" / "l.csv"])
     assert result.exit_code == 1
     assert len(error_lines(result.stderr)) == 1 and "does not exist" in result.stderr

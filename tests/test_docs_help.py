@@ -9,8 +9,8 @@ import sys
 
 import click
 import pytest
-
 from conftest import ROOT
+
 from emcli.cli import cli
 
 
@@ -55,18 +55,37 @@ def test_every_command_has_help(run_cli, path, command, flag) -> None:
 
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
 def test_every_option_is_documented(path, command) -> None:
-    undocumented = [p.opts[0] for p in command.params
-                    if isinstance(p, click.Option) and not p.hidden and not p.help]
+    undocumented = [
+        p.opts[0]
+        for p in command.params
+        if isinstance(p, click.Option) and not p.hidden and not p.help
+    ]
     assert undocumented == []
 
 
 def test_fit_has_the_options_the_issues_name(run_cli) -> None:
     text = run_cli(["fit", "--help"]).stdout
-    for option in ("-k, --components", "--covariance", "--init", "-n, --restarts",
-                   "--max-iter", "--tol", "--reg-covar", "--seed", "--labels",
-                   "--responsibilities", "--params", "-o, --output-dir", "-q, --quiet",
-                   "-v, --verbose", "-c, --columns", "--format", "--criterion",
-                   "--selection", "--jobs"):
+    for option in (
+        "-k, --components",
+        "--covariance",
+        "--init",
+        "-n, --restarts",
+        "--max-iter",
+        "--tol",
+        "--reg-covar",
+        "--seed",
+        "--labels",
+        "--responsibilities",
+        "--params",
+        "-o, --output-dir",
+        "-q, --quiet",
+        "-v, --verbose",
+        "-c, --columns",
+        "--format",
+        "--criterion",
+        "--selection",
+        "--jobs",
+    ):
         assert option in text, option
 
 
@@ -93,12 +112,23 @@ def test_help_does_not_load_the_numeric_stack() -> None:
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in ('numpy', 'pyarrow', 'rich', 'pandas') if m in sys.modules))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=ROOT, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=True,
+    )
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_python_dash_m_emcli_works() -> None:
-    done = subprocess.run([sys.executable, "-m", "emcli", "fit", "--help"], capture_output=True,
-                          text=True, cwd=ROOT, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "emcli", "fit", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert done.returncode == 0 and done.stdout.startswith("Usage: emcli fit")

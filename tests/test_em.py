@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import COVARIANCE_TYPES, integer_column_data, planted_mixture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import COVARIANCE_TYPES, planted_mixture
 from emcli.em import (
     COLLAPSE_TOL,
     EMSettings,
@@ -32,8 +32,7 @@ def sklearn_trajectory(x: np.ndarray, p0: GaussianParams, n_iter: int, reg_covar
     M-steps), and its final parameters."""
     from sklearn.mixture import GaussianMixture
 
-    gm = GaussianMixture(p0.n_components, covariance_type=p0.covariance_type,
-                         reg_covar=reg_covar)
+    gm = GaussianMixture(p0.n_components, covariance_type=p0.covariance_type, reg_covar=reg_covar)
     gm.weights_ = p0.weights.copy()
     gm.means_ = p0.means.copy()
     gm.covariances_ = p0.covariances.copy()
@@ -100,8 +99,9 @@ def test_likelihood_never_decreases_far_from_zero(kind: str) -> None:
         near = overlapping_data(seed=seed, n=60) * 1e-4
         far = 1e8 + near
         p_near = initial_params(near, 3, "random", kind, 1e-13, np.random.default_rng(seed))
-        p_far = GaussianParams.from_covariances(kind, p_near.weights, p_near.means + 1e8,
-                                                p_near.covariances)
+        p_far = GaussianParams.from_covariances(
+            kind, p_near.weights, p_near.means + 1e8, p_near.covariances
+        )
         history = run_em(MemoryEngine(far), p_far, 30, tol=0.0, reg_covar=1e-13)[4]
         assert likelihood_decreases(history) == []
         # the same points near 0 give the same trajectory (up to the means' own rounding
@@ -154,8 +154,7 @@ def group_statistics(x, labels, k, kind):
 def test_planted_parameters_are_recovered(kind: str, match) -> None:
     import emcli
 
-    planted = planted_mixture(kind, k=3, d=3, n=1500, seed=21,
-                              weights=[0.5, 0.3, 0.2])
+    planted = planted_mixture(kind, k=3, d=3, n=1500, seed=21, weights=[0.5, 0.3, 0.2])
     model = emcli.fit(planted.x, 3, covariance_type=kind, n_restarts=3)
     perm = match(planted.means, model.means)
     full = model.params.full_covariances()[perm]
@@ -184,11 +183,10 @@ def test_components_come_in_canonical_order() -> None:
 def test_more_restarts_never_end_worse() -> None:
     x = overlapping_data(seed=7, n=300)
     few = fit_em(MemoryEngine(x), EMSettings(6, "full", init="random", n_restarts=3, tol=1e-6))
-    many = fit_em(MemoryEngine(x), EMSettings(6, "full", init="random", n_restarts=10,
-                                              tol=1e-6))
+    many = fit_em(MemoryEngine(x), EMSettings(6, "full", init="random", n_restarts=10, tol=1e-6))
     assert many.best.log_likelihood >= few.best.log_likelihood
     # start i draws from the same stream whatever the number of starts
-    for a, b in zip(few.starts, many.starts[:3]):
+    for a, b in zip(few.starts, many.starts[:3], strict=True):
         assert (a.start, a.n_iter, a.log_likelihood) == (b.start, b.n_iter, b.log_likelihood)
     # the starts really differ, so keeping the best is a real choice
     assert len({round(s.log_likelihood, 6) for s in many.starts if s.usable}) > 1
@@ -209,35 +207,23 @@ def test_same_seed_same_fit_and_other_seed_differs() -> None:
     s = EMSettings(4, "full", init="random", n_restarts=2, tol=1e-6, seed=1)
     one, two = fit_em(MemoryEngine(x), s), fit_em(MemoryEngine(x), s)
     assert [r.history for r in one.starts] == [r.history for r in two.starts]
-    other = fit_em(MemoryEngine(x), EMSettings(4, "full", init="random", n_restarts=2,
-                                                 tol=1e-6, seed=2))
+    other = fit_em(
+        MemoryEngine(x), EMSettings(4, "full", init="random", n_restarts=2, tol=1e-6, seed=2)
+    )
     assert [r.history[0] for r in other.starts] != [r.history[0] for r in one.starts]
 
 
 # ---------------------------------------------------------------------------- collapse
 def test_collapsed_components_detects_a_singular_covariance() -> None:
     cov = np.stack([np.eye(2), np.array([[1.0, 0.0], [0.0, 0.0]]) + REG * np.eye(2)])
-    params = GaussianParams.from_covariances("full", np.array([0.5, 0.5]),
-                                             np.zeros((2, 2)), cov)
+    params = GaussianParams.from_covariances("full", np.array([0.5, 0.5]), np.zeros((2, 2)), cov)
     assert collapsed_components(params, REG, np.array([1.0, 1.0])) == [1]
     # a constant column of the data is not a collapse
     assert collapsed_components(params, REG, np.array([1.0, 0.0])) == []
     # a covariance clearly above the tolerance is not collapsed
     cov[1, 1, 1] += 1e3 * COLLAPSE_TOL
-    params = GaussianParams.from_covariances("full", np.array([0.5, 0.5]),
-                                             np.zeros((2, 2)), cov)
+    params = GaussianParams.from_covariances("full", np.array([0.5, 0.5]), np.zeros((2, 2)), cov)
     assert collapsed_components(params, REG, np.array([1.0, 1.0])) == []
-
-
-def integer_column_data(seed: int = 0, n: int = 200, step: float = 2.0) -> np.ndarray:
-    """Two clusters; the second column is rounded to a multiple of ``step`` (few distinct values), so a
-    component can sit on one value of it with zero spread."""
-    rng = np.random.default_rng(seed)
-    a = rng.normal([0.0, 50.0], [1.0, 3.0], size=(n // 2, 2))
-    b = rng.normal([6.0, 80.0], [1.0, 3.0], size=(n - n // 2, 2))
-    x = np.concatenate([a, b])
-    x[:, 1] = np.round(x[:, 1] / step) * step
-    return x
 
 
 def test_a_collapsed_start_never_wins_over_a_sound_one() -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import COVARIANCE_TYPES, random_covariances
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
-from conftest import COVARIANCE_TYPES, random_covariances
 from emcli.engines.memory import MemoryEngine
 from emcli.errors import FitError
 from emcli.families.gaussian import (
@@ -75,7 +75,8 @@ def test_log_gaussian_of_a_narrow_component_far_from_the_others(kind: str) -> No
         if kind == "full":
             full[0, 0, 1] = full[0, 1, 0] = 2e-7
     params = GaussianParams.from_covariances(
-        kind, np.array([0.2, 0.4, 0.4]), means, from_full_covariances(kind, full))
+        kind, np.array([0.2, 0.4, 0.4]), means, from_full_covariances(kind, full)
+    )
     x = means + np.array([[1e-3, -2e-3], [3e5, 1e5], [0.0, 0.0]])
     got = log_gaussian(x, params)
     want = np.column_stack(
@@ -93,8 +94,10 @@ def test_responsibilities_sum_to_one_and_norm_is_log_mixture_density(kind: str) 
     np.testing.assert_allclose(np.exp(log_resp).sum(axis=1), 1.0, rtol=1e-12)
     full = params.full_covariances()
     dens = np.column_stack(
-        [np.log(params.weights[j]) + multivariate_normal(params.means[j], full[j]).logpdf(x)
-         for j in range(4)]
+        [
+            np.log(params.weights[j]) + multivariate_normal(params.means[j], full[j]).logpdf(x)
+            for j in range(4)
+        ]
     )
     np.testing.assert_allclose(norm, logsumexp(dens, axis=1), rtol=1e-10)
 
@@ -178,8 +181,10 @@ def test_sufficient_statistics_add_up_over_any_row_split(kind, n, d, k, seed, da
     cuts = sorted(data.draw(st.lists(st.integers(1, n - 1), max_size=5, unique=True)))
     bounds = [0, *cuts, n]
     whole = block_stats(x, resp, centers, kind, ll.sum())
-    parts = [block_stats(x[a:b], resp[a:b], centers, kind, ll[a:b].sum())
-             for a, b in zip(bounds, bounds[1:])]
+    parts = [
+        block_stats(x[a:b], resp[a:b], centers, kind, ll[a:b].sum())
+        for a, b in zip(bounds, bounds[1:], strict=False)
+    ]
     total = parts[0]
     for p in parts[1:]:
         total = total + p
@@ -201,8 +206,10 @@ def closed_form_m_step(x, resp, kind, reg_covar):
     n_k = resp.sum(axis=0)
     means = (resp.T @ x) / n_k[:, None]
     covs = np.stack(
-        [((x - means[j]) * resp[:, j : j + 1]).T @ (x - means[j]) / n_k[j]
-         for j in range(resp.shape[1])]
+        [
+            ((x - means[j]) * resp[:, j : j + 1]).T @ (x - means[j]) / n_k[j]
+            for j in range(resp.shape[1])
+        ]
     )
     if kind == "full":
         native = covs + reg_covar * np.eye(d)
