@@ -252,6 +252,15 @@ def test_every_start_collapsing_is_reported_degenerate_not_nan() -> None:
     assert "NaN" not in model.to_json()
 
 
+def test_all_columns_constant_is_a_note_not_a_collapse() -> None:
+    import emcli
+
+    model = emcli.fit(np.full((10, 2), 3.0), 1, n_restarts=2)
+    assert model.collapsed == [] and model.warnings == []
+    assert any("constant" in note for note in model.notes)
+    np.testing.assert_allclose(model.means, [[3.0, 3.0]])
+
+
 def test_constant_column_is_a_note_not_a_collapse() -> None:
     import emcli
 
