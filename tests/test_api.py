@@ -127,6 +127,7 @@ def test_non_convergence_is_a_warning() -> None:
         (np.array([[1.0, 2.0], [np.inf, 1.0], [3.0, 3.0]]), 2, "infinite"),
         (np.array([[1.0, 2.0], [np.nan, 1.0], [3.0, 3.0]]), 2, "missing"),
         (np.arange(6.0).reshape(3, 2), 4, "at most -k 3"),
+        (np.array([[1.0, 2.0], [1e160, 1.0], [3.0, 3.0]]), 2, "too large"),
         (np.empty((0, 2)), 1, "no rows"),
         (np.zeros((2, 2, 2)), 1, "2-D"),
     ],

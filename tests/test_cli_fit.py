@@ -280,6 +280,7 @@ ERROR_CASES = {
     "non-numeric column": (TEXT_CSV, ["-k", "2", "-c", "a,name"], 1, "not numeric"),
     "no numeric column": ("name\nx\ny\n", ["-k", "1"], 1, "no numeric column"),
     "inf": ("a,b\n1,2\n3,inf\n5,6\n", ["-k", "2"], 1, "infinite"),
+    "huge value": ("a,b\n1,2\n3,1e160\n5,6\n", ["-k", "2"], 1, "too large"),
     "k > rows": (TEXT_CSV, ["-k", "4"], 1, "at most -k 3"),
     "k zero": (TEXT_CSV, ["-k", "0"], 2, "at least 1"),
     "k text": (TEXT_CSV, ["-k", "three"], 2, "not a number of components"),
