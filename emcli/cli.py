@@ -163,7 +163,11 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         click.echo("Error: terminated", err=True)
         status = ExitStatus.TERMINATED
-    except BrokenPipeError:
+    except (BrokenPipeError, SystemExit) as exc:
+        # click itself turns EPIPE into sys.exit(1), even with standalone_mode=False:
+        # recognise it by its cause, so `| head` ends with the documented status.
+        if isinstance(exc, SystemExit) and not isinstance(exc.__context__, BrokenPipeError):
+            raise
         # The reader went away (e.g. `| head`): end quietly, and keep Python from
         # complaining again when it flushes stdout at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -167,6 +167,40 @@ def test_shell_pipeline(blobs_csv) -> None:
     assert done.stderr == ""
 
 
+def test_reader_closing_the_pipe_early_is_quiet_exit_141(tmp_path) -> None:
+    # `emcli fit ... --responsibilities - | head -1`: far more output than a pipe buffers.
+    x = np.random.default_rng(0).normal(size=(20000, 2))
+    path = write_csv(tmp_path / "big.csv", x)
+    args = [
+        "fit",
+        str(path),
+        "-k",
+        "2",
+        "-n",
+        "1",
+        "--tol",
+        "0",
+        "--max-iter",
+        "2",
+        "--responsibilities",
+        "-",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emcli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.stdout.readline() == b"component_0,component_1\n"
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 141
+    assert stderr == b""
+
+
 def test_no_output_option_prints_a_summary_on_stderr(run_cli, blobs_csv) -> None:
     result = run_cli(["fit", blobs_csv, "-k", "3", *FAST])
     assert result.exit_code == 0
