@@ -7,8 +7,10 @@ import io
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -199,6 +201,62 @@ def test_reader_closing_the_pipe_early_is_quiet_exit_141(tmp_path) -> None:
     proc.stderr.close()
     assert proc.wait(timeout=60) == 141
     assert stderr == b""
+
+
+@pytest.mark.parametrize(
+    ("signum", "status", "message"),
+    [
+        (signal.SIGINT, 130, "Error: interrupted"),
+        (signal.SIGTERM, 143, "Error: terminated"),
+    ],
+)
+def test_signal_during_fit_exits_cleanly_and_writes_nothing(
+    tmp_path, signum, status, message
+) -> None:
+    path = write_csv(tmp_path / "x.csv", np.random.default_rng(0).normal(size=(2000, 2)))
+    out = tmp_path / "out"
+    args = [
+        "fit",
+        str(path),
+        "-k",
+        "4",
+        "--tol",
+        "0",
+        "--max-iter",
+        "1000000",
+        "-v",
+        "-o",
+        str(out),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emcli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env=env,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    watchdog = threading.Timer(60, proc.kill)  # never let a stuck run eat the machine
+    watchdog.start()
+    try:
+        for line in proc.stderr:  # -v: one line per iteration; wait until EM runs
+            if " iter 3 " in line:
+                break
+        proc.send_signal(signum)
+        rest = proc.stderr.read()
+        assert proc.wait(timeout=60) == status
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    assert rest.rstrip().splitlines()[-1] == message
+    assert "Traceback" not in rest
+    assert not out.exists()
 
 
 def test_no_output_option_prints_a_summary_on_stderr(run_cli, blobs_csv) -> None:
