@@ -354,11 +354,13 @@ def test_jobs_do_not_change_the_table(run_cli, tmp_path) -> None:
         "-",
         "-q",
     ]
-    serial = run_cli([*args, "--jobs", "1"])
-    parallel = run_cli([*args, "--jobs", "2"])
+    serial = run_cli([*args, "--jobs", "1", "-o", tmp_path / "one"])
+    parallel = run_cli([*args, "--jobs", "2", "-o", tmp_path / "two"])
     assert serial.exit_code == parallel.exit_code == 0
     assert serial.stdout == parallel.stdout
     assert len(read_table_csv(serial.stdout)) == 6
+    for f in ("labels.csv", "responsibilities.csv", "params.json"):
+        assert (tmp_path / "one" / f).read_bytes() == (tmp_path / "two" / f).read_bytes()
 
 
 def test_selection_display_goes_to_stderr(run_cli, blobs_csv) -> None:
