@@ -276,3 +276,27 @@ def test_constant_column_is_a_note_not_a_collapse() -> None:
     assert not model.collapsed
     assert any("x2" in note and "constant" in note for note in model.notes)
     np.testing.assert_allclose(model.means[:, 2], 7.0)
+
+
+def test_failed_starts_are_recorded_and_a_usable_start_wins() -> None:
+    import emcli
+
+    # Without a floor, a start whose component sits on one value of the rounded column
+    # hits a singular covariance: that start fails, the others carry on.
+    x = integer_column_data(seed=0, step=4.0)
+    model = emcli.fit(x, 4, reg_covar=0.0, n_restarts=4)
+    failed = [s for s in model.starts if s["error"]]
+    assert failed and all("singular" in s["error"] for s in failed)
+    assert all(s["log_likelihood"] is None for s in failed)
+    assert len(failed) < len(model.starts) and not model.collapsed
+    best = max(s["log_likelihood"] for s in model.starts if not s["error"])
+    assert model.log_likelihood == best
+
+
+def test_every_start_failing_is_a_fit_error_naming_the_fix() -> None:
+    import emcli
+    from emcli.errors import FitError
+
+    x = np.array([[0.0, 0.0]] * 5 + [[1.0, 1.0]] * 5)  # two distinct rows
+    with pytest.raises(FitError, match="--reg-covar"):
+        emcli.fit(x, 2, reg_covar=0.0, n_restarts=2)
