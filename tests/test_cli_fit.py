@@ -259,6 +259,60 @@ def test_signal_during_fit_exits_cleanly_and_writes_nothing(
     assert not out.exists()
 
 
+def _run_with_terminal_stderr(args: list[str]) -> tuple[int, bytes, bytes]:
+    """Run emcli with stdout a pipe and stderr a pseudo-terminal: (status, stdout, stderr)."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100", "TERM": "xterm"}
+    chunks: list[bytes] = []
+
+    def drain() -> None:  # read the terminal while the child runs, so it never blocks
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child has gone and the terminal is closed
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emcli", *args],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        cwd=ROOT,
+        env=env,
+    )
+    os.close(slave)
+    reader.start()
+    out = proc.stdout.read()
+    proc.stdout.close()
+    status = proc.wait(timeout=60)
+    reader.join(timeout=10)
+    os.close(master)
+    return status, out, b"".join(chunks)
+
+
+def test_live_display_at_a_terminal_never_reaches_stdout(blobs_csv) -> None:
+    args = ["fit", str(blobs_csv), "-k", "3", "-n", "2", "--labels", "-"]
+    plain = subprocess.run(
+        [sys.executable, "-m", "emcli", *args],
+        capture_output=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    status, out, err = _run_with_terminal_stderr(args)
+    assert status == 0
+    assert out == plain.stdout  # the data, byte for byte, and nothing else
+    assert b"log-lik" in err and b"3 component(s)" in err  # live display, then the summary
+    assert b"\x1b[" in err  # a terminal gets rich's codes
+    quiet_status, quiet_out, quiet_err = _run_with_terminal_stderr([*args, "-q"])
+    assert (quiet_status, quiet_out, quiet_err) == (0, plain.stdout, b"")
+
+
 def test_no_output_option_prints_a_summary_on_stderr(run_cli, blobs_csv) -> None:
     result = run_cli(["fit", blobs_csv, "-k", "3", *FAST])
     assert result.exit_code == 0
