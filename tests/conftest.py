@@ -8,6 +8,7 @@ against numbers the code produced itself.
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 ROOT = Path(__file__).resolve().parents[1]
+# Test the checkout this file lives in, even when plain `pytest` would import another
+# installed emcli (git worktrees share one environment).
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 SAMPLE_DATA = ROOT / "sample_data"
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
