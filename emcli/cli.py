@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .errors import EmcliError, ExitStatus
+from .errors import EmcliError, ExitStatus, StdoutClosed
 
 COVARIANCE_CHOICES = ("full", "tied", "diag", "spherical")
 INIT_CHOICES = ("kmeans", "kmeans++", "random")
@@ -108,11 +108,18 @@ def cli() -> None:
               help="Random seed; the same seed and input give byte-identical outputs.")
 @click.option("--init-sample", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Initialise on at most this many rows (a uniform random sample).")
+@click.option("--missing", type=click.Choice(("em", "drop", "error")), default="em",
+              show_default=True,
+              help="Missing cells: EM over the observed cells of each row, drop incomplete "
+                   "rows, or refuse them.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Parallel candidates in a model selection [default: number of cores].")
 @output_options
 @click.option("--params", "params_path", metavar="PATH",
               help="Write the fitted model as JSON (the model file predict/score/sample read).")
+@click.option("--imputed", metavar="PATH",
+              help="Write the input columns as CSV with each missing cell replaced by its "
+                   "expectation under the fitted mixture.")
 @click.option("--selection", "selection_path", metavar="PATH",
               help="With a range of -k/--covariance, write the table of candidates as CSV.")
 @display_options
@@ -136,6 +143,158 @@ def fit(input: str, k_spec: str, covariance_spec: str, **options: Any) -> None:
     run_fit(input, k_spec, covariance_spec, options)
 
 
+def _set_help(command: click.Command, **texts: str) -> None:
+    """Reword a shared option's help where a command gives it another meaning."""
+    for param in command.params:
+        if param.name in texts:
+            param.help = texts[param.name]  # type: ignore[attr-defined]
+
+
+_MODEL_COLUMNS_HELP = ("Input columns standing for the model's columns, in the model's order "
+                       "[default: the model's column names].")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("model", metavar="MODEL")
+@click.argument("input", metavar="INPUT")
+@input_options
+@output_options
+def predict(model: str, input: str, **options: Any) -> None:
+    """Assign each row of INPUT to a component of MODEL (a model file from fit --params).
+
+    The model's columns are read from INPUT by name (any other columns are ignored) and
+    the file is processed in blocks, so it may be larger than memory.  With no output
+    option the labels go to stdout.  On the training data the labels and responsibilities
+    equal those of fit.
+
+    \b
+    Example:
+      emcli fit train.csv -k 3 --params model.json
+      emcli predict model.json new.csv > labels.csv
+      emcli predict model.json new.parquet --responsibilities resp.csv -o results/
+    """
+    from .apply_commands import run_predict
+
+    run_predict(model, input, options)
+
+
+_set_help(predict, columns=_MODEL_COLUMNS_HELP)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("model", metavar="MODEL")
+@click.argument("input", metavar="INPUT")
+@input_options
+@click.option("--output", metavar="PATH", default="-", show_default=True,
+              help="Write the CSV here instead of stdout.")
+@click.option("--below", type=float, metavar="X",
+              help="Keep only rows whose log-density is below X (in input order).")
+@click.option("--lowest", type=click.IntRange(min=1), metavar="N",
+              help="Keep only the N least likely rows, least likely first.")
+@display_options
+def score(model: str, input: str, **options: Any) -> None:
+    """Log-density of each row of INPUT under MODEL, as CSV with a log_likelihood column.
+
+    With --below or --lowest only the least likely rows are written, with their 0-based
+    row number in a 'row' column (anomaly detection).  The total and mean per row go to
+    stderr at a terminal (or with -v).  INPUT is processed in blocks.
+
+    \b
+    Example:
+      emcli score model.json new.csv > density.csv
+      emcli score model.json new.csv --lowest 20
+      emcli score model.json new.parquet --below -12.5 --output unusual.csv
+    """
+    from .apply_commands import run_score
+
+    run_score(model, input, options)
+
+
+_set_help(score, columns=_MODEL_COLUMNS_HELP,
+          verbose="Print the total and mean log-likelihood even where stderr is not a terminal.",
+          quiet="No summary on stderr.")
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("model", metavar="MODEL")
+@click.option("-n", "--samples", "n_samples", type=click.IntRange(min=0), required=True,
+              metavar="N", help="Number of rows to draw.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed; the same seed gives byte-identical output.")
+@click.option("--output", metavar="PATH", default="-", show_default=True,
+              help="Write the CSV here instead of stdout.")
+def sample(model: str, n_samples: int, seed: int, output: str) -> None:
+    """Draw N rows from the mixture in MODEL, as CSV with a 'component' column.
+
+    The columns are the model's, plus the 0-based component each row was drawn from.
+
+    \b
+    Example:
+      emcli sample model.json -n 1000 --seed 7 > synthetic.csv
+      emcli sample model.json -n 100000 --output synthetic.csv
+    """
+    from .apply_commands import run_sample
+
+    run_sample(model, n_samples, seed, output)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("model", metavar="MODEL")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def describe(model: str, as_json: bool) -> None:
+    """Summarise MODEL: components, weights, means, spread, fit figures, settings.
+
+    \b
+    Example:
+      emcli describe model.json
+      emcli describe model.json --json | jq '.components[].weight'
+    """
+    from .apply_commands import run_describe
+
+    run_describe(model, as_json)
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("model_path", metavar="MODEL")
+@click.argument("input", metavar="[INPUT]", required=False)
+@click.option("-o", "--output", required=True, metavar="FILE",
+              help="Image to write: FILE.png, FILE.svg or FILE.pdf (format from the extension).")
+@click.option("--kind", type=click.Choice(("clusters", "convergence", "selection", "density")),
+              help="What to draw [default: selection if MODEL holds one, else clusters with "
+                   "INPUT (density for one column), else convergence].")
+@click.option("--x", "x_column", metavar="COL", help="clusters: column on the x axis.")
+@click.option("--y", "y_column", metavar="COL", help="clusters: column on the y axis.")
+@click.option("--pairs", is_flag=True, help="clusters: a grid of every pair of columns.")
+@click.option("--column", metavar="COL", help="density: the column [default: the first].")
+@click.option("--criterion", type=click.Choice(("bic", "icl", "aic")),
+              help="selection: criterion to show [default: the one the selection used].")
+@click.option("--width", type=click.FloatRange(min=0, min_open=True), metavar="INCHES",
+              help="Figure width [default: 7].")
+@click.option("--height", type=click.FloatRange(min=0, min_open=True), metavar="INCHES",
+              help="Figure height [default: 5].")
+@click.option("--size", metavar="WxH", help="Width and height in inches, e.g. 8x6.")
+@click.option("--dpi", type=click.IntRange(min=10, max=2400), default=100, show_default=True,
+              help="Pixels per inch (a 7x5 figure at 100 dpi is 700x500 pixels).")
+@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES),
+              help="INPUT format; by default from the extension (stdin: csv).")
+@click.option("--delimiter", metavar="CHAR", help="Field separator for CSV INPUT.")
+def plot(model_path: str, input: str | None, **options: Any) -> None:
+    """Draw a fitted model: its clusters, convergence, model selection or a density.
+
+    MODEL is a model file written by 'emcli fit --params'; INPUT (for clusters and density)
+    is a table with the model's columns.  Needs matplotlib: pip install "emcli[plot]".
+
+    \b
+    Example:
+      emcli fit sample_data/faithful.csv -k 1..9 --covariance all --params m.json
+      emcli plot m.json -o selection.png
+      emcli plot m.json sample_data/faithful.csv --kind clusters -o clusters.svg
+      emcli plot m.json --kind convergence -o convergence.pdf --size 8x5
+    """
+    from .plot_command import run_plot
+
+    run_plot(model_path, input, options)
+
+
 # ---------------------------------------------------------------------------- entry point
 def _on_sigterm(signum: int, frame: Any) -> None:
     raise Terminated()
@@ -151,6 +310,11 @@ def main(argv: list[str] | None = None) -> int:
         status = ExitStatus.OK
     except click.exceptions.Exit as exc:
         status = exc.exit_code
+    except click.UsageError as exc:
+        # One line, as for every other error; the hint names the command's --help.
+        command = exc.ctx.command_path if exc.ctx else "emcli"
+        click.echo(f"Error: {exc.format_message()} (see '{command} --help')", err=True)
+        status = exc.exit_code
     except click.ClickException as exc:
         exc.show()
         status = exc.exit_code
@@ -163,11 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     except Terminated:
         click.echo("Error: terminated", err=True)
         status = ExitStatus.TERMINATED
-    except (BrokenPipeError, SystemExit) as exc:
-        # click itself turns EPIPE into sys.exit(1), even with standalone_mode=False:
-        # recognise it by its cause, so `| head` ends with the documented status.
-        if isinstance(exc, SystemExit) and not isinstance(exc.__context__, BrokenPipeError):
-            raise
+    except (BrokenPipeError, StdoutClosed):
         # The reader went away (e.g. `| head`): end quietly, and keep Python from
         # complaining again when it flushes stdout at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -84,9 +84,12 @@ def run_fit(source: str, k_spec: str, covariance_spec: str, options: dict[str, A
     quiet, verbose = options.pop("quiet"), options.pop("verbose")
     try:
         ks = parse_components(k_spec)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'-k' / '--components'") from None
+    try:
         kinds = parse_covariances(covariance_spec)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint="'--covariance'") from None
     outputs = OutputSet()
     paths = plan_row_outputs(outputs, options, extra=[("params", "params.json")])
     if "selection" in paths and len(ks) * len(kinds) == 1:
@@ -95,7 +98,7 @@ def run_fit(source: str, k_spec: str, covariance_spec: str, options: dict[str, A
     settings = dict(
         init=options["init"], n_restarts=options["restarts"], max_iter=options["max_iter"],
         tol=options["tol"], reg_covar=options["reg_covar"], seed=options["seed"],
-        init_sample=options["init_sample"],
+        init_sample=options["init_sample"], missing=options.get("missing", "em"),
     )
     console = stderr_console()
     if len(ks) * len(kinds) == 1:
@@ -111,6 +114,10 @@ def run_fit(source: str, k_spec: str, covariance_spec: str, options: dict[str, A
     for warning in model.warnings:
         click.echo(f"Warning: {warning}", err=True)
     row_writers(outputs, paths, model, table.x)
+    if "imputed" in paths:
+        filled = model.impute(table.x)
+        cols = {name: filled[:, j] for j, name in enumerate(table.columns)}
+        outputs.add(paths["imputed"], lambda h: write_csv(h, cols))
     if "params" in paths:
         text = model.to_json()
         outputs.add(paths["params"], lambda h: h.write(text.encode()))

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from .errors import FitError
 from .families.gaussian import COVARIANCE_TYPES, GaussianParams, m_step
+from .families.missing import observed_std
 from .init import INIT_METHODS, initial_params, sample_indices
 
 Array = NDArray[np.float64]
@@ -208,7 +209,7 @@ def fit_em(engine: Engine, settings: EMSettings, monitor: Monitor | None = None)
     monitor = monitor or SilentMonitor()
     n = engine.n_samples
     sample = engine.take(sample_indices(n, settings.init_sample, start_rng(settings.seed, 0)))
-    scale = sample.std(axis=0)
+    scale = observed_std(sample)  # sample.std(axis=0), over observed cells when gaps
     starts = [
         _one_start(engine, sample, scale, settings, i, settings.n_restarts, monitor)
         for i in range(settings.n_restarts)

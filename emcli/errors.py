@@ -47,3 +47,10 @@ class ModelFileError(EmcliError):
 
 class OutputError(EmcliError):
     """An output path that cannot be written."""
+
+
+class StdoutClosed(Exception):
+    """Standard output was closed by its reader (e.g. ``| head``): end quietly, status 141.
+
+    Not an OSError on purpose: click turns an EPIPE OSError into exit status 1.
+    """

@@ -13,8 +13,10 @@ leaves earlier files untouched and never leaves half a file.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -25,7 +27,7 @@ from typing import IO, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import DataError, OutputError
+from .errors import DataError, OutputError, StdoutClosed
 
 Array = NDArray[np.float64]
 FORMATS = ("csv", "tsv", "parquet")
@@ -65,17 +67,23 @@ def detect_format(source: str, fmt: str | None) -> str:
     )
 
 
+def check_input_path(source: str) -> None:
+    """Raise DataError unless ``source`` is ``-`` or an existing file."""
+    if source == "-":
+        return
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"input file '{source}' does not exist")
+    if path.is_dir():
+        raise DataError(f"input '{source}' is a directory, not a file")
+
+
 def read_arrow(source: str, fmt: str | None = None, delimiter: str | None = None):
     """Read a whole file (or ``-`` for stdin) into a pyarrow Table."""
     import pyarrow as pa
 
+    check_input_path(source)
     kind = detect_format(source, fmt)
-    if source != "-":
-        path = Path(source)
-        if not path.exists():
-            raise DataError(f"input file '{source}' does not exist")
-        if path.is_dir():
-            raise DataError(f"input '{source}' is a directory, not a file")
     try:
         handle: Any = io.BytesIO(sys.stdin.buffer.read()) if source == "-" else source
         if kind == "parquet":
@@ -104,7 +112,8 @@ def _arrow_message(source: str, kind: str, exc: Exception) -> str:
     if "Empty CSV file" in text:
         return f"{name} is empty; give a CSV file with a header row and data rows"
     if kind == "parquet" and ("magic bytes" in text or "Parquet" in text):
-        return f"{name} is not a valid Parquet file ({text}); use --format csv if it is CSV"
+        reason = "no Parquet footer" if "magic bytes" in text else text
+        return f"{name} is not a valid Parquet file ({reason}); use --format csv if it is CSV"
     if "CSV parse error" in text or "columns" in text:
         return f"cannot parse {name} as {kind.upper()}: {text}"
     return f"cannot read {name} as {kind.upper()}: {text}"
@@ -204,7 +213,7 @@ def read_table(
         DataError: unreadable input, no rows, no numeric column, inf values, ...
     """
     table = read_arrow(source, fmt, delimiter)
-    if table.num_rows == 0:  # before the column checks: a header alone has only null columns
+    if table.num_rows == 0:
         raise DataError(f"'{source}' has a header but no data rows")
     names, notes = select_columns(table, columns)
     x = to_array(table, names)
@@ -258,6 +267,9 @@ class OutputSet:
         self._paths: list[str] = []
         self._temps: list[str] = []
         self._new_dirs: list[Path] = []
+        self._groups: list[tuple[list[str], Callable[[list[IO[bytes]]], None]]] = []
+        self._spooled: list[IO[bytes]] = []
+        self._made_dirs: list[Path] = []
 
     def create_dir(self, directory: str) -> None:
         """A directory to create at commit time, for outputs placed in it."""
@@ -282,12 +294,25 @@ class OutputSet:
     def add(self, path: str, writer: Callable[[IO[bytes]], None]) -> None:
         self._writers.append((path, writer))
 
+    def add_group(self, paths: Sequence[str],
+                  writer: Callable[[list[IO[bytes]]], None]) -> None:
+        """One writer that fills several outputs in a single pass (one handle per path).
+
+        For outputs streamed block by block over a large input.  A ``-`` among ``paths``
+        is spooled to a temporary file and copied to stdout only after every file is in
+        place, so stdout too gets the whole output or nothing.
+        """
+        self._groups.append((list(paths), writer))
+
     def commit(self) -> None:
         staged: list[tuple[str, str]] = []
         path = ""
+        done = False
         try:
             for directory in self._new_dirs:
-                directory.mkdir(exist_ok=True)
+                if not directory.exists():
+                    directory.mkdir()
+                    self._made_dirs.append(directory)
             for path, writer in self._writers:
                 if path == "-":
                     continue
@@ -299,26 +324,77 @@ class OutputSet:
                 with os.fdopen(fd, "wb") as handle:
                     writer(handle)
                 staged.append((temp, path))
+            for paths, group_writer in self._groups:
+                staged += self._run_group(paths, group_writer)
             for temp, path in staged:
                 os.replace(temp, path)
                 self._temps.remove(temp)
+            done = True
         except OSError as exc:
             raise OutputError(f"cannot write '{exc.filename or path}': {exc.strerror}") from None
         finally:
-            self.cleanup()
-        for path, writer in self._writers:
-            if path == "-":
-                writer(sys.stdout.buffer)
+            self.cleanup(remove_dirs=not done)
+        try:
+            for path, writer in self._writers:
+                if path == "-":
+                    writer(sys.stdout.buffer)
+                    sys.stdout.buffer.flush()
+            for spool in self._spooled:
+                spool.seek(0)
+                shutil.copyfileobj(spool, sys.stdout.buffer)
                 sys.stdout.buffer.flush()
+                spool.close()
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:  # the reader went away (`| head`)
+                raise StdoutClosed() from None
+            raise OutputError(f"cannot write to standard output: {exc.strerror}") from None
+        finally:
+            self._spooled.clear()
 
-    def cleanup(self) -> None:
-        """Remove temporary files left by an interrupted commit."""
+    def _run_group(self, paths: list[str],
+                   writer: Callable[[list[IO[bytes]]], None]) -> list[tuple[str, str]]:
+        staged: list[tuple[str, str]] = []
+        handles: list[IO[bytes]] = []
+        try:
+            for path in paths:
+                if path == "-":
+                    spool = tempfile.SpooledTemporaryFile(max_size=1 << 26)  # noqa: SIM115
+                    self._spooled.append(spool)  # type: ignore[arg-type]
+                    handles.append(spool)  # type: ignore[arg-type]
+                    continue
+                fd, temp = tempfile.mkstemp(
+                    prefix=f".{Path(path).name}.", suffix=".tmp", dir=Path(path).parent or "."
+                )
+                self._temps.append(temp)
+                os.fchmod(fd, 0o666 & ~_umask())
+                handles.append(os.fdopen(fd, "wb"))
+                staged.append((temp, path))
+            writer(handles)
+        finally:
+            for handle in handles:
+                if handle not in self._spooled:
+                    handle.close()
+        return staged
+
+    def cleanup(self, remove_dirs: bool = False) -> None:
+        """Remove temporary files left by an interrupted commit (and, after a failure,
+        the directories it created, when they are still empty)."""
         for temp in self._temps:
             try:
                 os.unlink(temp)
             except OSError:
                 pass
         self._temps.clear()
+        if remove_dirs:
+            for spool in self._spooled:
+                spool.close()
+            self._spooled.clear()
+            for directory in self._made_dirs:
+                try:
+                    directory.rmdir()
+                except OSError:
+                    pass
+            self._made_dirs.clear()
 
 
 def _umask() -> int:

@@ -22,9 +22,9 @@ from .families.gaussian import (
     COVARIANCE_TYPES,
     GaussianParams,
     from_full_covariances,
-    log_resp_and_norm,
     n_parameters,
 )
+from .families.missing import impute, log_resp_and_norm  # rows with NaN: marginal densities
 
 Array = NDArray[np.float64]
 FORMAT = "emcli-gaussian-mixture"
@@ -125,6 +125,14 @@ class GaussianMixtureModel:
         """Log-density of each row under the mixture, shape (n_samples,)."""
         return self._log_resp_and_norm(x)[1]
 
+    def impute(self, x: Array) -> Array:
+        """``x`` with each missing cell (NaN) replaced by its conditional expectation under the
+        mixture, sum_j r_ij E[x_m | x_o, j]; observed cells unchanged."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"expected an array of shape (n, {self.n_features})")
+        return impute(x, self.params)
+
     def _log_resp_and_norm(self, x: Array) -> tuple[Array, Array]:
         from .engines.memory import block_rows
 
@@ -191,15 +199,16 @@ class GaussianMixtureModel:
             kind = data["covariance_type"]
             if kind not in COVARIANCE_TYPES:
                 raise ValueError(f"unknown covariance_type {kind!r}")
-            weights = np.asarray(data["weights"], dtype=np.float64)
-            means = np.asarray(data["means"], dtype=np.float64)
-            full = np.asarray(data["covariances"], dtype=np.float64)
+            weights = _numbers(data, "weights", 1)
+            means = _numbers(data, "means", 2)
+            full = _numbers(data, "covariances", 3)
             k, d = means.shape
             if weights.shape != (k,) or full.shape != (k, d, d) or len(data["columns"]) != d:
                 raise ValueError("weights, means, covariances and columns disagree in shape")
             if not (np.all(np.isfinite(weights)) and np.all(np.isfinite(means))
                     and np.all(np.isfinite(full))):
                 raise ValueError("non-finite parameter values")
+            _check_parameters(data, kind, weights, full)
             params = GaussianParams.from_covariances(
                 kind, weights, means, from_full_covariances(kind, full)
             )
@@ -220,6 +229,8 @@ class GaussianMixtureModel:
             )
         except ModelFileError:
             raise
+        except KeyError as exc:
+            raise ModelFileError(f"the model file is malformed: no field {exc}") from None
         except Exception as exc:  # a malformed file, whatever part of it is wrong
             raise ModelFileError(f"the model file is malformed: {exc}") from None
 
@@ -240,7 +251,59 @@ class GaussianMixtureModel:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ModelFileError(f"'{path}' is not an emcli model file (not JSON: {exc})") from None
-        return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except ModelFileError as exc:
+            raise ModelFileError(f"'{path}': {exc}") from None
+
+    def sample(self, n_samples: int, rng: np.random.Generator) -> tuple[Array, NDArray[np.int64]]:
+        """``n_samples`` rows drawn from the mixture, and the component of each row."""
+        from .sampling import sample
+
+        return sample(self.params, n_samples, rng)
+
+
+def _numbers(data: dict[str, Any], key: str, ndim: int) -> Array:
+    """Field ``key`` as a float array of ``ndim`` dimensions, or ValueError saying so."""
+    try:
+        value = np.asarray(data[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value.ndim != ndim:
+        shape = {1: "a list of numbers", 2: "a list of lists of numbers (k x d)",
+                 3: "k matrices of d x d numbers"}[ndim]
+        raise ValueError(f"{key} must be {shape}")
+    return value
+
+
+def _check_parameters(data: dict[str, Any], kind: str, weights: Array, full: Array) -> None:
+    """Raise ValueError unless the parameters make a valid mixture of type ``kind``."""
+    k, d = full.shape[0], full.shape[1]
+    for key, value in (("n_components", k), ("n_features", d)):
+        if key in data and data[key] != value:
+            raise ValueError(f"{key} is {data[key]!r} but the parameters have {value}")
+    if len(set(map(str, data["columns"]))) != d:
+        raise ValueError("the column names are not unique")
+    if np.any(weights < 0) or abs(float(weights.sum()) - 1.0) > 1e-6:
+        raise ValueError("the weights must be 0 or more and sum to 1")
+    for j in range(k):
+        scale = float(np.max(np.abs(full[j]))) or 1.0
+        if np.max(np.abs(full[j] - full[j].T)) > 1e-10 * scale:
+            raise ValueError(f"the covariance matrix of component {j} is not symmetric")
+        try:
+            np.linalg.cholesky(full[j])
+        except np.linalg.LinAlgError:
+            raise ValueError(
+                f"the covariance matrix of component {j} is not positive definite"
+            ) from None
+    diagonal = np.diagonal(full, axis1=1, axis2=2)
+    shapes = {
+        "tied": bool(np.all(full == full[:1])),
+        "diag": bool(np.all(full == diagonal[:, :, None] * np.eye(d))),
+        "spherical": bool(np.all(full == diagonal[:, :1, None] * np.eye(d))),
+    }
+    if not shapes.get(kind, True):
+        raise ValueError(f"the covariances do not have the form of covariance_type {kind!r}")
 
 
 def _finite(value: Any) -> Any:

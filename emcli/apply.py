@@ -1,0 +1,166 @@
+"""Applying a fitted model to rows that arrive block by block, and summarising a model.
+
+``apply_blocks`` turns row blocks into log-responsibilities and per-row log-densities, on
+the same row blocks as ``GaussianMixtureModel.predict_proba`` (so the numbers are equal to
+the in-memory path bit for bit).  ``LowestRows`` keeps the N least likely rows of a stream
+in bounded memory.  ``describe`` is the model at a glance as plain data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import DataError
+from .model import GaussianMixtureModel
+
+Array = NDArray[np.float64]
+
+
+def check_rows(x: Array, columns: Sequence[str], first_row: int) -> None:
+    """Refuse rows the model cannot be applied to: infinite values.
+
+    Missing values (NaN) are fine: a row is scored by the marginal density of its observed
+    cells, as ``fit`` scores it (a row with nothing observed has log-density 0 and the
+    mixture weights as responsibilities).
+    """
+    bad = np.isinf(x)
+    if not bad.any():
+        return
+    row, col = np.argwhere(bad)[0]
+    raise DataError(
+        f"column '{columns[col]}', data row {first_row + row + 1} has an infinite value; "
+        "remove or replace infinite values"
+    )
+
+
+def apply_blocks(
+    model: GaussianMixtureModel, blocks: Iterable[tuple[int, Array]], columns: Sequence[str],
+    density_only: bool = False,
+) -> Iterator[tuple[int, Array, Array]]:
+    """``(first_row, log_resp, log_density)`` for each block of rows.
+
+    A row so far from every component that its squared Mahalanobis distances overflow
+    (values of the order of 1e150 in the model's units) has a log-density below the float
+    range: with ``density_only`` it is reported as -inf (and its log_resp must not be
+    used), otherwise it is a DataError, as its responsibilities cannot be computed.
+
+    Args:
+        blocks: ``(first_row, x)`` with x of shape (rows, n_features), in the model's
+            column order; any block sizes.
+        columns: input column names (for messages).
+        density_only: the caller uses only the log-densities.
+
+    Yields:
+        log-responsibilities of shape (rows, n_components) and per-row log-densities of
+        shape (rows,), on blocks of ``block_rows(k, d)`` rows (as the in-memory path).
+    """
+    from .blocks import rebatch
+    from .engines.memory import block_rows
+
+    size = block_rows(model.n_components, model.n_features)
+    for first, x in rebatch(iter(blocks), size):
+        if x.shape[1] != model.n_features:
+            raise DataError(f"expected {model.n_features} columns, got {x.shape[1]}")
+        check_rows(x, columns, first)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            # One block of block_rows rows: exactly what predict_proba computes for it.
+            log_resp, norm = model._log_resp_and_norm(x)  # checked just below
+        far = ~np.isfinite(norm)
+        if far.any():
+            if not density_only:
+                raise DataError(
+                    f"data row {first + int(np.argmax(far)) + 1} is too far from every "
+                    "component of the model for its probabilities to be computed (a value "
+                    "out of scale?); check or remove that row (emcli score gives it -inf)"
+                )
+            norm[far] = -np.inf
+        yield first, log_resp, norm
+
+
+class LowestRows:
+    """The ``n`` rows of lowest value seen so far (ties: the earlier row first).
+
+    Memory stays O(n + block): candidates are pruned back to ``n`` whenever they exceed
+    twice that.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = int(n)
+        self._rows: list[NDArray[np.int64]] = []
+        self._values: list[Array] = []
+        self._held = 0
+
+    def add(self, rows: NDArray[np.int64], values: Array) -> None:
+        if self.n <= 0 or not len(rows):
+            return
+        self._rows.append(np.asarray(rows, dtype=np.int64))
+        self._values.append(np.asarray(values, dtype=np.float64))
+        self._held += len(rows)
+        if self._held > 2 * self.n:
+            self._prune()
+
+    def _prune(self) -> None:
+        rows, values = self.result()
+        self._rows, self._values, self._held = [rows], [values], len(rows)
+
+    def result(self) -> tuple[NDArray[np.int64], Array]:
+        """(rows, values) sorted by increasing value, then by row."""
+        if not self._rows:
+            return np.empty(0, dtype=np.int64), np.empty(0)
+        rows = np.concatenate(self._rows)
+        values = np.concatenate(self._values)
+        order = np.lexsort((rows, values))[: self.n]
+        return rows[order], values[order]
+
+
+def describe(model: GaussianMixtureModel) -> dict[str, Any]:
+    """The model at a glance: figures, components (weight, means, sds), settings, selection."""
+    full = model.params.full_covariances()
+    sds = np.sqrt(np.diagonal(full, axis1=1, axis2=2))
+    components = [
+        {
+            "component": j,
+            "weight": float(model.weights[j]),
+            "mean": dict(zip(model.columns, map(float, model.means[j]), strict=True)),
+            "sd": dict(zip(model.columns, map(float, sds[j]), strict=True)),
+        }
+        for j in range(model.n_components)
+    ]
+    out: dict[str, Any] = {
+        "covariance_type": model.covariance_type,
+        "n_components": model.n_components,
+        "n_features": model.n_features,
+        "columns": list(model.columns),
+        "components": components,
+        "log_likelihood": model.log_likelihood,
+        "mean_log_likelihood": model.log_likelihood / model.n_samples
+        if model.n_samples else None,
+        "n_samples": model.n_samples,
+        "n_parameters": model.n_parameters,
+        "bic": model.bic,
+        "aic": model.aic,
+        "n_iter": model.n_iter,
+        "converged": model.converged,
+        "degenerate": bool(model.collapsed),
+        "collapsed_components": list(model.collapsed),
+        "n_starts": len(model.starts),
+        "best_start": model.extra.get("best_start"),
+        "reseeded": model.extra.get("reseeded"),
+        "settings": dict(model.settings),
+        "notes": list(model.notes),
+        "warnings": list(model.warnings),
+    }
+    selection = model.extra.get("selection")
+    if isinstance(selection, dict):
+        table = selection.get("table") or []
+        out["selection"] = {
+            "criterion": selection.get("criterion"),
+            "winner": selection.get("winner"),
+            "runner_up_margin": selection.get("runner_up_margin"),
+            "n_candidates": len(table),
+        }
+    return out
