@@ -125,7 +125,6 @@ def test_non_convergence_is_a_warning() -> None:
     ("x", "k", "message"),
     [
         (np.array([[1.0, 2.0], [np.inf, 1.0], [3.0, 3.0]]), 2, "infinite"),
-        (np.array([[1.0, 2.0], [np.nan, 1.0], [3.0, 3.0]]), 2, "missing"),
         (np.arange(6.0).reshape(3, 2), 4, "at most -k 3"),
         (np.array([[1.0, 2.0], [1e160, 1.0], [3.0, 3.0]]), 2, "too large"),
         (np.empty((0, 2)), 1, "no rows"),
@@ -135,6 +134,12 @@ def test_non_convergence_is_a_warning() -> None:
 def test_data_errors(x, k, message) -> None:
     with pytest.raises(DataError, match=message):
         emcli.fit(x, k)
+
+
+def test_missing_values_are_refused_on_request() -> None:
+    x = np.array([[1.0, 2.0], [np.nan, 1.0], [3.0, 3.0]])
+    with pytest.raises(DataError, match="missing value"):
+        emcli.fit(x, 2, missing="error")
 
 
 @pytest.mark.parametrize(

@@ -445,7 +445,12 @@ ERROR_CASES = {
     ),
     "no -k": (TEXT_CSV, [], 2, "-k"),
     "ragged rows": ("a,b\n1,2\n3\n", ["-k", "1"], 1, "cannot parse"),
-    "empty cell": ("a,b\n1,2\n,4\n5,6\n", ["-k", "1"], 1, "missing value"),
+    "empty cell, --missing error": (
+        "a,b\n1,2\n,4\n5,6\n",
+        ["-k", "1", "--missing", "error"],
+        1,
+        "missing value",
+    ),
     "duplicate columns": ("a,a\n1,2\n3,4\n", ["-k", "1"], 1, "duplicate column"),
 }
 
