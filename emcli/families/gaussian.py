@@ -319,21 +319,20 @@ def block_stats(
     """Sufficient statistics of one block of rows given its responsibilities (b, k)."""
     k, d = centers.shape
     n_k = resp.sum(axis=0)
-    # sum_x from the centred rows too: resp.T @ x - n_k * centers cancels for data far
-    # from 0 (values near 1e8 lose the digits of a small spread).
-    sum_x = np.empty((k, d))
+    # Shifted by the centres' mean: resp.T @ x - n_k * centers cancels for data far from 0
+    # (values near 1e8 lose the digits of a small spread); one product, as before.
+    shift = centers.mean(axis=0)
+    sum_x = resp.T @ (x - shift) - n_k[:, None] * (centers - shift)
     if covariance_type in ("full", "tied"):
         full = np.empty((k, d, d))
         for j in range(k):
             diff = x - centers[j]
-            sum_x[j] = resp[:, j] @ diff
             full[j] = (diff * resp[:, j : j + 1]).T @ diff
         sum_xx = full if covariance_type == "full" else full.sum(axis=0)
     else:
         sum_xx = np.empty((k, d))
         for j in range(k):
             diff = x - centers[j]
-            sum_x[j] = resp[:, j] @ diff
             diff *= diff
             sum_xx[j] = resp[:, j] @ diff
     return SufficientStats(
