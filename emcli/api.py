@@ -26,6 +26,8 @@ from .families.missing import MISSING_POLICIES, observed_var
 from .model import GaussianMixtureModel
 
 Array = NDArray[np.float64]
+# Larger magnitudes overflow float64 once squared and summed over rows.
+MAX_ABS_VALUE = 1e100
 
 
 def fit(
@@ -181,6 +183,15 @@ def check_fittable(
     if np.isinf(x).any():
         row, col = np.argwhere(np.isinf(x))[0]
         raise DataError(f"column '{names[col]}' has an infinite value (data row {row + 1})")
+    # Squares and sums of squares of such values overflow to inf (numpy warnings, then a
+    # misleading "singular covariance"): refuse them up front.
+    huge = np.abs(x) > MAX_ABS_VALUE
+    if huge.any():
+        row, col = np.argwhere(huge)[0]
+        raise DataError(
+            f"column '{names[col]}' has a value too large to fit ({x[row, col]:g}, data row "
+            f"{row + 1}); EM needs |values| <= {MAX_ABS_VALUE:g}: scale the data"
+        )
     gaps = np.isnan(x)
     if gaps.any():
         empty = np.flatnonzero(gaps.all(axis=0))

@@ -208,7 +208,8 @@ def collapsed_components(params: GaussianParams, reg_covar: float, scale: Array)
     raw = full - reg_covar * np.eye(d)[None]
     inv = 1.0 / scale[live]
     standard = raw * inv[None, :, None] * inv[None, None, :]
-    smallest = np.linalg.eigvalsh(standard)[:, 0] if d else np.zeros(params.n_components)
+    # Every column constant: nothing is left to collapse (inf, not 0, so no component is).
+    smallest = np.linalg.eigvalsh(standard)[:, 0] if d else np.full(params.n_components, np.inf)
     return [int(j) for j in np.flatnonzero(smallest < COLLAPSE_TOL)]
 
 

@@ -228,8 +228,12 @@ def _diag_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> Gap
     shift = mixture_center(params)
     xs = np.where(gaps, 0.0, x - shift)
     mus = params.means - shift
-    maha = (xs * xs) @ p2.T - 2.0 * (xs @ (mus * p2).T) + obsf @ (mus * mus * p2).T
-    np.maximum(maha, 0.0, out=maha)
+    # (x - m) p squared directly, as gaussian._maha_diag: the expansion
+    # x^2 p - 2 x m p + m^2 p cancels to O(1) errors for a narrow component far away.
+    diff = xs[:, None, :] - mus[None, :, :]  # (b, k, d)
+    diff *= prec[None, :, :]
+    diff *= obsf[:, None, :]  # missing cells contribute nothing
+    maha = np.einsum("bkd,bkd->bk", diff, diff)
     log_gauss = obsf @ (np.log(prec) - 0.5 * LOG_2PI).T - 0.5 * maha
     log_resp, norm = _normalise(log_gauss, params)
     resp = _stats_resp(log_resp, gaps)
