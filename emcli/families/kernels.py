@@ -194,13 +194,15 @@ def log_sum_exp_t(lp: Array, ws: Workspace) -> Array:
     b = lp.shape[1]
     top = ws.get("top", (b,), lp.dtype)
     np.max(lp, axis=0, out=top)
-    if not np.isfinite(top).all():  # every density of a row underflowed: keep it finite
+    if not np.isfinite(top.sum()):  # every density of a row underflowed: keep it finite
         np.copyto(top, 0.0, where=~np.isfinite(top))
     lp -= top
     np.exp(lp, out=lp)
     total = ws.get("sum", (b,), lp.dtype)
     np.add.reduce(lp, axis=0, out=total)
-    lp /= total
+    inv = ws.get("inv", (b,), lp.dtype)
+    np.divide(1.0, total, out=inv)
+    lp *= inv  # one division per row, then products
     np.log(total, out=total)
     total += top
     return total
