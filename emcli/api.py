@@ -205,8 +205,12 @@ def check_fittable(
 
 def data_notes(x: Array, names: Sequence[str], reg_covar: float) -> list[str]:
     """Notes on the data a user should see: constant columns, a floor out of scale."""
+    return variance_notes(observed_var(x), names, reg_covar)  # x.var(axis=0) when complete
+
+
+def variance_notes(var: Array, names: Sequence[str], reg_covar: float) -> list[str]:
+    """``data_notes`` from the column variances (engines that never hold all rows)."""
     notes = []
-    var = observed_var(x)  # x.var(axis=0) when complete
     constant = [n for n, v in zip(names, var) if v == 0.0]
     if constant:
         notes.append(
@@ -257,3 +261,84 @@ def model_from_outcome(
     model.extra["reseeded"] = outcome.reseeded
     model.warnings.extend(outcome.warnings)
     return model
+
+
+def fit_engine(
+    engine: Any,
+    n_components: int,
+    *,
+    columns: Sequence[str] | None = None,
+    monitor: Monitor | None = None,
+    **settings: Any,
+) -> GaussianMixtureModel:
+    """Fit from an engine (``emcli.engines``): the rows stay where the engine keeps them.
+
+    Same settings, rules and result as ``fit`` (which is this on a ``MemoryEngine``); an
+    engine with the same rows and the same seed gives the same model up to rounding.
+
+    Example::
+
+        from emcli.engines.stream import StreamEngine
+        with StreamEngine("big.parquet", block_rows=100_000) as engine:
+            model = emcli.api.fit_engine(engine, 3, covariance_type="diag")
+
+    Args:
+        engine: a ``MemoryEngine``, ``StreamEngine``, ``DaskEngine`` or any object with
+            ``n_samples``, ``n_features``, ``take(indices)`` and ``e_step(params)``; if it has
+            ``check(n_components)`` and ``variances()`` they run the data checks and notes.
+        n_components: number of mixture components k.
+        columns: column names (default: ``engine.columns``, else x0, x1, ...).
+        monitor: receives progress (see ``emcli.em.Monitor``).
+        **settings: the keyword settings of ``fit`` (covariance_type, init, n_restarts,
+            max_iter, tol, reg_covar, seed, init_sample).
+    """
+    try:
+        settings_ = EMSettings(n_components=int(n_components), **settings)
+        settings_.validate()
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    if columns is None:
+        columns = getattr(engine, "columns", None) or [f"x{j}" for j in range(engine.n_features)]
+    names = [str(c) for c in columns]
+    if isinstance(engine, MemoryEngine):
+        check_fittable(engine.x, names, settings_.n_components)
+        var = engine.x.var(axis=0)
+    else:
+        if hasattr(engine, "check"):
+            engine.check(settings_.n_components)
+        elif settings_.n_components > engine.n_samples:
+            raise DataError(f"-k {n_components} is more components than the "
+                            f"{engine.n_samples} data rows")
+        var = engine.variances() if hasattr(engine, "variances") else None
+    outcome = fit_em(engine, settings_, monitor)
+    model = model_from_outcome(outcome, settings_, names, engine.n_samples)
+    model.notes.extend(list(getattr(engine, "notes", [])))
+    if var is not None:
+        model.notes.extend(variance_notes(var, names, settings_.reg_covar))
+    return model
+
+
+def fit_file(
+    path: str,
+    n_components: int,
+    *,
+    engine: str = "stream",
+    fmt: str | None = None,
+    columns: Sequence[str] | None = None,
+    delimiter: str | None = None,
+    block_rows: int | None = None,
+    scheduler: str | None = None,
+    monitor: Monitor | None = None,
+    **settings: Any,
+) -> GaussianMixtureModel:
+    """Fit a file (CSV, TSV, Parquet; for dask also a glob) with the named engine.
+
+    ``engine`` is "memory", "stream" or "dask"; ``scheduler`` is a Dask scheduler address
+    (default: a local cluster).  Other arguments as ``fit``.  ``model.notes`` starts with
+    the input's notes (skipped columns).
+    """
+    from .engines.choose import open_engine
+
+    with open_engine(engine, path, fmt=fmt, columns=columns, delimiter=delimiter,
+                     block_rows=block_rows, scheduler=scheduler) as eng:
+        return fit_engine(eng, n_components, monitor=monitor, **settings)

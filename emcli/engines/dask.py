@@ -1,0 +1,258 @@
+"""The dask engine: the rows live on a Dask cluster; only statistics come back.
+
+The workers read the input (``dask.dataframe.read_parquet`` / ``read_csv``, a path, a
+directory of Parquet files or a glob such as ``data/part-*.parquet``), convert each partition
+to a float64 array of the chosen columns, and keep it in memory (read once, not per
+iteration).  Each EM iteration maps the E-step (``block_e_step``, the function every engine
+uses) over the partitions and adds the statistics up a tree of fixed shape on the workers; the
+M-step runs on the client.  Rows are numbered across partitions in dask's order (files in
+sorted name order, then file order), so the initialisation sample picks the same rows as the
+memory engine for the same input and seed, and the log-likelihood agrees to rounding.
+
+Install with ``pip install "emcli[dask]"``.  Without a scheduler address a ``LocalCluster``
+with one single-threaded worker process per core is started and stopped with the engine.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import DataError, EmcliError, UsageError
+from ..families.gaussian import GaussianParams, SufficientStats
+from ..io import detect_format, select_columns
+from .memory import block_e_step, block_rows
+from .stream import guarded, read_head
+from .summary import ColumnSummary, total_summary
+
+Array = NDArray[np.float64]
+FAN_IN = 8  # statistics added per task of the reduction tree
+MISSING_DASK = 'the dask engine needs dask and distributed: pip install "emcli[dask]"'
+
+
+def import_dask() -> Any:
+    """``distributed``, or the one-line error that names the extra to install."""
+    try:
+        import dask.dataframe  # noqa: F401
+        import distributed
+    except ImportError:
+        raise EmcliError(MISSING_DASK) from None
+    return distributed
+
+
+class DaskEngine:
+    """EM over a table read and held by Dask workers (see module docstring).
+
+    Args:
+        source: a file path, a directory of Parquet files, or a glob.
+        fmt: ``csv``, ``tsv`` or ``parquet``; by default from the extension.
+        columns: the columns to use (default: every numeric column).
+        delimiter: CSV field separator.
+        scheduler: address of a running scheduler (``tcp://host:8786``); None starts a
+            local cluster with one worker process per core.
+        client: an existing ``distributed.Client`` (overrides ``scheduler``; not closed).
+        block_rows: rows per partition for CSV input (default: dask's 64 MB blocks); for
+            Parquet any value gives one partition per row group.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        fmt: str | None = None,
+        columns: Sequence[str] | None = None,
+        delimiter: str | None = None,
+        scheduler: str | None = None,
+        client: Any = None,
+        block_rows: int | None = None,
+    ) -> None:
+        distributed = import_dask()
+        if source == "-":
+            raise UsageError("--engine dask reads the input on the workers, not from standard "
+                             "input; give a file path or a glob (or use --engine stream)")
+        self.source = source
+        self.files = _input_files(source)
+        self.kind = "parquet" if os.path.isdir(source) and not fmt else detect_format(
+            self.files[0], fmt)
+        self.delimiter = delimiter or ("\t" if self.kind == "tsv" else ",")
+        head = guarded(source, self.kind, lambda: read_head(self.files[0], self.kind,
+                                                            self.delimiter))
+        self.columns, self.notes = select_columns(head, columns, check_values=False)
+        self._own: list[Any] = []
+        try:
+            self.client = client or self._connect(distributed, scheduler)
+            self.parts = self._load(block_rows)
+            self.lengths = [int(n) for n in self.client.gather(self.client.map(len, self.parts))]
+            self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(int)
+            self.summary = self._reduce(
+                self.client.map(_part_summary, self.parts, list(self.offsets[:-1])),
+                total_summary,
+            )
+        except BaseException:
+            self.close()
+            raise
+
+    # ------------------------------------------------------------------ protocol
+    @property
+    def n_samples(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def n_features(self) -> int:
+        return len(self.columns)
+
+    def check(self, n_components: int) -> None:
+        if self.n_samples == 0:
+            raise DataError(f"'{self.source}' has a header but no data rows")
+        self.summary.check(self.columns, n_components)
+
+    def variances(self) -> Array:
+        return self.summary.variances()
+
+    def take(self, indices: NDArray[np.intp]) -> Array:
+        indices = np.asarray(indices)
+        futures = []
+        for part, lo, hi in zip(self.parts, self.offsets[:-1], self.offsets[1:]):
+            a, b = np.searchsorted(indices, [lo, hi])
+            if b > a:
+                futures.append(self.client.submit(_take, part, indices[a:b] - lo))
+        rows = self.client.gather(futures)
+        return np.concatenate(rows) if rows else np.empty((0, self.n_features))
+
+    def e_step(self, params: GaussianParams) -> SufficientStats:
+        return self._reduce(self.client.map(_part_e_step, self.parts, params=params),
+                            _sum_stats)
+
+    def blocks(self, n_components: int) -> Iterator[Array]:
+        """The partitions in order, fetched to the client one at a time."""
+        for part in self.parts:
+            yield self.client.gather(part)
+
+    def map_parts(self, function: Callable[..., Any], *args: Sequence[Any], **kwargs: Any):
+        """``function(partition_array, *args_i, **kwargs)`` on each partition (futures)."""
+        return self.client.map(function, self.parts, *args, **kwargs)
+
+    def close(self) -> None:
+        parts = getattr(self, "parts", None)
+        if parts:
+            for future in parts:
+                future.release()
+            self.parts = []
+        for resource in reversed(self._own):
+            try:
+                resource.close()
+            except Exception:  # closing a cluster that is already gone
+                pass
+        self._own.clear()
+
+    def __enter__(self) -> DaskEngine:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+    def _connect(self, distributed: Any, scheduler: str | None) -> Any:
+        import logging
+
+        if scheduler:
+            try:
+                client = distributed.Client(scheduler, timeout="20s")
+            except (OSError, TimeoutError) as exc:
+                raise DataError(f"cannot reach the Dask scheduler at {scheduler}: {exc}; "
+                                "start it with 'dask scheduler' (see man emcli)") from None
+            self._own.append(client)
+            return client
+        cluster = distributed.LocalCluster(
+            n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
+            dashboard_address=None, silence_logs=logging.ERROR,
+        )
+        self._own.append(cluster)
+        client = distributed.Client(cluster)
+        self._own.append(client)
+        return client
+
+    def _load(self, block_rows: int | None) -> list[Any]:
+        import dask
+        import dask.dataframe as dd
+
+        names = list(self.columns)
+        if self.kind == "parquet":
+            frame = dd.read_parquet(self.source, columns=names,
+                                    split_row_groups=True if block_rows else "infer")
+        else:
+            options: dict[str, Any] = {}
+            if block_rows:
+                options["blocksize"] = max(64, block_rows * _bytes_per_row(self.files[0]))
+            frame = dd.read_csv(self.source, sep=self.delimiter, usecols=names,
+                                dtype={n: "float64" for n in names}, **options)
+        delayed = [dask.delayed(_as_float)(p, names) for p in frame.to_delayed()]
+        try:
+            return list(self.client.compute(delayed))
+        except Exception as exc:  # raised on the workers: unreadable file, bad value
+            raise DataError(f"cannot read '{self.source}': {exc}") from None
+
+    def _reduce(self, futures: list[Any], combine: Callable[[Sequence[Any]], Any]) -> Any:
+        """Add results up a tree of fixed shape (deterministic order) on the workers."""
+        if not futures:
+            raise DataError(f"'{self.source}' has no data rows")
+        try:
+            while len(futures) > 1:
+                futures = [self.client.submit(combine, futures[i : i + FAN_IN])
+                           for i in range(0, len(futures), FAN_IN)]
+            return futures[0].result()
+        except (ValueError, TypeError) as exc:  # a value the workers could not convert
+            raise DataError(f"cannot read '{self.source}': {exc}") from None
+
+
+def _input_files(source: str) -> list[str]:
+    if os.path.isdir(source):
+        files = sorted(str(p) for p in Path(source).rglob("*.parquet"))
+        if not files:
+            raise DataError(f"directory '{source}' holds no .parquet file")
+        return files
+    files = sorted(glob.glob(source))
+    if not files:
+        if glob.has_magic(source):
+            raise DataError(f"no file matches '{source}'")
+        raise DataError(f"input file '{source}' does not exist")
+    return files
+
+
+def _bytes_per_row(path: str) -> int:
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    return max(1, len(head) // max(1, head.count(b"\n")))
+
+
+# Functions run on the workers (module level, so they pickle by reference).
+def _as_float(frame: Any, names: list[str]) -> Array:
+    return np.ascontiguousarray(frame[names].to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def _part_summary(x: Array, offset: int) -> ColumnSummary:
+    return ColumnSummary.of_block(x, int(offset))
+
+
+def _part_e_step(x: Array, params: GaussianParams) -> SufficientStats:
+    total = SufficientStats.zeros(params.covariance_type, params.means)
+    size = block_rows(params.n_components, params.n_features)
+    for start in range(0, len(x), size):
+        total = total + block_e_step(x[start : start + size], params)
+    return total
+
+
+def _sum_stats(parts: Sequence[SufficientStats]) -> SufficientStats:
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def _take(x: Array, local: NDArray[np.intp]) -> Array:
+    return x[local]
