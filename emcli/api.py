@@ -312,7 +312,6 @@ def fit_engine(
         var = engine.variances() if hasattr(engine, "variances") else None
     outcome = fit_em(engine, settings_, monitor)
     model = model_from_outcome(outcome, settings_, names, engine.n_samples)
-    model.notes.extend(list(getattr(engine, "notes", [])))
     if var is not None:
         model.notes.extend(variance_notes(var, names, settings_.reg_covar))
     return model
@@ -341,4 +340,6 @@ def fit_file(
 
     with open_engine(engine, path, fmt=fmt, columns=columns, delimiter=delimiter,
                      block_rows=block_rows, scheduler=scheduler) as eng:
-        return fit_engine(eng, n_components, monitor=monitor, **settings)
+        model = fit_engine(eng, n_components, monitor=monitor, **settings)
+        model.notes[:0] = list(eng.notes)
+        return model

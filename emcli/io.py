@@ -414,3 +414,48 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     outputs.check(str(path))
     outputs.add(str(path), lambda handle: handle.write(text.encode()))
     outputs.commit()
+
+
+def write_csv_blocks(handle: IO[bytes], names: Sequence[str],
+                     blocks: Iterable[Sequence[NDArray[Any]]]) -> None:
+    """Write CSV block by block (bounded memory): one header, then each block's columns.
+
+    The bytes equal ``write_csv`` of the concatenated columns.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    handle.write(csv_header(names).encode())
+    options = pcsv.WriteOptions(include_header=False)
+    for block in blocks:
+        table = pa.table({str(i): v for i, v in enumerate(block)})
+        if table.num_rows:
+            pcsv.write_csv(table, handle, options)
+
+
+def staged_dir(path: str) -> str:
+    """A new empty temporary directory beside ``path``, to fill and then ``replace_dir``."""
+    target = Path(path.rstrip("/") or path)
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"output '{path}' exists and is not a directory")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write '{path}': directory '{parent}' does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"cannot write '{path}': permission denied")
+    return tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+
+
+def replace_dir(staged: str, path: str) -> None:
+    """Move a complete staged directory to ``path``, replacing an older one whole."""
+    import shutil
+
+    target = Path(path.rstrip("/") or path)
+    old = None
+    if target.exists():
+        old = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
+        os.replace(target, Path(old) / "previous")
+    os.chmod(staged, 0o777 & ~_umask())
+    os.replace(staged, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,12 +1,14 @@
 """The dask engine: the rows live on a Dask cluster; only statistics come back.
 
-The workers read the input (``dask.dataframe.read_parquet`` / ``read_csv``, a path, a
-directory of Parquet files or a glob such as ``data/part-*.parquet``), convert each partition
-to a float64 array of the chosen columns, and keep it in memory (read once, not per
-iteration).  Each EM iteration maps the E-step (``block_e_step``, the function every engine
-uses) over the partitions and adds the statistics up a tree of fixed shape on the workers; the
-M-step runs on the client.  Rows are numbered across partitions in dask's order (files in
-sorted name order, then file order), so the initialisation sample picks the same rows as the
+The workers read the input (a path, a directory of Parquet files or a glob such as
+``data/part-*.parquet``): Parquet by row group (cut into pieces of ``block_rows`` rows when
+given), CSV by byte ranges cut at line ends (``dask.bytes.read_bytes``, as
+``dask.dataframe.read_csv`` does), each parsed by pyarrow exactly as the stream engine parses
+it (same types, nulls and errors).  Each partition becomes a float64 array of the chosen
+columns kept in the workers' memory (read once, not per iteration).  Each EM iteration maps
+the E-step (``block_e_step``, the function every engine uses) over the partitions and adds the
+statistics up a tree of fixed shape on the workers; the M-step runs on the client.  Rows are
+numbered across partitions in input order (files in sorted name order, then file order), so the initialisation sample picks the same rows as the
 memory engine for the same input and seed, and the log-likelihood agrees to rounding.
 
 Install with ``pip install "emcli[dask]"``.  Without a scheduler address a ``LocalCluster``
@@ -26,7 +28,7 @@ from numpy.typing import NDArray
 
 from ..errors import DataError, EmcliError, UsageError
 from ..families.gaussian import GaussianParams, SufficientStats
-from ..io import detect_format, select_columns
+from ..io import detect_format, select_columns, to_array
 from .memory import block_e_step, block_rows
 from .stream import guarded, read_head
 from .summary import ColumnSummary, total_summary
@@ -39,7 +41,7 @@ MISSING_DASK = 'the dask engine needs dask and distributed: pip install "emcli[d
 def import_dask() -> Any:
     """``distributed``, or the one-line error that names the extra to install."""
     try:
-        import dask.dataframe  # noqa: F401
+        import dask.bytes  # noqa: F401
         import distributed
     except ImportError:
         raise EmcliError(MISSING_DASK) from None
@@ -107,8 +109,6 @@ class DaskEngine:
         return len(self.columns)
 
     def check(self, n_components: int) -> None:
-        if self.n_samples == 0:
-            raise DataError(f"'{self.source}' has a header but no data rows")
         self.summary.check(self.columns, n_components)
 
     def variances(self) -> Array:
@@ -117,7 +117,7 @@ class DaskEngine:
     def take(self, indices: NDArray[np.intp]) -> Array:
         indices = np.asarray(indices)
         futures = []
-        for part, lo, hi in zip(self.parts, self.offsets[:-1], self.offsets[1:]):
+        for part, lo, hi in zip(self.parts, self.offsets[:-1], self.offsets[1:], strict=True):
             a, b = np.searchsorted(indices, [lo, hi])
             if b > a:
                 futures.append(self.client.submit(_take, part, indices[a:b] - lo))
@@ -178,36 +178,40 @@ class DaskEngine:
         return client
 
     def _load(self, block_rows: int | None) -> list[Any]:
+        """Tasks that read one partition each on the workers, computed and kept there."""
         import dask
-        import dask.dataframe as dd
 
-        names = list(self.columns)
         if self.kind == "parquet":
-            frame = dd.read_parquet(self.source, columns=names,
-                                    split_row_groups=True if block_rows else "infer")
+            tasks = [dask.delayed(_read_parquet_part)(path, group, start, stop, self.columns)
+                     for path, group, start, stop in _parquet_parts(self.files, block_rows)]
         else:
-            options: dict[str, Any] = {}
-            if block_rows:
-                options["blocksize"] = max(64, block_rows * _bytes_per_row(self.files[0]))
-            frame = dd.read_csv(self.source, sep=self.delimiter, usecols=names,
-                                dtype={n: "float64" for n in names}, **options)
-        delayed = [dask.delayed(_as_float)(p, names) for p in frame.to_delayed()]
-        try:
-            return list(self.client.compute(delayed))
-        except Exception as exc:  # raised on the workers: unreadable file, bad value
-            raise DataError(f"cannot read '{self.source}': {exc}") from None
+            tasks = self._csv_tasks(block_rows)
+        return list(self.client.compute(tasks))
+
+    def _csv_tasks(self, block_rows: int | None) -> list[Any]:
+        import dask
+        from dask.bytes import read_bytes
+
+        blocksize = max(64, block_rows * _bytes_per_row(self.files[0])) if block_rows \
+            else 64_000_000
+        tasks = []
+        for path in self.files:
+            with open(path, "rb") as handle:
+                header = handle.readline()
+            _, blocks = read_bytes(path, delimiter=b"\n", blocksize=blocksize, sample=False)
+            for i, block in enumerate(blocks[0]):
+                tasks.append(dask.delayed(_read_csv_part)(
+                    block, None if i == 0 else header, self.columns, self.delimiter, path))
+        return tasks
 
     def _reduce(self, futures: list[Any], combine: Callable[[Sequence[Any]], Any]) -> Any:
         """Add results up a tree of fixed shape (deterministic order) on the workers."""
         if not futures:
             raise DataError(f"'{self.source}' has no data rows")
-        try:
-            while len(futures) > 1:
-                futures = [self.client.submit(combine, futures[i : i + FAN_IN])
-                           for i in range(0, len(futures), FAN_IN)]
-            return futures[0].result()
-        except (ValueError, TypeError) as exc:  # a value the workers could not convert
-            raise DataError(f"cannot read '{self.source}': {exc}") from None
+        while len(futures) > 1:
+            futures = [self.client.submit(combine, futures[i : i + FAN_IN])
+                       for i in range(0, len(futures), FAN_IN)]
+        return futures[0].result()
 
 
 def _input_files(source: str) -> list[str]:
@@ -230,9 +234,44 @@ def _bytes_per_row(path: str) -> int:
     return max(1, len(head) // max(1, head.count(b"\n")))
 
 
-# Functions run on the workers (module level, so they pickle by reference).
-def _as_float(frame: Any, names: list[str]) -> Array:
-    return np.ascontiguousarray(frame[names].to_numpy(dtype=np.float64, na_value=np.nan))
+def _parquet_parts(files: Sequence[str], block_rows: int | None):
+    """(file, row group, first row, end row) of each partition: row groups, cut in pieces of
+    ``block_rows`` rows when given."""
+    import pyarrow.parquet as pq
+
+    for path in files:
+        meta = pq.ParquetFile(path).metadata
+        for group in range(meta.num_row_groups):
+            rows = meta.row_group(group).num_rows
+            step = block_rows or max(rows, 1)
+            for start in range(0, max(rows, 1), step):
+                yield path, group, start, min(rows, start + step)
+
+
+# Functions run on the workers (module level, so they pickle by reference).  They read with
+# pyarrow exactly as the stream engine does: the same types, nulls and errors.
+def _read_parquet_part(path: str, group: int, start: int, stop: int, names: list[str]) -> Array:
+    import pyarrow.parquet as pq
+
+    table = guarded(path, "parquet", lambda: pq.ParquetFile(path).read_row_group(
+        group, columns=names, use_threads=False))
+    return to_array(table.slice(start, stop - start), names)
+
+
+def _read_csv_part(block: bytes, header: bytes | None, names: list[str], delimiter: str,
+                   path: str) -> Array:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    data = block if header is None else header + block
+    convert = pcsv.ConvertOptions(strings_can_be_null=True, include_columns=names,
+                                  column_types={n: pa.float64() for n in names})
+    table = guarded(path, "csv", lambda: pcsv.read_csv(
+        io.BytesIO(data), parse_options=pcsv.ParseOptions(delimiter=delimiter),
+        read_options=pcsv.ReadOptions(use_threads=False), convert_options=convert))
+    return to_array(table, names)
 
 
 def _part_summary(x: Array, offset: int) -> ColumnSummary:

@@ -83,8 +83,6 @@ class StreamEngine:
 
     def check(self, n_components: int) -> None:
         """The memory path's data checks (DataError), on the scan's summary."""
-        if self.summary.n_rows == 0:
-            raise DataError(f"'{self.source}' has a header but no data rows")
         self.summary.check(self.columns, n_components)
 
     def variances(self) -> Array:
@@ -162,7 +160,8 @@ class StreamEngine:
             import pyarrow.parquet as pq
 
             handle = pq.ParquetFile(self.path, pre_buffer=False, buffer_size=1 << 20)
-            return handle.iter_batches(batch_size=self.block_rows, columns=self.columns)
+            return handle.iter_batches(batch_size=self.block_rows, columns=self.columns,
+                                       use_threads=False)
         import pyarrow as pa
         import pyarrow.csv as pcsv
 
@@ -248,8 +247,9 @@ def read_head(path: str, kind: str, delimiter: str):
     if kind == "parquet":
         import pyarrow.parquet as pq
 
-        handle = pq.ParquetFile(path)
-        first = next(handle.iter_batches(batch_size=1000), None)
+        # pre_buffer=False: pyarrow would otherwise prefetch the whole file.
+        handle = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+        first = next(handle.iter_batches(batch_size=1000, use_threads=False), None)
         if first is None:
             return handle.schema_arrow.empty_table()
         return pa.Table.from_batches([first])

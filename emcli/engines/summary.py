@@ -81,9 +81,7 @@ class ColumnSummary:
 
     def check(self, names: Sequence[str], n_components: int) -> None:
         """Raise the DataError the memory path raises for the same data (``emcli.api``)."""
-        if self.n_rows == 0:
-            raise DataError("the input has a header but no data rows")
-        empty = [name for name, c in zip(names, self.count) if c == 0]
+        empty = [name for name, c in zip(names, self.count, strict=True) if c == 0]
         if empty:
             raise DataError(f"column '{empty[0]}' has no values; leave it out with -c/--columns")
         if self.first_inf is not None:
