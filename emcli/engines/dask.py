@@ -8,8 +8,9 @@ it (same types, nulls and errors).  Each partition becomes a float64 array of th
 columns kept in the workers' memory (read once, not per iteration).  Each EM iteration maps
 the E-step (``block_e_step``, the function every engine uses) over the partitions and adds the
 statistics up a tree of fixed shape on the workers; the M-step runs on the client.  Rows are
-numbered across partitions in input order (files in sorted name order, then file order), so the initialisation sample picks the same rows as the
-memory engine for the same input and seed, and the log-likelihood agrees to rounding.
+numbered across partitions in input order (files in sorted name order, then file order), so
+the initialisation sample picks the same rows as the memory engine for the same input and
+seed, and the log-likelihood agrees to rounding.
 
 Install with ``pip install "emcli[dask]"``.  Without a scheduler address a ``LocalCluster``
 with one single-threaded worker process per core is started and stopped with the engine.
