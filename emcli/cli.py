@@ -77,8 +77,8 @@ def scale_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Memory budget, e.g. 512MB or 2GB: larger inputs are streamed "
                           "[default: half the physical memory]."),
         click.option("--block-rows", type=click.IntRange(min=1), default=None,
-                     help="Rows per block read by --engine stream (default 65536), or per "
-                          "CSV partition with --engine dask."),
+                     help="Rows per block read by --engine stream [default: 65536], or per "
+                          "partition with --engine dask [default: a row group, 64 MB of CSV]."),
         click.option("--scheduler", metavar="ADDRESS",
                      help="Dask scheduler, e.g. tcp://host:8786 (implies --engine dask) "
                           "[default: a local cluster, one worker per core]."),
