@@ -391,3 +391,18 @@ def test_dask_scheduler_and_two_workers(loopback_cluster, data, tmp_path):
     np.testing.assert_array_equal(labels, reference.predict(x))
     resp = pd.read_csv(tmp_path / "resp.csv").to_numpy()
     np.testing.assert_allclose(resp, reference.predict_proba(x), atol=1e-9)
+
+
+def test_fit_file_and_fit_engine_api(data):
+    x, folder = data
+    reference = api.fit(x, 3, columns=["a", "b", "c"], **SETTINGS)
+    on_memory = api.fit_engine(MemoryEngine(x), 3, columns=["a", "b", "c"], **SETTINGS)
+    assert on_memory.log_likelihood == reference.log_likelihood
+    streamed = api.fit_file(str(folder / "t.csv"), 3, block_rows=50, **SETTINGS)
+    assert rel(streamed.log_likelihood, reference.log_likelihood) < 1e-9
+    assert streamed.columns == ["a", "b", "c"]
+    assert streamed.notes[0] == "skipped non-numeric column(s): name"
+    with pytest.raises(UsageError, match="n_restarts must be at least 1"):
+        api.fit_file(str(folder / "t.csv"), 3, n_restarts=0)
+    with pytest.raises(DataError, match="more components than the 600 data rows"):
+        api.fit_file(str(folder / "t.parquet"), 601)
