@@ -18,7 +18,7 @@ import click
 import numpy as np
 
 from .errors import UsageError
-from .io import OutputSet, replace_dir, staged_dir, write_csv_blocks
+from .io import OutputSet, csv_header, replace_dir, staged_dir
 from .model import GaussianMixtureModel
 from .progress import make_display, print_summary, stderr_console
 
@@ -93,11 +93,12 @@ def run_fit_scaled(source: str, k: int, kind: str, engine_name: str, options: di
                     click.echo(f"Note: {note}", err=True)
             for warning in model.warnings:
                 click.echo(f"Warning: {warning}", err=True)
-            for name in ROW_OUTPUTS:
-                if name in paths:
-                    outputs.add(paths[name], _csv_writer(engine, model, name))
-                if name in staged:
-                    _write_parquet_parts(engine, model, name, staged[name])
+            wanted = [name for name in ROW_OUTPUTS if name in paths]
+            if wanted:
+                outputs.add_group([paths[name] for name in wanted],
+                                  _csv_writer(engine, model, wanted))
+            for name, directory in staged.items():
+                _write_parquet_parts(engine, model, name, directory)
             if "params" in paths:
                 text = model.to_json()
                 outputs.add(paths["params"], lambda h: h.write(text.encode()))
@@ -114,22 +115,37 @@ def run_fit_scaled(source: str, k: int, kind: str, engine_name: str, options: di
         print_summary(stderr_console(), model)
 
 
-def row_columns(model: GaussianMixtureModel, what: str, x: np.ndarray) -> dict[str, np.ndarray]:
+def row_columns(model: GaussianMixtureModel, what: str, x: np.ndarray,
+                resp: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The output columns of one block of rows: {'cluster': ...} or {'component_j': ...}."""
-    resp = model.predict_proba(x)
+    if resp is None:
+        resp = model.predict_proba(x)
     if what == "labels":
         return {"cluster": np.argmax(resp, axis=1).astype(np.int64)}
     return {f"component_{j}": resp[:, j] for j in range(model.n_components)}
 
 
-def _csv_writer(engine: Any, model: GaussianMixtureModel, what: str):
-    names = ["cluster"] if what == "labels" else [
-        f"component_{j}" for j in range(model.n_components)]
+def _names(model: GaussianMixtureModel, what: str) -> list[str]:
+    if what == "labels":
+        return ["cluster"]
+    return [f"component_{j}" for j in range(model.n_components)]
 
-    def write(handle) -> None:
-        blocks = (list(row_columns(model, what, xb).values())
-                  for xb in engine.blocks(model.n_components))
-        write_csv_blocks(handle, names, blocks)
+
+def _csv_writer(engine: Any, model: GaussianMixtureModel, wanted: list[str]):
+    """Write the ``wanted`` CSV outputs in one pass over the engine's blocks."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    def write(handles) -> None:
+        for what, handle in zip(wanted, handles, strict=True):
+            handle.write(csv_header(_names(model, what)).encode())
+        options = pcsv.WriteOptions(include_header=False)
+        for xb in engine.blocks(model.n_components):
+            resp = model.predict_proba(xb)
+            for what, handle in zip(wanted, handles, strict=True):
+                columns = row_columns(model, what, xb, resp)
+                table = pa.table({str(i): v for i, v in enumerate(columns.values())})
+                pcsv.write_csv(table, handle, options)
 
     return write
 

@@ -416,23 +416,6 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     outputs.commit()
 
 
-def write_csv_blocks(handle: IO[bytes], names: Sequence[str],
-                     blocks: Iterable[Sequence[NDArray[Any]]]) -> None:
-    """Write CSV block by block (bounded memory): one header, then each block's columns.
-
-    The bytes equal ``write_csv`` of the concatenated columns.
-    """
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
-    handle.write(csv_header(names).encode())
-    options = pcsv.WriteOptions(include_header=False)
-    for block in blocks:
-        table = pa.table({str(i): v for i, v in enumerate(block)})
-        if table.num_rows:
-            pcsv.write_csv(table, handle, options)
-
-
 def staged_dir(path: str) -> str:
     """A new empty temporary directory beside ``path``, to fill and then ``replace_dir``."""
     target = Path(path.rstrip("/") or path)

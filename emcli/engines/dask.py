@@ -110,6 +110,8 @@ class DaskEngine:
         return len(self.columns)
 
     def check(self, n_components: int) -> None:
+        if self.n_samples == 0:
+            raise DataError(f"'{self.source}' has a header but no data rows")
         self.summary.check(self.columns, n_components)
 
     def variances(self) -> Array:

@@ -83,6 +83,8 @@ class StreamEngine:
 
     def check(self, n_components: int) -> None:
         """The memory path's data checks (DataError), on the scan's summary."""
+        if self.n_samples == 0:
+            raise DataError(f"'{self.source}' has a header but no data rows")
         self.summary.check(self.columns, n_components)
 
     def variances(self) -> Array:
