@@ -153,7 +153,7 @@ def bench_overhead(workdir: Path, n_rows: int, max_iter: int, repeat: int,
     lls: dict[str, float] = {}
     table = read_table(str(path))
     cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                       processes=True, dashboard_address=None,
+                                       processes=True, dashboard_address=":0",
                                        silence_logs=logging.ERROR)
     client = distributed.Client(cluster)
     try:

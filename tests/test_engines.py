@@ -295,7 +295,7 @@ def local_client():
     import logging
 
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=None, silence_logs=logging.ERROR) as cluster:
+                                  dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
         with distributed.Client(cluster) as client:
             yield client
 
@@ -406,3 +406,17 @@ def test_fit_file_and_fit_engine_api(data):
         api.fit_file(str(folder / "t.csv"), 3, n_restarts=0)
     with pytest.raises(DataError, match="more components than the 600 data rows"):
         api.fit_file(str(folder / "t.parquet"), 601)
+
+
+def test_cli_dask_starts_and_stops_a_local_cluster(data, tmp_path, monkeypatch):
+    pytest.importorskip("distributed")
+    import emcli.engines.dask as dask_engine
+
+    x, folder = data
+    monkeypatch.setattr(dask_engine.os, "cpu_count", lambda: 1)  # one worker process
+    reference = api.fit(x, 3, columns=["a", "b", "c"], **SETTINGS)
+    res = run(["fit", folder / "t.csv", "-k", "3", "-n", "2", "--init-sample", "150",
+               "--seed", "3", "--engine", "dask", "--labels", tmp_path / "labels.csv"])
+    assert res.exit_code == 0, res.stderr
+    labels = pd.read_csv(tmp_path / "labels.csv")["cluster"].to_numpy()
+    np.testing.assert_array_equal(labels, reference.predict(x))

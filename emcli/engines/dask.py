@@ -171,9 +171,10 @@ class DaskEngine:
                                 "start it with 'dask scheduler' (see man emcli)") from None
             self._own.append(client)
             return client
+        # ":0": the scheduler's web server on a free port (on 8787 it warns when it is taken).
         cluster = distributed.LocalCluster(
             n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
-            dashboard_address=None, silence_logs=logging.ERROR,
+            dashboard_address=":0", silence_logs=logging.ERROR,
         )
         self._own.append(cluster)
         client = distributed.Client(cluster)
