@@ -420,3 +420,17 @@ def test_cli_dask_starts_and_stops_a_local_cluster(data, tmp_path, monkeypatch):
     assert res.exit_code == 0, res.stderr
     labels = pd.read_csv(tmp_path / "labels.csv")["cluster"].to_numpy()
     np.testing.assert_array_equal(labels, reference.predict(x))
+
+
+def test_stream_csv_line_longer_than_a_block(tmp_path):
+    # pyarrow fails on a line longer than its read block; blocks of rows are cut afterwards.
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(40, 2))
+    frame = pd.DataFrame(x, columns=["a", "b"])
+    frame["note"] = ["w" * (5000 if i == 17 else 1) for i in range(40)]
+    frame.to_csv(tmp_path / "long.csv", index=False)
+    with StreamEngine(str(tmp_path / "long.csv"), block_rows=1) as engine:
+        assert [len(b) for b in engine.blocks(1)] == [1] * 40
+        model = api.fit_engine(engine, 2, n_restarts=1)
+    reference = api.fit(x, 2, n_restarts=1)
+    assert rel(model.log_likelihood, reference.log_likelihood) < 1e-9

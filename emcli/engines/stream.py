@@ -1,9 +1,9 @@
 """The stream engine: one pass over the file per EM iteration, memory bounded by the block.
 
 Parquet is read by record batches (``pyarrow.parquet.ParquetFile.iter_batches``), CSV/TSV by
-blocks (``pyarrow.csv.open_csv``); only the chosen columns are read, as float64.  At most one
-batch of ``block_rows`` rows (plus, for Parquet, the row group being decoded) is in memory at
-a time, whatever the file size.
+blocks of at least 1 MiB (``pyarrow.csv.open_csv``); only the chosen columns are read, as
+float64, and cut into blocks of ``block_rows`` rows.  At most one batch (plus, for Parquet,
+the row group being decoded) is in memory at a time, whatever the file size.
 
 Passes over the file: one *scan* when the engine opens (row count, column checks, variances
 for the notes: the same checks and messages as the memory path), one to collect the
@@ -35,6 +35,7 @@ from .summary import ColumnSummary
 Array = NDArray[np.float64]
 DEFAULT_BLOCK_ROWS = 65_536
 _HEAD_BYTES = 1 << 16  # read to infer CSV types and estimate bytes per row
+_MIN_CSV_BLOCK = 1 << 20
 
 
 class StreamEngine:
@@ -150,7 +151,9 @@ class StreamEngine:
             if batch is None:
                 return
             if batch.num_rows:
-                yield self._to_array(batch)
+                x = self._to_array(batch)
+                for start in range(0, len(x), self.block_rows):
+                    yield x[start : start + self.block_rows]
 
     def _to_array(self, batch) -> Array:
         import pyarrow as pa
@@ -180,11 +183,12 @@ class StreamEngine:
         ))
 
     def _csv_block_bytes(self) -> int:
-        # pyarrow cuts CSV blocks by bytes: aim at block_rows rows of the average width.
+        # pyarrow cuts CSV blocks by bytes, and a line longer than a block is an error: read
+        # at least 1 MiB at a time (blocks are then cut to block_rows rows).
         with open(self.path, "rb") as handle:
             head = handle.read(_HEAD_BYTES)
         per_row = max(1.0, len(head) / max(1, head.count(b"\n")))
-        return int(max(64, min(1 << 30, self.block_rows * per_row)))
+        return int(max(_MIN_CSV_BLOCK, min(1 << 30, 1.5 * self.block_rows * per_row)))
 
     def _guard(self, call):
         return guarded(self.source, self.kind, call)
