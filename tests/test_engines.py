@@ -259,13 +259,19 @@ def write_parquet(path: Path, n_groups: int, rows: int = 100_000) -> None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
-def test_stream_peak_memory_bounded(tmp_path):
-    # Peak RSS of a fresh process on a 0.1 M-row file and on a 1 M-row file (32 MB as
-    # float64; blocks of 20 000 rows = 0.64 MB): streaming must not grow with the file,
-    # while loading it (the control, which shows the measurement can see it) does.
-    write_parquet(tmp_path / "small.parquet", 1)
-    write_parquet(tmp_path / "big.parquet", 10)
-    data_mb = 900_000 * 4 * 8 / 1e6  # the difference between the two files
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_stream_peak_memory_bounded(tmp_path, fmt):
+    # Peak RSS of a fresh process on a 0.2 M-row file and on a 1.2 M-row file (1 M rows
+    # more = 32 MB as float64; blocks of 20 000 rows = 0.64 MB): streaming must not grow
+    # with the file, while loading it (the control: the measurement can see it) does.
+    write_parquet(tmp_path / "small.parquet", 2)
+    write_parquet(tmp_path / "big.parquet", 12)
+    if fmt == "csv":
+        import pyarrow.csv as pcsv
+
+        for name in ("small", "big"):
+            pcsv.write_csv(pq.read_table(tmp_path / f"{name}.parquet"), tmp_path / f"{name}.csv")
+    data_mb = 1_000_000 * 4 * 8 / 1e6  # the difference between the two files
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
     def peak_mb(name: str, mode: str) -> float:
@@ -273,9 +279,9 @@ def test_stream_peak_memory_bounded(tmp_path):
                              env=env, capture_output=True, text=True, timeout=120, check=True)
         return int(out.stdout.strip()) / 1000
 
-    baseline = peak_mb("small.parquet", "stream")
-    assert peak_mb("big.parquet", "memory") - baseline > data_mb
-    assert peak_mb("big.parquet", "stream") - baseline < data_mb / 8
+    baseline = peak_mb(f"small.{fmt}", "stream")
+    assert peak_mb(f"big.{fmt}", "memory") - baseline > data_mb
+    assert peak_mb(f"big.{fmt}", "stream") - baseline < data_mb / 6
 
 
 # ---------------------------------------------------------------------------- dask
@@ -434,3 +440,18 @@ def test_stream_csv_line_longer_than_a_block(tmp_path):
         model = api.fit_engine(engine, 2, n_restarts=1)
     reference = api.fit(x, 2, n_restarts=1)
     assert rel(model.log_likelihood, reference.log_likelihood) < 1e-9
+
+
+def test_csv_pieces_end_at_record_ends():
+    import io
+
+    import pyarrow.csv as pcsv
+
+    from emcli.engines.stream import record_pieces
+
+    text = b'a,s\n1,"two\nlines, and ""quotes"""\n2,plain\n3,"x\n\ny"\n4,z'
+    for size in (1, 3, 7, 1000):
+        pieces = list(record_pieces(io.BytesIO(text), size))
+        assert b"".join(pieces) == text
+        rows = [pcsv.read_csv(io.BytesIO(b"a,s\n" + p)).num_rows for p in pieces[1:]]
+        assert sum(rows) + pcsv.read_csv(io.BytesIO(pieces[0])).num_rows == 4

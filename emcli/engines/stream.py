@@ -1,7 +1,8 @@
 """The stream engine: one pass over the file per EM iteration, memory bounded by the block.
 
-Parquet is read by record batches (``pyarrow.parquet.ParquetFile.iter_batches``), CSV/TSV by
-blocks of at least 1 MiB (``pyarrow.csv.open_csv``); only the chosen columns are read, as
+Parquet is read by record batches (``pyarrow.parquet.ParquetFile.iter_batches``), CSV/TSV in
+pieces of 1-4 MiB cut at record ends, each parsed by ``pyarrow.csv.read_csv`` (pyarrow's
+streaming CSV reader reads up to 32 blocks ahead); only the chosen columns are read, as
 float64, and cut into blocks of ``block_rows`` rows.  At most one batch (plus, for Parquet,
 the row group being decoded) is in memory at a time, whatever the file size.
 
@@ -35,7 +36,7 @@ from .summary import ColumnSummary
 Array = NDArray[np.float64]
 DEFAULT_BLOCK_ROWS = 65_536
 _HEAD_BYTES = 1 << 16  # read to infer CSV types and estimate bytes per row
-_MIN_CSV_BLOCK = 1 << 20
+_MIN_CSV_BLOCK, _MAX_CSV_BLOCK = 1 << 20, 1 << 22  # bytes of CSV parsed at a time
 
 
 class StreamEngine:
@@ -167,6 +168,14 @@ class StreamEngine:
             handle = pq.ParquetFile(self.path, pre_buffer=False, buffer_size=1 << 20)
             return handle.iter_batches(batch_size=self.block_rows, columns=self.columns,
                                        use_threads=False)
+        return self._csv_batches()
+
+    def _csv_batches(self):
+        # pyarrow's streaming CSV reader reads up to 32 blocks ahead in the background, so its
+        # memory is not bounded by one block: cut the file at record ends ourselves and parse
+        # each piece (after the header line) as a small CSV file.
+        import io
+
         import pyarrow as pa
         import pyarrow.csv as pcsv
 
@@ -175,20 +184,27 @@ class StreamEngine:
             include_columns=self.columns,
             column_types={name: pa.float64() for name in self.columns},
         )
-        return iter(pcsv.open_csv(
-            self.path,
-            read_options=pcsv.ReadOptions(block_size=self._csv_block_bytes(), use_threads=False),
-            parse_options=pcsv.ParseOptions(delimiter=self.delimiter),
-            convert_options=convert,
-        ))
+        parse = pcsv.ParseOptions(delimiter=self.delimiter)
+        with open(self.path, "rb") as handle:
+            header = b""
+            for piece in record_pieces(handle, self._csv_block_bytes()):
+                if not header:
+                    end = _record_end(piece)
+                    header, piece = piece[:end], piece[end:]
+                if not piece.strip():
+                    continue
+                data = header + piece
+                read = pcsv.ReadOptions(use_threads=False, block_size=min(len(data) + 1, 2**31 - 1))
+                table = pcsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse,
+                                      convert_options=convert)
+                yield from table.to_batches()
 
     def _csv_block_bytes(self) -> int:
-        # pyarrow cuts CSV blocks by bytes, and a line longer than a block is an error: read
-        # at least 1 MiB at a time (blocks are then cut to block_rows rows).
+        # Pieces of 1-4 MiB of CSV text (about block_rows rows), then cut to block_rows rows.
         with open(self.path, "rb") as handle:
             head = handle.read(_HEAD_BYTES)
         per_row = max(1.0, len(head) / max(1, head.count(b"\n")))
-        return int(max(_MIN_CSV_BLOCK, min(1 << 30, 1.5 * self.block_rows * per_row)))
+        return int(max(_MIN_CSV_BLOCK, min(_MAX_CSV_BLOCK, 1.5 * self.block_rows * per_row)))
 
     def _guard(self, call):
         return guarded(self.source, self.kind, call)
@@ -271,3 +287,39 @@ def read_head(path: str, kind: str, delimiter: str):
     if first is None:
         return reader.schema.empty_table()
     return pa.Table.from_batches([first])
+
+
+def _unquoted_newlines(data: bytes) -> NDArray[np.intp]:
+    """Positions of the newlines of ``data`` outside double quotes (data starts a record)."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    if b'"' not in data:
+        return np.flatnonzero(raw == 0x0A)
+    parity = np.cumsum(raw == 0x22, dtype=np.uint8) & 1  # uint8 wraps, parity survives
+    return np.flatnonzero((raw == 0x0A) & (parity == 0))
+
+
+def _record_end(data: bytes) -> int:
+    """Position after the first record of ``data`` (the header line)."""
+    ends = _unquoted_newlines(data)
+    return int(ends[0]) + 1 if len(ends) else len(data)
+
+
+def record_pieces(handle, size: int) -> Iterator[bytes]:
+    """The bytes of ``handle`` in pieces of about ``size`` bytes, each ending at a record end
+    (a newline outside double quotes; a longer record makes a longer piece)."""
+    carry = b""
+    while True:
+        chunk = handle.read(size)
+        if not chunk:
+            if carry:
+                yield carry
+            return
+        carry = carry + chunk if carry else chunk
+        if b'"' not in carry:
+            cut = carry.rfind(b"\n") + 1
+        else:
+            ends = _unquoted_newlines(carry)
+            cut = int(ends[-1]) + 1 if len(ends) else 0
+        if cut:
+            yield carry[:cut]
+            carry = carry[cut:]
