@@ -31,7 +31,7 @@ from ..errors import DataError, EmcliError, UsageError
 from ..families.gaussian import GaussianParams, SufficientStats
 from ..io import detect_format, select_columns, to_array
 from .memory import block_e_step, block_rows
-from .stream import guarded, read_head
+from .stream import guarded, parse_csv, read_head
 from .summary import ColumnSummary, total_summary
 
 Array = NDArray[np.float64]
@@ -264,17 +264,8 @@ def _read_parquet_part(path: str, group: int, start: int, stop: int, names: list
 
 def _read_csv_part(block: bytes, header: bytes | None, names: list[str], delimiter: str,
                    path: str) -> Array:
-    import io
-
-    import pyarrow as pa
-    import pyarrow.csv as pcsv
-
     data = block if header is None else header + block
-    convert = pcsv.ConvertOptions(strings_can_be_null=True, include_columns=names,
-                                  column_types={n: pa.float64() for n in names})
-    table = guarded(path, "csv", lambda: pcsv.read_csv(
-        io.BytesIO(data), parse_options=pcsv.ParseOptions(delimiter=delimiter),
-        read_options=pcsv.ReadOptions(use_threads=False), convert_options=convert))
+    table = guarded(path, "csv", lambda: parse_csv(data, names, delimiter))
     return to_array(table, names)
 
 

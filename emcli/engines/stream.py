@@ -174,30 +174,15 @@ class StreamEngine:
         # pyarrow's streaming CSV reader reads up to 32 blocks ahead in the background, so its
         # memory is not bounded by one block: cut the file at record ends ourselves and parse
         # each piece (after the header line) as a small CSV file.
-        import io
-
-        import pyarrow as pa
-        import pyarrow.csv as pcsv
-
-        convert = pcsv.ConvertOptions(
-            strings_can_be_null=True,
-            include_columns=self.columns,
-            column_types={name: pa.float64() for name in self.columns},
-        )
-        parse = pcsv.ParseOptions(delimiter=self.delimiter)
         with open(self.path, "rb") as handle:
             header = b""
             for piece in record_pieces(handle, self._csv_block_bytes()):
                 if not header:
                     end = _record_end(piece)
                     header, piece = piece[:end], piece[end:]
-                if not piece.strip():
-                    continue
-                data = header + piece
-                read = pcsv.ReadOptions(use_threads=False, block_size=min(len(data) + 1, 2**31 - 1))
-                table = pcsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse,
-                                      convert_options=convert)
-                yield from table.to_batches()
+                if piece.strip():
+                    table = parse_csv(header + piece, self.columns, self.delimiter)
+                    yield from table.to_batches()
 
     def _csv_block_bytes(self) -> int:
         # Pieces of 1-4 MiB of CSV text (about block_rows rows), then cut to block_rows rows.
@@ -323,3 +308,19 @@ def record_pieces(handle, size: int) -> Iterator[bytes]:
         if cut:
             yield carry[:cut]
             carry = carry[cut:]
+
+
+def parse_csv(data: bytes, names: Sequence[str], delimiter: str):
+    """A CSV text (header line and records) as a pyarrow Table of ``names``, all float64."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    convert = pcsv.ConvertOptions(strings_can_be_null=True, include_columns=list(names),
+                                  column_types={name: pa.float64() for name in names})
+    # One block for the whole text: a record may not straddle two blocks.
+    read = pcsv.ReadOptions(use_threads=False, block_size=min(len(data) + 1, 2**31 - 1))
+    return pcsv.read_csv(io.BytesIO(data), read_options=read,
+                         parse_options=pcsv.ParseOptions(delimiter=delimiter),
+                         convert_options=convert)
