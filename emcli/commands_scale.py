@@ -82,7 +82,7 @@ def run_fit_scaled(source: str, k: int, kind: str, engine_name: str, options: di
                 init=options["init"], n_restarts=options["restarts"],
                 max_iter=options["max_iter"], tol=options["tol"],
                 reg_covar=options["reg_covar"], seed=options["seed"],
-                init_sample=options["init_sample"],
+                init_sample=options["init_sample"], missing=options.get("missing", "em"),
             )
             with make_display(quiet, verbose) as display:
                 model = api.fit_engine(engine, k, covariance_type=kind, monitor=display,

@@ -136,8 +136,12 @@ def test_stream_checks_like_memory(tmp_path):
     inf = run(["fit", str(tmp_path / "inf.csv"), "-k", "1", "--engine", "stream"])
     assert inf.exit_code == 1 and "column 'b' has an infinite value (data row 2)" in inf.stderr
     nan = run(["fit", str(tmp_path / "nan.csv"), "-k", "1", "--engine", "stream",
-                              "--block-rows", "1"])
+               "--block-rows", "1", "--missing", "error"])
+    assert nan.exit_code == 1
     assert "2 missing value(s) (first: column 'b', data row 2)" in nan.stderr
+    drop = run(["fit", str(tmp_path / "nan.csv"), "-k", "3", "--engine", "stream",
+                "--missing", "drop"])
+    assert drop.exit_code == 1 and "-k 3 is more components than the 2 data rows" in drop.stderr
 
 
 def test_stream_rejects_late_text_value(tmp_path):
@@ -455,3 +459,45 @@ def test_csv_pieces_end_at_record_ends():
         assert b"".join(pieces) == text
         rows = [pcsv.read_csv(io.BytesIO(b"a,s\n" + p)).num_rows for p in pieces[1:]]
         assert sum(rows) + pcsv.read_csv(io.BytesIO(pieces[0])).num_rows == 4
+
+
+@pytest.fixture(scope="module")
+def gappy(tmp_path_factory):
+    """The planted table with about 8% of its cells missing, as CSV and Parquet."""
+    x = planted(seed=4)
+    rng = np.random.default_rng(9)
+    x[rng.random(x.shape) < 0.08] = np.nan
+    x[5] = np.nan  # a row with nothing observed
+    folder = tmp_path_factory.mktemp("gappy")
+    frame = pd.DataFrame(x, columns=["a", "b", "c"])
+    frame.to_csv(folder / "g.csv", index=False)
+    frame.to_parquet(folder / "g.parquet", row_group_size=50)
+    return x, folder
+
+
+@pytest.mark.parametrize("missing", ["em", "drop"])
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_stream_missing_values_match_memory(gappy, fmt, missing):
+    x, folder = gappy
+    reference = api.fit(x, 3, columns=["a", "b", "c"], covariance_type="diag",
+                        missing=missing, **SETTINGS)
+    with StreamEngine(str(folder / f"g.{fmt}"), block_rows=9) as engine:
+        model = api.fit_engine(engine, 3, covariance_type="diag", missing=missing, **SETTINGS)
+    assert rel(model.log_likelihood, reference.log_likelihood) < 1e-9
+    assert model.n_samples == reference.n_samples
+    assert model.extra["missing"] == reference.extra["missing"]
+    assert model.notes == reference.notes
+    np.testing.assert_array_equal(model.predict(x), reference.predict(x))
+
+
+@pytest.mark.parametrize("missing", ["em", "drop"])
+def test_dask_missing_values_match_memory(local_client, gappy, missing):
+    from emcli.engines.dask import DaskEngine
+
+    x, folder = gappy
+    reference = api.fit(x, 3, columns=["a", "b", "c"], missing=missing, **SETTINGS)
+    with DaskEngine(str(folder / "g.parquet"), client=local_client, block_rows=30) as engine:
+        model = api.fit_engine(engine, 3, missing=missing, **SETTINGS)
+    assert rel(model.log_likelihood, reference.log_likelihood) < 1e-9
+    assert model.extra["missing"] == reference.extra["missing"]
+    np.testing.assert_array_equal(model.predict(x), reference.predict(x))

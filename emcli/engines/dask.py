@@ -31,7 +31,7 @@ from ..errors import DataError, EmcliError, UsageError
 from ..families.gaussian import GaussianParams, SufficientStats
 from ..io import detect_format, select_columns, to_array
 from .memory import block_e_step, block_rows
-from .stream import guarded, parse_csv, read_head
+from .stream import _complete_rows, guarded, parse_csv, read_head
 from .summary import ColumnSummary, total_summary
 
 Array = NDArray[np.float64]
@@ -91,16 +91,27 @@ class DaskEngine:
             self.client = client or self._connect(distributed, scheduler)
             self.parts = self._load(block_rows)
             self.lengths = [int(n) for n in self.client.gather(self.client.map(len, self.parts))]
-            self.offsets = np.concatenate([[0], np.cumsum(self.lengths)]).astype(int)
+            self._offsets = _offsets(self.lengths)
+            self._complete_offsets = _offsets(
+                self.client.gather(self.client.map(_count_complete, self.parts)))
             self.summary = self._reduce(
-                self.client.map(_part_summary, self.parts, list(self.offsets[:-1])),
+                self.client.map(_part_summary, self.parts, list(self._offsets[:-1])),
                 total_summary,
             )
+            self.complete = self._reduce(
+                self.client.map(_part_summary, self.parts, complete_only=True), total_summary)
+            # complete_only (--missing drop): EM sees the rows without a missing cell only.
+            self.complete_only = False
         except BaseException:
             self.close()
             raise
 
     # ------------------------------------------------------------------ protocol
+    @property
+    def offsets(self) -> NDArray[np.intp]:
+        """Index of the first row (that EM sees) of each partition, and the total."""
+        return self._complete_offsets if self.complete_only else self._offsets
+
     @property
     def n_samples(self) -> int:
         return int(self.offsets[-1])
@@ -109,13 +120,13 @@ class DaskEngine:
     def n_features(self) -> int:
         return len(self.columns)
 
-    def check(self, n_components: int) -> None:
-        if self.n_samples == 0:
+    def check(self, n_components: int, missing: str = "em") -> None:
+        if self.summary.n_rows == 0:
             raise DataError(f"'{self.source}' has a header but no data rows")
-        self.summary.check(self.columns, n_components)
+        self.summary.check(self.columns, n_components, missing)
 
     def variances(self) -> Array:
-        return self.summary.variances()
+        return (self.complete if self.complete_only else self.summary).variances()
 
     def take(self, indices: NDArray[np.intp]) -> Array:
         indices = np.asarray(indices)
@@ -123,13 +134,14 @@ class DaskEngine:
         for part, lo, hi in zip(self.parts, self.offsets[:-1], self.offsets[1:], strict=True):
             a, b = np.searchsorted(indices, [lo, hi])
             if b > a:
-                futures.append(self.client.submit(_take, part, indices[a:b] - lo))
+                futures.append(self.client.submit(_take, part, indices[a:b] - lo,
+                                                  self.complete_only))
         rows = self.client.gather(futures)
         return np.concatenate(rows) if rows else np.empty((0, self.n_features))
 
     def e_step(self, params: GaussianParams) -> SufficientStats:
-        return self._reduce(self.client.map(_part_e_step, self.parts, params=params),
-                            _sum_stats)
+        return self._reduce(self.client.map(_part_e_step, self.parts, params=params,
+                                            complete_only=self.complete_only), _sum_stats)
 
     def blocks(self, n_components: int) -> Iterator[Array]:
         """The partitions in order, fetched to the client one at a time."""
@@ -269,11 +281,18 @@ def _read_csv_part(block: bytes, header: bytes | None, names: list[str], delimit
     return to_array(table, names)
 
 
-def _part_summary(x: Array, offset: int) -> ColumnSummary:
-    return ColumnSummary.of_block(x, int(offset))
+def _part_summary(x: Array, offset: int = 0, complete_only: bool = False) -> ColumnSummary:
+    return ColumnSummary.of_block(_complete_rows(x) if complete_only else x, int(offset))
 
 
-def _part_e_step(x: Array, params: GaussianParams) -> SufficientStats:
+def _count_complete(x: Array) -> int:
+    return int((~np.isnan(x).any(axis=1)).sum())
+
+
+def _part_e_step(x: Array, params: GaussianParams, complete_only: bool = False
+                 ) -> SufficientStats:
+    if complete_only:
+        x = _complete_rows(x)
     total = SufficientStats.zeros(params.covariance_type, params.means)
     size = block_rows(params.n_components, params.n_features)
     for start in range(0, len(x), size):
@@ -288,5 +307,9 @@ def _sum_stats(parts: Sequence[SufficientStats]) -> SufficientStats:
     return total
 
 
-def _take(x: Array, local: NDArray[np.intp]) -> Array:
-    return x[local]
+def _take(x: Array, local: NDArray[np.intp], complete_only: bool = False) -> Array:
+    return (_complete_rows(x) if complete_only else x)[local]
+
+
+def _offsets(lengths: Sequence[int]) -> NDArray[np.intp]:
+    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.intp)

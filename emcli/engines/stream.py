@@ -72,32 +72,35 @@ class StreamEngine:
         self.path = self._spool_stdin() if source == "-" else _existing_file(source)
         head = self._guard(lambda: read_head(self.path, self.kind, self.delimiter))
         self.columns, self.notes = select_columns(head, columns, check_values=False)
-        self.summary = self._scan()
+        # complete_only (--missing drop): EM sees the rows without a missing cell only;
+        # blocks() still gives every row, for the outputs.
+        self.complete_only = False
+        self.summary, self.complete = self._scan()
 
     # ------------------------------------------------------------------ protocol
     @property
     def n_samples(self) -> int:
-        return self.summary.n_rows
+        return (self.complete if self.complete_only else self.summary).n_rows
 
     @property
     def n_features(self) -> int:
         return len(self.columns)
 
-    def check(self, n_components: int) -> None:
+    def check(self, n_components: int, missing: str = "em") -> None:
         """The memory path's data checks (DataError), on the scan's summary."""
-        if self.n_samples == 0:
+        if self.summary.n_rows == 0:
             raise DataError(f"'{self.source}' has a header but no data rows")
-        self.summary.check(self.columns, n_components)
+        self.summary.check(self.columns, n_components, missing)
 
     def variances(self) -> Array:
-        return self.summary.variances()
+        return (self.complete if self.complete_only else self.summary).variances()
 
     def take(self, indices: NDArray[np.intp]) -> Array:
         """Rows ``indices`` (sorted), collected in one pass."""
         indices = np.asarray(indices)
         out = np.empty((len(indices), self.n_features))
         offset = 0
-        for xb in self._arrays():
+        for xb in self._fit_arrays():
             lo, hi = np.searchsorted(indices, [offset, offset + len(xb)])
             out[lo:hi] = xb[indices[lo:hi] - offset]
             offset += len(xb)
@@ -106,7 +109,7 @@ class StreamEngine:
     def e_step(self, params: GaussianParams) -> SufficientStats:
         total = SufficientStats.zeros(params.covariance_type, params.means)
         size = block_rows(params.n_components, self.n_features)
-        for xb in self._arrays():
+        for xb in self._fit_arrays():
             for start in range(0, len(xb), size):
                 total = total + block_e_step(xb[start : start + size], params)
         return total
@@ -129,16 +132,21 @@ class StreamEngine:
         self.close()
 
     # ------------------------------------------------------------------ reading
-    def _scan(self) -> ColumnSummary:
-        parts = [ColumnSummary.of_block(np.empty((0, self.n_features)), 0)]
+    def _scan(self) -> tuple[ColumnSummary, ColumnSummary]:
+        """Summaries of all rows and of the complete rows (no missing cell)."""
+        empty = ColumnSummary.of_block(np.empty((0, self.n_features)), 0)
+        total, complete = empty, empty
         offset = 0
         for xb in self._arrays():
-            parts.append(ColumnSummary.of_block(xb, offset))
+            total = total + ColumnSummary.of_block(xb, offset)
+            complete = complete + ColumnSummary.of_block(_complete_rows(xb), 0)
             offset += len(xb)
-        total = parts[0]
-        for part in parts[1:]:
-            total = total + part
-        return total
+        return total, complete
+
+    def _fit_arrays(self) -> Iterator[Array]:
+        """The blocks EM sees: every row, or the complete rows only (``complete_only``)."""
+        for xb in self._arrays():
+            yield _complete_rows(xb) if self.complete_only else xb
 
     def _arrays(self) -> Iterator[Array]:
         """The chosen columns as float64 arrays, block by block, in input order."""
@@ -324,3 +332,9 @@ def parse_csv(data: bytes, names: Sequence[str], delimiter: str):
     return pcsv.read_csv(io.BytesIO(data), read_options=read,
                          parse_options=pcsv.ParseOptions(delimiter=delimiter),
                          convert_options=convert)
+
+
+def _complete_rows(xb: Array) -> Array:
+    """The rows of ``xb`` without a missing (NaN) cell."""
+    gaps = np.isnan(xb).any(axis=1)
+    return xb[~gaps] if gaps.any() else xb

@@ -32,6 +32,8 @@ class ColumnSummary:
     n_missing: int
     first_missing: Cell | None
     first_inf: Cell | None
+    rows_with_gaps: int = 0
+    rows_all_missing: int = 0
 
     @classmethod
     def of_block(cls, xb: Array, offset: int) -> ColumnSummary:
@@ -52,6 +54,8 @@ class ColumnSummary:
             n_missing=int((~valid).sum()),
             first_missing=_first(~valid, offset),
             first_inf=_first(np.isinf(xb), offset),
+            rows_with_gaps=int((~valid).any(axis=1).sum()),
+            rows_all_missing=int((~valid).all(axis=1).sum()) if xb.shape[1] else 0,
         )
 
     def __add__(self, other: ColumnSummary) -> ColumnSummary:
@@ -72,6 +76,8 @@ class ColumnSummary:
             self.n_missing + other.n_missing,
             _earliest(self.first_missing, other.first_missing),
             _earliest(self.first_inf, other.first_inf),
+            self.rows_with_gaps + other.rows_with_gaps,
+            self.rows_all_missing + other.rows_all_missing,
         )
 
     def variances(self) -> Array:
@@ -79,8 +85,8 @@ class ColumnSummary:
         var = self.m2 / np.maximum(self.count, 1)
         return np.where(self.minimum == self.maximum, 0.0, var)
 
-    def check(self, names: Sequence[str], n_components: int) -> None:
-        """Raise the DataError the memory path raises for the same data (``emcli.api``)."""
+    def check(self, names: Sequence[str], n_components: int, missing: str = "em") -> None:
+        """Raise the DataError ``emcli.api.check_fittable`` raises for the same data."""
         empty = [name for name, c in zip(names, self.count, strict=True) if c == 0]
         if empty:
             raise DataError(f"column '{empty[0]}' has no values; leave it out with -c/--columns")
@@ -90,17 +96,22 @@ class ColumnSummary:
                 f"column '{names[col]}' has an infinite value (data row {row + 1}); remove or "
                 "replace infinite values before fitting"
             )
-        if self.first_missing is not None:
+        if self.first_missing is not None and missing not in ("em", "drop"):
             row, col = self.first_missing
             raise DataError(
                 f"the data has {self.n_missing} missing value(s) (first: column "
-                f"'{names[col]}', data row {row + 1}); remove incomplete rows or fill the gaps"
+                f"'{names[col]}', data row {row + 1}); fit them with --missing em, drop "
+                "incomplete rows with --missing drop, or fill the gaps"
             )
-        if n_components > self.n_rows:
-            raise DataError(
-                f"-k {n_components} is more components than the {self.n_rows} data rows; "
-                f"use at most -k {self.n_rows}"
-            )
+        check_rows(n_components, self.n_rows)
+
+
+def check_rows(n_components: int, n_rows: int) -> None:
+    if n_components > n_rows:
+        raise DataError(
+            f"-k {n_components} is more components than the {n_rows} data rows; "
+            f"use at most -k {n_rows}"
+        )
 
 
 def _first(mask: NDArray[np.bool_], offset: int) -> Cell | None:
