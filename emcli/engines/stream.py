@@ -8,7 +8,8 @@ the row group being decoded) is in memory at a time, whatever the file size.
 
 Passes over the file: one *scan* when the engine opens (row count, column checks, variances
 for the notes: the same checks and messages as the memory path), one to collect the
-initialisation sample, one per EM iteration (E-step), and one per written output.
+initialisation sample, one per EM iteration (E-step), and one to write labels and
+responsibilities (both in the same pass).
 
 Standard input is first copied to a temporary file (in ``$TMPDIR``), in bounded memory,
 because the engine reads its input many times; the copy is removed by ``close()``.
