@@ -87,7 +87,6 @@ def run_fit_scaled(source: str, k: int, kind: str, engine_name: str, options: di
             with make_display(quiet, verbose) as display:
                 model = api.fit_engine(engine, k, covariance_type=kind, monitor=display,
                                        **settings)
-            model.extra["engine"] = engine_name
             for note in model.notes:
                 if not quiet:
                     click.echo(f"Note: {note}", err=True)

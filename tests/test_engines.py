@@ -169,7 +169,8 @@ def test_cli_stream_outputs_equal_memory(data, tmp_path):
     np.testing.assert_allclose(resp[1].to_numpy(), resp[0].to_numpy(), atol=1e-9)
     models = [json.loads((out[e] / "params.json").read_text()) for e in ("memory", "stream")]
     assert rel(models[1]["log_likelihood"], models[0]["log_likelihood"]) < 1e-9
-    assert models[1]["engine"] == "stream" and models[1]["notes"] == models[0]["notes"]
+    assert models[1]["notes"] == models[0]["notes"]
+    assert set(models[1]) == set(models[0])  # the same model file, whichever engine ran
     assert not [p for p in out["stream"].iterdir() if p.name.startswith(".")]  # no temp left
 
 
@@ -191,7 +192,6 @@ def test_auto_stream_when_over_memory_limit(data, tmp_path):
     assert over.exit_code == 0, over.output
     assert "Note: the input needs about 14.4 KB in memory" in over.stderr
     assert "using --engine stream" in over.stderr
-    assert json.loads((tmp_path / "m.json").read_text())["engine"] == "stream"
     under = run(["fit", str(folder / "t.parquet"), "-k", "2", "-n", "1",
                                 "--memory-limit", "1MB"])
     assert under.exit_code == 0 and "--engine stream" not in under.stderr
@@ -393,7 +393,6 @@ def test_dask_scheduler_and_two_workers(loopback_cluster, data, tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stdout == ""
     model = json.loads((tmp_path / "m.json").read_text())
-    assert model["engine"] == "dask"
     assert rel(model["log_likelihood"], reference.log_likelihood) < 1e-9
     parts = sorted((tmp_path / "labels").glob("part.*.parquet"))
     assert len(parts) > 1  # partitioned Parquet, one file per partition
