@@ -90,6 +90,11 @@ def run_fit(source: str, k_spec: str, covariance_spec: str, options: dict[str, A
         kinds = parse_covariances(covariance_spec)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--covariance'") from None
+    from .commands_scale import chosen_engine, run_fit_scaled
+
+    engine = chosen_engine(source, options, len(ks) * len(kinds), quiet)
+    if engine != "memory":
+        return run_fit_scaled(source, ks[0], kinds[0], engine, options, quiet, verbose)
     outputs = OutputSet()
     paths = plan_row_outputs(outputs, options, extra=[("params", "params.json")])
     if "selection" in paths and len(ks) * len(kinds) == 1:
