@@ -338,7 +338,7 @@ def fit_engine(
         x_fit, record, notes = apply_missing_policy(engine.x, missing)
         if x_fit is not engine.x:
             check_fittable(x_fit, names, k, missing=missing)
-            engine = MemoryEngine(x_fit)
+            engine = MemoryEngine(x_fit, dtype=settings_.dtype)
         var = observed_var(x_fit)
     elif hasattr(engine, "summary"):  # the stream and dask engines (engines.summary)
         engine.check(k, missing)
