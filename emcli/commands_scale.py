@@ -84,6 +84,8 @@ def run_fit_scaled(source: str, k: int, kind: str, engine_name: str, options: di
                 reg_covar=options["reg_covar"], seed=options["seed"],
                 init_sample=options["init_sample"], missing=options.get("missing", "em"),
             )
+            if options.get("accelerate"):  # SQUAREM works on any engine
+                settings["accelerate"] = True
             with make_display(quiet, verbose) as display:
                 model = api.fit_engine(engine, k, covariance_type=kind, monitor=display,
                                        **settings)
