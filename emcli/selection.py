@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import EmcliError
+from .errors import EmcliError, UsageError
 from .model import GaussianMixtureModel
 
 Array = NDArray[np.float64]
@@ -161,6 +161,11 @@ def select(
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}")
+    if components and min(components) > x.shape[0]:
+        raise UsageError(
+            f"every -k value is more components than the {x.shape[0]} data rows; "
+            f"use at most -k {x.shape[0]}"
+        )
     grid = [(k, kind) for kind in covariance_types for k in components]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(grid)))
     done: list[Candidate | None] = [None] * len(grid)
