@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import DataError
-from .io import _arrow_message, _is_numeric, detect_format
+from .io import _arrow_message, _is_numeric, detect_format, parse_delimiter
 
 Array = NDArray[np.float64]
 # Bytes per CSV read block and rows per Parquet batch: bounded memory, large enough for speed.
@@ -90,13 +90,14 @@ def open_blocks(source: str, columns: Sequence[str], fmt: str | None = None,
     """
     import pyarrow as pa
 
-    kind = detect_format(source, fmt)
     if source != "-":
         path = Path(source)
         if not path.exists():
             raise DataError(f"input file '{source}' does not exist")
         if path.is_dir():
             raise DataError(f"input '{source}' is a directory, not a file")
+    kind = detect_format(source, fmt)
+    delimiter = parse_delimiter(delimiter)
     try:
         if kind == "parquet":
             return _open_parquet(source, list(columns))

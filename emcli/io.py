@@ -27,7 +27,7 @@ from typing import IO, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import DataError, OutputError, StdoutClosed
+from .errors import DataError, OutputError, StdoutClosed, UsageError
 
 Array = NDArray[np.float64]
 FORMATS = ("csv", "tsv", "parquet")
@@ -67,10 +67,28 @@ def detect_format(source: str, fmt: str | None) -> str:
     )
 
 
+def parse_delimiter(delimiter: str | None) -> str | None:
+    """The --delimiter value as one character (``\\t`` and ``tab`` mean a tab).
+
+    Raises:
+        UsageError: anything but one character other than a quote or a line end.
+    """
+    if delimiter is None:
+        return None
+    value = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
+    if len(value) != 1 or value in "\"\r\n":
+        raise UsageError(
+            f"--delimiter {delimiter!r} must be one character other than a quote or a line "
+            "end, e.g. --delimiter ';' or --delimiter '\\t'"
+        )
+    return value
+
+
 def read_arrow(source: str, fmt: str | None = None, delimiter: str | None = None):
     """Read a whole file (or ``-`` for stdin) into a pyarrow Table."""
     import pyarrow as pa
 
+    delimiter = parse_delimiter(delimiter)
     if source != "-":
         path = Path(source)
         if not path.exists():
@@ -109,7 +127,8 @@ def _arrow_message(source: str, kind: str, exc: Exception) -> str:
         reason = "no Parquet footer" if "magic bytes" in text else text
         return f"{name} is not a valid Parquet file ({reason}); use --format csv if it is CSV"
     if "CSV parse error" in text or "columns" in text:
-        return f"cannot parse {name} as {kind.upper()}: {text}"
+        return (f"cannot parse {name} as {kind.upper()}: {text.replace('CSV parse error: ', '')}"
+                "; every row needs as many fields as the header (check --delimiter and quoting)")
     return f"cannot read {name} as {kind.upper()}: {text}"
 
 
@@ -136,7 +155,7 @@ def select_columns(table, columns: Sequence[str] | None) -> tuple[list[str], lis
         if unknown:
             raise DataError(
                 f"unknown column(s) {', '.join(map(repr, unknown))}; the input has: "
-                f"{', '.join(names)}"
+                f"{', '.join(names)}; choose columns with -c/--columns"
             )
         chosen = list(dict.fromkeys(columns))
     else:
@@ -241,6 +260,8 @@ def _check_destination(path: str) -> None:
     if target.is_dir():
         raise OutputError(f"output '{path}' is a directory; give a file name")
     parent = target.parent if str(target.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(f"cannot write '{path}': '{parent}' is a file, not a directory")
     if not parent.is_dir():
         raise OutputError(f"cannot write '{path}': directory '{parent}' does not exist")
     if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
@@ -282,7 +303,7 @@ class OutputSet:
             _check_destination(path)
         if path != "-":
             if os.path.abspath(path) in map(os.path.abspath, (p for p in self._paths if p != "-")):
-                raise OutputError(f"'{path}' is named as two outputs")
+                raise OutputError(f"'{path}' is named as two outputs; give each output its own path")
         self._paths.append(path)
 
     def add(self, path: str, writer: Callable[[IO[bytes]], None]) -> None:
