@@ -142,6 +142,22 @@ def _worker_init() -> None:
     # Each worker process does its own BLAS work on one thread: no oversubscription.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
+    # Ctrl-C at a terminal reaches the whole process group: the parent alone reacts (and
+    # stops the workers), so no worker prints a KeyboardInterrupt traceback.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: Any) -> None:
+    """Terminate a ProcessPoolExecutor's workers at once and reap them."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
 
 
 def select(
@@ -180,7 +196,8 @@ def select(
 
         options = {k: v for k, v in options.items() if k != "monitor"}  # not picklable
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init) as pool:
+        pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init)
+        try:
             futures = {
                 pool.submit(_fit_candidate, x, list(columns), k, kind, options): i
                 for i, (k, kind) in enumerate(grid)
@@ -190,6 +207,13 @@ def select(
                 done[i] = future.result()
                 if on_candidate:
                     on_candidate(n_done, len(grid), done[i])
+        except BaseException:
+            # Ctrl-C, SIGTERM or an error: stop the workers now.  Leaving the ``with`` block
+            # would wait for every running candidate (minutes), and workers left behind
+            # keep computing after emcli has exited.
+            _stop_workers(pool)
+            raise
+        pool.shutdown(wait=True)
     candidates = [c for c in done if c is not None]
     ranked = [c for c in candidates if c.criterion(criterion) is not None
               and math.isfinite(c.criterion(criterion))]
