@@ -155,7 +155,7 @@ def select_columns(table, columns: Sequence[str] | None) -> tuple[list[str], lis
         if unknown:
             raise DataError(
                 f"unknown column(s) {', '.join(map(repr, unknown))}; the input has: "
-                f"{', '.join(names)}; choose columns with -c/--columns"
+                f"{', '.join(map(repr, names))}; choose columns with -c/--columns"
             )
         chosen = list(dict.fromkeys(columns))
     else:

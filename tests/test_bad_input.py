@@ -133,7 +133,7 @@ CASES = [
     Case("fit-duplicate-columns", ["fit", "{d}/dup.csv", "-k", "2"], DATA,
          ("duplicate column", "rename")),
     Case("fit-unknown-column", [*FIT, "-k", "2", "-c", "a,zz"], DATA,
-         ("unknown column", "'zz'", "the input has: a, b", "-c/--columns")),
+         ("unknown column", "'zz'", "the input has: 'a', 'b'", "-c/--columns")),
     Case("fit-text-column-named", ["fit", "{d}/mixed.csv", "-k", "2", "-c", "a,name"], DATA,
          ("'name' is not numeric", "-c/--columns")),
     Case("fit-only-text-columns", ["fit", "{d}/text.csv", "-k", "2"], DATA,
