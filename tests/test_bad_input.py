@@ -93,6 +93,15 @@ def files(tmp_path_factory) -> Path:
     assert code == 0
     model = json.loads((d / "model.json").read_text())
     (d / "future.json").write_text(json.dumps({**model, "schema_version": 99}))
+    text = (d / "model.json").read_text()
+    (d / "truncated.json").write_text(text[: len(text) // 2])
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"a": x[:, 0], "b": x[:, 1]}), d / "whole.parquet")
+    whole = (d / "whole.parquet").read_bytes()
+    (d / "truncated.parquet").write_bytes(whole[: len(whole) // 2])
+    (d / "whole.parquet").unlink()
     broken = {**model, "weights": [0.5, 0.5, 0.5]}
     (d / "badweights.json").write_text(json.dumps(broken))
     nan_model = json.dumps(model).replace(str(model["weights"][0]), "NaN", 1)
@@ -107,7 +116,7 @@ class Case:
     args: list[str]  # {d} is the directory of ``files``
     code: int
     hint: tuple[str, ...]  # fragments of the message (what is wrong, what to do)
-    stdin: bytes | None = None
+    stdin: bytes | str | None = None  # "@NAME": the bytes of file NAME in the directory
     root_ok: bool = True  # False: the case relies on permissions root ignores
     setup: list[str] = field(default_factory=list)
 
@@ -121,6 +130,10 @@ CASES = [
     Case("fit-empty-file", ["fit", "{d}/empty.csv", "-k", "2"], DATA, ("empty", "header row")),
     Case("fit-empty-stdin", ["fit", "-", "-k", "2"], DATA, ("standard input", "empty"),
          stdin=b""),
+    Case("fit-garbage-stdin", ["fit", "-", "-k", "2"], DATA, ("standard input",),
+         stdin=bytes(range(256)) * 4),
+    Case("fit-truncated-parquet", ["fit", "{d}/truncated.parquet", "-k", "2"], DATA,
+         ("not a valid Parquet file",)),
     Case("fit-header-only", ["fit", "{d}/header.csv", "-k", "2"], DATA, ("no data rows",)),
     Case("fit-binary-garbage", ["fit", "{d}/garbage.csv", "-k", "2"], DATA, ("garbage.csv",)),
     Case("fit-csv-named-parquet", ["fit", "{d}/csv.parquet", "-k", "2"], DATA,
@@ -238,6 +251,8 @@ CASES = [
     Case("predict-labels-parent-missing", ["predict", "{d}/model.json", "{d}/good.csv",
                                            "--labels", "{d}/nodir/l.csv"], DATA,
          ("does not exist",)),
+    Case("predict-output-dir-is-file", ["predict", "{d}/model.json", "{d}/good.csv", "-o",
+                                        "{d}/afile"], DATA, ("not a directory",)),
     Case("predict-existing-labels-kept", ["predict", "{d}/model.json", "{d}/ragged.csv",
                                           "--labels", "{d}/labels.csv"], DATA,
          ("ragged.csv",)),
@@ -250,6 +265,8 @@ CASES = [
          ("is a directory",)),
     Case("score-input-csv-named-parquet", ["score", "{d}/model.json", "{d}/csv.parquet"],
          DATA, ("Parquet", "--format csv")),
+    Case("score-model-truncated", ["score", "{d}/truncated.json", "{d}/good.csv"], DATA,
+         ("not an emcli model", "fit --params")),
     Case("score-lowest-zero", ["score", "{d}/model.json", "{d}/good.csv", "--lowest", "0"],
          USAGE, ("--lowest",)),
     Case("score-below-nan", ["score", "{d}/model.json", "{d}/good.csv", "--below", "nan"],
@@ -290,6 +307,8 @@ CASES = [
          ("not an emcli model",)),
     Case("describe-model-future-version", ["describe", "{d}/future.json", "--json"], DATA,
          ("upgrade emcli",)),
+    Case("describe-model-future-stdin", ["describe", "-"], DATA, ("upgrade emcli",),
+         stdin="@future.json"),
     # -- plot
     Case("plot-model-missing", ["plot", "{d}/nope.json", "-o", "{d}/p.png"], DATA,
          ("does not exist",)),
@@ -336,7 +355,10 @@ def test_bad_input(case: Case, files: Path, monkeypatch):
     monkeypatch.chdir(files)
     before = snapshot(files)
     args = [a.replace("{d}", str(files)) for a in case.args]
-    result = run(args, stdin=case.stdin)
+    stdin = case.stdin
+    if isinstance(stdin, str):
+        stdin = (files / stdin[1:]).read_bytes()
+    result = run(args, stdin=stdin)
     assert result.exit_code == case.code, result.stderr
     assert "Traceback" not in result.stderr
     lines = result.stderr.splitlines()
