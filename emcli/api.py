@@ -110,7 +110,7 @@ def _as_array(x: Any, columns: Sequence[str] | None) -> tuple[Array, list[str]]:
 
 
 def check_fittable(x: Array, names: Sequence[str], n_components: int) -> None:
-    """Raise DataError for data EM cannot take (no rows, gaps, inf), UsageError for k > rows."""
+    """Raise DataError for data EM cannot take: no rows, gaps, inf, k > rows."""
     n = x.shape[0]
     if n == 0 or x.shape[1] == 0:
         raise DataError("the data has no rows or no columns")
@@ -125,8 +125,7 @@ def check_fittable(x: Array, names: Sequence[str], n_components: int) -> None:
             f"data row {row + 1}); remove incomplete rows or fill the gaps"
         )
     if n_components > n:
-        # A usage error (status 2) like every other impossible -k (errors.UsageError).
-        raise UsageError(
+        raise DataError(
             f"-k {n_components} is more components than the {n} data rows; use at most -k {n}"
         )
 

@@ -303,7 +303,8 @@ class OutputSet:
             _check_destination(path)
         if path != "-":
             if os.path.abspath(path) in map(os.path.abspath, (p for p in self._paths if p != "-")):
-                raise OutputError(f"'{path}' is named as two outputs; give each output its own path")
+                raise OutputError(
+                    f"'{path}' is named as two outputs; give each output its own path")
         self._paths.append(path)
 
     def add(self, path: str, writer: Callable[[IO[bytes]], None]) -> None:

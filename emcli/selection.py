@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import EmcliError, UsageError
+from .errors import DataError, EmcliError
 from .model import GaussianMixtureModel
 
 Array = NDArray[np.float64]
@@ -178,7 +178,8 @@ def select(
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}")
     if components and min(components) > x.shape[0]:
-        raise UsageError(
+        # As for one -k (a DataError, status 1): the data makes the setting impossible.
+        raise DataError(
             f"every -k value is more components than the {x.shape[0]} data rows; "
             f"use at most -k {x.shape[0]}"
         )
