@@ -22,9 +22,12 @@ from numpy.typing import NDArray
 from .em import EMSettings, FitOutcome, Monitor, canonical_order, fit_em
 from .engines.memory import MemoryEngine
 from .errors import DataError, UsageError
+from .families.missing import MISSING_POLICIES, observed_var
 from .model import GaussianMixtureModel
 
 Array = NDArray[np.float64]
+# Larger magnitudes overflow float64 once squared and summed over rows.
+MAX_ABS_VALUE = 1e100
 
 
 def fit(
@@ -40,6 +43,7 @@ def fit(
     reg_covar: float = 1e-6,
     seed: int = 0,
     init_sample: int = 100_000,
+    missing: str = "em",
     monitor: Monitor | None = None,
 ) -> GaussianMixtureModel:
     """Fit a Gaussian mixture by EM with several starts and keep the best.
@@ -58,13 +62,18 @@ def fit(
         reg_covar: added to every covariance diagonal (the covariance floor).
         seed: seed of all randomness; the same seed and data give the same model.
         init_sample: initialisation runs on at most this many rows (a uniform sample).
+        missing: what to do with missing values (NaN): "em" fits every row by the marginal
+            density of its observed cells (EM over the gaps); "drop" fits on the complete
+            rows only; "error" refuses data with gaps.  With "em" and "drop" the model
+            still predicts every row (from its observed cells).
         monitor: receives progress (see ``emcli.em.Monitor``).
 
     Returns:
         The fitted model; ``model.notes`` and ``model.warnings`` hold messages for the user.
 
     Raises:
-        DataError: the data cannot be fitted (missing or infinite values, too few rows).
+        DataError: the data cannot be fitted (infinite values, too few rows, a column with
+            no observed value, or missing values with ``missing="error"``).
         UsageError: an invalid setting.
         FitError: every start failed (e.g. singular covariances with ``reg_covar=0``).
     """
@@ -84,11 +93,55 @@ def fit(
         settings.validate()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    check_fittable(x, names, settings.n_components)
-    outcome = fit_em(MemoryEngine(x), settings, monitor)
-    model = model_from_outcome(outcome, settings, names, x.shape[0])
-    model.notes.extend(data_notes(x, names, settings.reg_covar))
+    if missing not in MISSING_POLICIES:
+        raise UsageError(f"missing must be one of {', '.join(MISSING_POLICIES)}")
+    check_fittable(x, names, settings.n_components, missing=missing)
+    x_fit, record, notes = apply_missing_policy(x, missing)
+    if x_fit is not x:  # complete rows only: is k still possible?
+        check_fittable(x_fit, names, settings.n_components, missing=missing)
+    outcome = fit_em(MemoryEngine(x_fit), settings, monitor)
+    model = model_from_outcome(outcome, settings, names, x_fit.shape[0])
+    model.extra["missing"] = record
+    model.notes.extend(notes)
+    model.notes.extend(data_notes(x_fit, names, settings.reg_covar))
     return model
+
+
+def apply_missing_policy(x: Array, policy: str) -> tuple[Array, dict[str, Any], list[str]]:
+    """The rows to fit under ``policy``, the model file's "missing" record, and notes."""
+    gaps = np.isnan(x)
+    rows = gaps.any(axis=1)
+    record: dict[str, Any] = {
+        "policy": policy,
+        "cells": int(gaps.sum()),
+        "rows": int(rows.sum()),
+        "rows_all_missing": int(gaps.all(axis=1).sum()),
+    }
+    if not rows.any():
+        return x, record, []
+    n, n_gap = x.shape[0], int(rows.sum())
+    if policy == "drop":
+        if n_gap == n:
+            raise DataError(
+                "every row has a missing value, so --missing drop leaves nothing to fit; "
+                "use --missing em"
+            )
+        record["rows_dropped"] = n_gap
+        return np.ascontiguousarray(x[~rows]), record, [
+            f"dropped {n_gap} of {n} rows with missing values (--missing drop); the model is "
+            "fitted on the complete rows, and labels/responsibilities are still given for "
+            "every row, from its observed columns"
+        ]
+    note = (
+        f"{n_gap} of {n} rows have missing values ({record['cells']} cells); EM uses the "
+        "observed columns of each row (the log-likelihood is that of the observed cells)"
+    )
+    if record["rows_all_missing"]:
+        note += (
+            f"; {record['rows_all_missing']} row(s) have no observed value: they get the "
+            "mixture weights as responsibilities"
+        )
+    return x, record, [note]
 
 
 def _as_array(x: Any, columns: Sequence[str] | None) -> tuple[Array, list[str]]:
@@ -109,20 +162,40 @@ def _as_array(x: Any, columns: Sequence[str] | None) -> tuple[Array, list[str]]:
     return np.ascontiguousarray(x), names
 
 
-def check_fittable(x: Array, names: Sequence[str], n_components: int) -> None:
-    """Raise DataError for data EM cannot take: no rows, gaps, inf, k > rows."""
+def check_fittable(
+    x: Array, names: Sequence[str], n_components: int, missing: str = "error"
+) -> None:
+    """Raise DataError for data EM cannot take: no rows, inf, k > rows, a column with no
+    observed value, gaps unless ``missing`` is "em" or "drop"."""
     n = x.shape[0]
     if n == 0 or x.shape[1] == 0:
         raise DataError("the data has no rows or no columns")
     if np.isinf(x).any():
         row, col = np.argwhere(np.isinf(x))[0]
         raise DataError(f"column '{names[col]}' has an infinite value (data row {row + 1})")
+    # Squares and sums of squares of such values overflow to inf (numpy warnings, then a
+    # misleading "singular covariance"): refuse them up front.
+    huge = np.abs(x) > MAX_ABS_VALUE
+    if huge.any():
+        row, col = np.argwhere(huge)[0]
+        raise DataError(
+            f"column '{names[col]}' has a value too large to fit ({x[row, col]:g}, data row "
+            f"{row + 1}); EM needs |values| <= {MAX_ABS_VALUE:g}: scale the data"
+        )
     gaps = np.isnan(x)
     if gaps.any():
+        empty = np.flatnonzero(gaps.all(axis=0))
+        if empty.size:
+            raise DataError(
+                f"column '{names[empty[0]]}' has no observed value; leave it out with "
+                "-c/--columns"
+            )
+    if gaps.any() and missing not in ("em", "drop"):
         row, col = np.argwhere(gaps)[0]
         raise DataError(
             f"the data has {int(gaps.sum())} missing value(s) (first: column '{names[col]}', "
-            f"data row {row + 1}); remove incomplete rows or fill the gaps"
+            f"data row {row + 1}); fit them with --missing em, drop incomplete rows with "
+            "--missing drop, or fill the gaps"
         )
     if n_components > n:
         raise DataError(
@@ -133,7 +206,7 @@ def check_fittable(x: Array, names: Sequence[str], n_components: int) -> None:
 def data_notes(x: Array, names: Sequence[str], reg_covar: float) -> list[str]:
     """Notes on the data a user should see: constant columns, a floor out of scale."""
     notes = []
-    var = x.var(axis=0)
+    var = observed_var(x)  # x.var(axis=0) when complete
     constant = [n for n, v in zip(names, var) if v == 0.0]
     if constant:
         notes.append(

@@ -21,23 +21,19 @@ Array = NDArray[np.float64]
 
 
 def check_rows(x: Array, columns: Sequence[str], first_row: int) -> None:
-    """Refuse rows the model cannot be applied to: infinite or missing values.
+    """Refuse rows the model cannot be applied to: infinite values.
 
-    This is the one place that decides about incomplete rows.  Once the model handles
-    missing values (``GaussianMixtureModel._log_resp_and_norm`` using the marginal density
-    of the observed coordinates), let rows with NaN through here: ``apply_blocks`` goes
-    through that method, so they are then scored like fit scores them.
+    Missing values (NaN) are fine: a row is scored by the marginal density of its observed
+    cells, as ``fit`` scores it (a row with nothing observed has log-density 0 and the
+    mixture weights as responsibilities).
     """
-    bad = ~np.isfinite(x)
+    bad = np.isinf(x)
     if not bad.any():
         return
     row, col = np.argwhere(bad)[0]
-    where = f"column '{columns[col]}', data row {first_row + row + 1}"
-    if np.isinf(x[row, col]):
-        raise DataError(f"{where} has an infinite value; remove or replace infinite values")
     raise DataError(
-        f"{where} has a missing value; predict and score need complete rows for now: "
-        "remove incomplete rows or fill the gaps"
+        f"column '{columns[col]}', data row {first_row + row + 1} has an infinite value; "
+        "remove or replace infinite values"
     )
 
 

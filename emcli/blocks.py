@@ -19,14 +19,19 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from .errors import DataError
-from .io import _arrow_message, _is_numeric, detect_format, parse_delimiter
+from .io import (
+    _arrow_message,
+    _is_numeric,
+    check_input_path,
+    detect_format,
+    parse_delimiter,
+)
 
 Array = NDArray[np.float64]
 # Bytes per CSV read block and rows per Parquet batch: bounded memory, large enough for speed.
@@ -90,12 +95,7 @@ def open_blocks(source: str, columns: Sequence[str], fmt: str | None = None,
     """
     import pyarrow as pa
 
-    if source != "-":
-        path = Path(source)
-        if not path.exists():
-            raise DataError(f"input file '{source}' does not exist")
-        if path.is_dir():
-            raise DataError(f"input '{source}' is a directory, not a file")
+    check_input_path(source)
     kind = detect_format(source, fmt)
     delimiter = parse_delimiter(delimiter)
     try:

@@ -113,11 +113,18 @@ def cli() -> None:
               help="Random seed; the same seed and input give byte-identical outputs.")
 @click.option("--init-sample", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Initialise on at most this many rows (a uniform random sample).")
+@click.option("--missing", type=click.Choice(("em", "drop", "error")), default="em",
+              show_default=True,
+              help="Missing cells: EM over the observed cells of each row, drop incomplete "
+                   "rows, or refuse them.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Parallel candidates in a model selection [default: number of cores].")
 @output_options
 @click.option("--params", "params_path", metavar="PATH",
               help="Write the fitted model as JSON (the model file predict/score/sample read).")
+@click.option("--imputed", metavar="PATH",
+              help="Write the input columns as CSV with each missing cell replaced by its "
+                   "expectation under the fitted mixture.")
 @click.option("--selection", "selection_path", metavar="PATH",
               help="With a range of -k/--covariance, write the table of candidates as CSV.")
 @display_options

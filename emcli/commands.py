@@ -104,7 +104,7 @@ def run_fit(source: str, k_spec: str, covariance_spec: str, options: dict[str, A
     settings = dict(
         init=options["init"], n_restarts=options["restarts"], max_iter=options["max_iter"],
         tol=options["tol"], reg_covar=options["reg_covar"], seed=options["seed"],
-        init_sample=options["init_sample"],
+        init_sample=options["init_sample"], missing=options.get("missing", "em"),
     )
     console = stderr_console()
     if len(ks) * len(kinds) == 1:
@@ -120,6 +120,10 @@ def run_fit(source: str, k_spec: str, covariance_spec: str, options: dict[str, A
     for warning in model.warnings:
         click.echo(f"Warning: {warning}", err=True)
     row_writers(outputs, paths, model, table.x)
+    if "imputed" in paths:
+        filled = model.impute(table.x)
+        cols = {name: filled[:, j] for j, name in enumerate(table.columns)}
+        outputs.add(paths["imputed"], lambda h: write_csv(h, cols))
     if "params" in paths:
         text = model.to_json()
         outputs.add(paths["params"], lambda h: h.write(text.encode()))

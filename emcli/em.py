@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from .errors import FitError
 from .families.gaussian import COVARIANCE_TYPES, GaussianParams, m_step
+from .families.missing import observed_std
 from .init import INIT_METHODS, initial_params, sample_indices
 
 Array = NDArray[np.float64]
@@ -196,7 +197,8 @@ def collapsed_components(params: GaussianParams, reg_covar: float, scale: Array)
     k, d = params.n_components, int(live.sum())
     kind = params.covariance_type
     if d == 0:
-        smallest = np.zeros(k)
+        # Every column constant: nothing is left to collapse (inf, not 0, so no component is).
+        smallest = np.full(k, np.inf)
     elif kind in ("diag", "spherical"):
         # The eigenvalues of a diagonal matrix are its diagonal: no (k, d, d) arrays, no
         # O(d^3) eigen-solver (500 columns took seconds per start).
@@ -216,7 +218,7 @@ def fit_em(engine: Engine, settings: EMSettings, monitor: Monitor | None = None)
     monitor = monitor or SilentMonitor()
     n = engine.n_samples
     sample = engine.take(sample_indices(n, settings.init_sample, start_rng(settings.seed, 0)))
-    scale = sample.std(axis=0)
+    scale = observed_std(sample)  # sample.std(axis=0), over observed cells when gaps
     starts = [
         _one_start(engine, sample, scale, settings, i, settings.n_restarts, monitor)
         for i in range(settings.n_restarts)

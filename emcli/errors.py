@@ -32,7 +32,9 @@ class DataError(EmcliError):
 
 
 class UsageError(EmcliError):
-    """A parameter value the data makes impossible (e.g. more components than rows)."""
+    """An invalid setting whatever the data (e.g. an unknown covariance type given to
+    ``emcli.fit``); settings the *data* makes impossible, such as more components than rows,
+    are DataError."""
 
     exit_status = ExitStatus.USAGE
 

@@ -6,6 +6,13 @@ seed.  The sample depends only on (seed, n_samples, init_sample), never on the e
 engine starts from the same parameters.  Each method picks k centres, assigns every sample row
 to its nearest centre, and takes one M-step from that hard assignment (weights, means and
 covariances of the k groups, with ``reg_covar`` on the diagonal).
+
+With missing values (NaN) in the sample: rows with nothing observed are set aside; the
+centres are chosen on the complete rows when there are at least ``MIN_COMPLETE_PER_COMPONENT``
+x k of them, otherwise on all rows with each gap filled by its column's observed mean.  Every
+row is then assigned to the nearest centre by the distance over its observed coordinates
+(scaled up by d / observed), and the first M-step fills each gap with the observed mean of
+its column within the row's group.
 """
 
 from __future__ import annotations
@@ -15,11 +22,13 @@ from typing import Callable
 import numpy as np
 from numpy.typing import NDArray
 
+from .errors import DataError
 from .families.gaussian import GaussianParams, params_from_labels
 
 Array = NDArray[np.float64]
 INIT_METHODS: tuple[str, ...] = ("kmeans", "kmeans++", "random")
 KMEANS_MAX_ITER = 100
+MIN_COMPLETE_PER_COMPONENT = 10
 
 
 def sample_indices(n_samples: int, size: int, rng: np.random.Generator) -> NDArray[np.intp]:
@@ -98,6 +107,8 @@ def initial_params(
     rng: np.random.Generator,
 ) -> GaussianParams:
     """Starting parameters from the initialisation sample ``x`` (n, d)."""
+    if np.isnan(x).any():
+        return _initial_params_with_gaps(x, n_components, method, covariance_type, reg_covar, rng)
     # Distances are taken on centred rows: for data far from 0 (values near 1e12)
     # ||x||^2 - 2 x.c + ||c||^2 would cancel to noise.
     offset = x.mean(axis=0)
@@ -105,3 +116,30 @@ def initial_params(
     centers = _CENTERS[method](xc, n_components, rng)
     labels = np.argmin(_sq_distances(xc, centers), axis=1)
     return params_from_labels(x, labels, centers + offset, covariance_type, reg_covar)
+
+
+def _initial_params_with_gaps(
+    x: Array,
+    n_components: int,
+    method: str,
+    covariance_type: str,
+    reg_covar: float,
+    rng: np.random.Generator,
+) -> GaussianParams:
+    """``initial_params`` for a sample with gaps (module docstring)."""
+    from .families.missing import observed_mean, params_from_labels_with_gaps
+
+    x = x[~np.isnan(x).all(axis=1)]
+    if x.shape[0] == 0:
+        raise DataError("the initialisation sample has no observed value; raise --init-sample")
+    gaps = np.isnan(x)
+    offset = observed_mean(x)
+    xc = np.where(gaps, 0.0, x - offset)  # centred; a gap sits at its column's mean
+    complete = ~gaps.any(axis=1)
+    seeds = xc[complete] if complete.sum() >= MIN_COMPLETE_PER_COMPONENT * n_components else xc
+    centers = _CENTERS[method](seeds, n_components, rng)
+    obs = (~gaps).astype(np.float64)
+    dist = (xc * xc).sum(axis=1)[:, None] - 2.0 * (xc @ centers.T) + obs @ (centers * centers).T
+    dist *= (x.shape[1] / obs.sum(axis=1))[:, None]
+    labels = np.argmin(dist, axis=1)
+    return params_from_labels_with_gaps(x, labels, centers + offset, covariance_type, reg_covar)

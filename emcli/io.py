@@ -84,17 +84,23 @@ def parse_delimiter(delimiter: str | None) -> str | None:
     return value
 
 
+def check_input_path(source: str) -> None:
+    """Raise DataError unless ``source`` is ``-`` or an existing file."""
+    if source == "-":
+        return
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"input file '{source}' does not exist")
+    if path.is_dir():
+        raise DataError(f"input '{source}' is a directory, not a file")
+
+
 def read_arrow(source: str, fmt: str | None = None, delimiter: str | None = None):
     """Read a whole file (or ``-`` for stdin) into a pyarrow Table."""
     import pyarrow as pa
 
     delimiter = parse_delimiter(delimiter)
-    if source != "-":
-        path = Path(source)
-        if not path.exists():
-            raise DataError(f"input file '{source}' does not exist")
-        if path.is_dir():
-            raise DataError(f"input '{source}' is a directory, not a file")
+    check_input_path(source)
     kind = detect_format(source, fmt)
     try:
         handle: Any = io.BytesIO(sys.stdin.buffer.read()) if source == "-" else source

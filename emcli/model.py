@@ -22,9 +22,9 @@ from .families.gaussian import (
     COVARIANCE_TYPES,
     GaussianParams,
     from_full_covariances,
-    log_resp_and_norm,
     n_parameters,
 )
+from .families.missing import impute, log_resp_and_norm  # rows with NaN: marginal densities
 
 Array = NDArray[np.float64]
 FORMAT = "emcli-gaussian-mixture"
@@ -124,6 +124,14 @@ class GaussianMixtureModel:
     def score_samples(self, x: Array) -> Array:
         """Log-density of each row under the mixture, shape (n_samples,)."""
         return self._log_resp_and_norm(x)[1]
+
+    def impute(self, x: Array) -> Array:
+        """``x`` with each missing cell (NaN) replaced by its conditional expectation under the
+        mixture, sum_j r_ij E[x_m | x_o, j]; observed cells unchanged."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"expected an array of shape (n, {self.n_features})")
+        return impute(x, self.params)
 
     def _log_resp_and_norm(self, x: Array) -> tuple[Array, Array]:
         from .engines.memory import block_rows

@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from .em import StartResult
+from .em import SilentMonitor, StartResult
 
 
 def stderr_console(force_plain: bool = False):
@@ -21,22 +21,13 @@ def stderr_console(force_plain: bool = False):
                    no_color=plain, highlight=False, soft_wrap=True)
 
 
-class NullDisplay:
+class NullDisplay(SilentMonitor):
     """The silent twin: pipes, cron, --quiet."""
 
     def __enter__(self) -> NullDisplay:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        pass
-
-    def start(self, start: int, n_starts: int) -> None:
-        pass
-
-    def iteration(self, start: int, n_iter: int, log_likelihood: float, delta: float) -> None:
-        pass
-
-    def end(self, result: StartResult) -> None:
         pass
 
     def candidate(self, index: int, total: int, label: str) -> None:

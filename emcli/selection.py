@@ -111,7 +111,7 @@ def parse_covariances(spec: str) -> list[str]:
 def entropy(model: GaussianMixtureModel, x: Array) -> float:
     """-sum r log r over rows and components (0 log 0 = 0)."""
     from .engines.memory import block_rows
-    from .families.gaussian import log_resp_and_norm
+    from .families.missing import log_resp_and_norm
 
     total = 0.0
     size = block_rows(model.n_components, model.n_features)
@@ -132,6 +132,8 @@ def _fit_candidate(x: Array, columns: Sequence[str], k: int, kind: str,
     except EmcliError as exc:
         cand.reason = str(exc)
         return cand
+    if options.get("missing") == "drop":  # the model was fitted on the complete rows
+        x = x[~np.isnan(x).any(axis=1)]
     cand.icl = cand.model.bic + 2.0 * entropy(cand.model, x)
     if cand.degenerate:
         cand.reason = "collapsed component in every start (singular covariance)"

@@ -157,8 +157,10 @@ CASES = [
          ("--delimiter", "one character")),
     Case("fit-inf-value", ["fit", "{d}/inf.csv", "-k", "2"], DATA,
          ("infinite value", "data row 2")),
-    Case("fit-missing-value", ["fit", "{d}/nan.csv", "-k", "2"], DATA,
-         ("missing value", "fill")),
+    Case("fit-missing-value-refused", ["fit", "{d}/nan.csv", "-k", "2", "--missing",
+                                       "error"], DATA, ("missing value", "--missing em")),
+    Case("fit-unknown-missing-policy", ["fit", "{d}/nan.csv", "-k", "2", "--missing",
+                                        "mean"], USAGE, ("--missing",)),
     Case("fit-column-without-values", ["fit", "{d}/nullcol.csv", "-k", "2"], DATA,
          ("'c' has no values", "-c/--columns")),
     # -- fit: the options

@@ -411,15 +411,32 @@ def test_an_interrupt_while_streaming_leaves_nothing(tmp_path, train, fitted, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("cell, message", [("", "has a missing value"),
-                                           ("NA", "has a missing value"),
-                                           ("inf", "has an infinite value")])
-def test_incomplete_rows_are_refused_for_now(tmp_path, fitted, cell, message):
-    source = tmp_path / "gap.csv"
-    source.write_text(f"a,b\n1,2\n3,{cell}\n")
+def test_infinite_values_are_refused(tmp_path, fitted):
+    source = tmp_path / "inf.csv"
+    source.write_text("a,b\n1,2\n3,inf\n")
     for command in ("predict", "score"):
         result = run(command, fitted["model"], source)
-        assert_one_line_error(result, message, "column 'b', data row 2")
+        assert_one_line_error(result, "has an infinite value", "column 'b', data row 2")
+
+
+@pytest.mark.parametrize("cell", ["", "NA"])
+def test_rows_with_gaps_use_the_marginal_density(tmp_path, fitted, cell):
+    """A row with a gap is scored by the density of its observed cells (scipy reference)."""
+    source = tmp_path / "gap.csv"
+    source.write_text(f"a,b\n1,2\n3,{cell}\n{cell},{cell}\n")
+    model = emcli.load(str(fitted["model"]))
+    full = model.params.full_covariances()
+    a = model.columns.index("a")
+    expected = logsumexp([
+        math.log(w) + multivariate_normal(m[a], c[a, a]).logpdf(3.0)
+        for w, m, c in zip(model.weights, model.means, full)
+    ])
+    scores = read_csv(ok("score", fitted["model"], source).stdout)["log_likelihood"]
+    assert scores[1] == pytest.approx(expected, rel=1e-10)
+    assert scores[2] == 0.0  # nothing observed: the empty product
+    resp = read_csv(ok("predict", fitted["model"], source, "--responsibilities", "-").stdout)
+    row = np.array([resp[f"component_{j}"][2] for j in range(model.n_components)])
+    assert np.allclose(row, model.weights, rtol=1e-12)
 
 
 @pytest.mark.parametrize("kind", COVARIANCE_TYPES)

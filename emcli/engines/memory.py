@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..families.gaussian import GaussianParams, SufficientStats, block_stats, log_resp_and_norm
+from ..families.missing import block_stats_with_gaps
 
 Array = NDArray[np.float64]
 
@@ -27,6 +28,7 @@ class MemoryEngine:
     def __init__(self, x: Array, block_size: int | None = None) -> None:
         self.x = np.ascontiguousarray(x, dtype=np.float64)
         self.block_size = block_size
+        self.has_gaps = bool(np.isnan(self.x).any())  # rows with NaN take families.missing
 
     @property
     def n_samples(self) -> int:
@@ -47,6 +49,9 @@ class MemoryEngine:
     def e_step(self, params: GaussianParams) -> SufficientStats:
         total = SufficientStats.zeros(params.covariance_type, params.means)
         for xb in self.blocks(params.n_components):
+            if self.has_gaps and np.isnan(xb).any():
+                total = total + block_stats_with_gaps(xb, params)
+                continue
             log_resp, norm = log_resp_and_norm(xb, params)
             resp = np.exp(log_resp, out=log_resp)
             total = total + block_stats(

@@ -202,24 +202,24 @@ def _maha_full(x: Array, params: GaussianParams, shift: Array) -> Array:
     return np.einsum("bkd,bkd->bk", y, y)
 
 
+# tied and diag square the difference (x - m) itself, never the expansion
+# x^2 p - 2 x m p + m^2 p: for a narrow component (sd ~ sqrt(reg_covar)) far from the shift
+# the three terms are ~1e18 and cancel to an error of ~100 in the log-density.
 def _maha_tied(x: Array, params: GaussianParams, shift: Array) -> Array:
     prec = params.precisions_cholesky
     y = (x - shift) @ prec  # (b, d)
     mu = (params.means - shift) @ prec  # (k, d)
-    out = np.einsum("bd,bd->b", y, y)[:, None] - 2.0 * (y @ mu.T)
-    out += np.einsum("kd,kd->k", mu, mu)[None, :]
-    return np.maximum(out, 0.0, out=out)
+    diff = y[:, None, :] - mu[None, :, :]  # (b, k, d)
+    return np.einsum("bkd,bkd->bk", diff, diff)
 
 
 def _maha_diag(x: Array, params: GaussianParams, shift: Array) -> Array:
-    p2 = params.precisions_cholesky**2  # (k, d)
-    if p2.ndim == 1:  # spherical
-        p2 = np.repeat(p2[:, None], params.n_features, axis=1)
-    xc = x - shift
-    mu = params.means - shift
-    out = (xc * xc) @ p2.T - 2.0 * (xc @ (mu * p2).T)
-    out += np.einsum("kd,kd->k", mu * mu, p2)[None, :]
-    return np.maximum(out, 0.0, out=out)
+    prec = params.precisions_cholesky  # (k, d), or (k,) for spherical
+    if prec.ndim == 1:
+        prec = np.repeat(prec[:, None], params.n_features, axis=1)
+    diff = (x - shift)[:, None, :] - (params.means - shift)[None, :, :]  # (b, k, d)
+    diff *= prec[None, :, :]
+    return np.einsum("bkd,bkd->bk", diff, diff)
 
 
 _MAHALANOBIS: dict[str, Callable[[Array, GaussianParams, Array], Array]] = {
@@ -319,7 +319,10 @@ def block_stats(
     """Sufficient statistics of one block of rows given its responsibilities (b, k)."""
     k, d = centers.shape
     n_k = resp.sum(axis=0)
-    sum_x = resp.T @ x - n_k[:, None] * centers
+    # Shifted by the centres' mean: resp.T @ x - n_k * centers cancels for data far from 0
+    # (values near 1e8 lose the digits of a small spread); one product, as before.
+    shift = centers.mean(axis=0)
+    sum_x = resp.T @ (x - shift) - n_k[:, None] * (centers - shift)
     if covariance_type in ("full", "tied"):
         full = np.empty((k, d, d))
         for j in range(k):

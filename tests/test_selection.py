@@ -1,0 +1,406 @@
+"""Model selection over k x covariance type: parsing, criteria against scikit-learn and
+closed forms, the degenerate-candidate guard, the CLI table, and mclust on Old Faithful."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+from conftest import (
+    COVARIANCE_TYPES,
+    integer_column_data,
+    planted_mixture,
+    sklearn_at,
+    write_csv,
+)
+from scipy.special import xlogy
+
+from emcli.selection import parse_components, parse_covariances, select
+
+TABLE_COLUMNS = [
+    "components",
+    "covariance",
+    "log_likelihood",
+    "n_parameters",
+    "bic",
+    "aic",
+    "icl",
+    "converged",
+    "n_iter",
+]
+QUICK = {"n_restarts": 2, "tol": 1e-6}  # enough on separated clusters; keeps tests fast
+
+
+def read_table_csv(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+# ---------------------------------------------------------------------------- parsing
+@pytest.mark.parametrize(
+    ("spec", "want"),
+    [
+        ("3", [3]),
+        ("1..9", list(range(1, 10))),
+        ("2,3,5", [2, 3, 5]),
+        (" 4 ", [4]),
+        ("2, 3", [2, 3]),
+        ("3,3,2", [3, 2]),
+        ("5..5", [5]),
+    ],
+)
+def test_parse_components(spec, want) -> None:
+    assert parse_components(spec) == want
+
+
+@pytest.mark.parametrize("spec", ["0", "0..3", "3..1", "a", "", "2..x", "-1", "1..", "2,,3", "1.5"])
+def test_parse_components_rejects(spec) -> None:
+    with pytest.raises(ValueError):
+        parse_components(spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "want"),
+    [
+        ("full", ["full"]),
+        ("diag,full", ["diag", "full"]),
+        ("all", list(COVARIANCE_TYPES)),
+        ("Tied", ["tied"]),
+        ("spherical, diag", ["spherical", "diag"]),
+    ],
+)
+def test_parse_covariances(spec, want) -> None:
+    assert parse_covariances(spec) == want
+
+
+@pytest.mark.parametrize("spec", ["", "fulll", "all,full", "diag,banana", ","])
+def test_parse_covariances_rejects(spec) -> None:
+    with pytest.raises(ValueError):
+        parse_covariances(spec)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-k", "0..3"],
+        ["-k", "4..2"],
+        ["-k", "1,x"],
+        ["-k", "2", "--covariance", "all,full"],
+        ["-k", "1..3", "--covariance", "box"],
+        ["-k", "1..3", "--criterion", "bicc"],
+        ["-k", "2", "--selection", "-"],
+        ["-k", "1..3", "--jobs", "0"],
+    ],
+    ids=lambda a: " ".join(a),
+)
+def test_bad_specs_are_usage_errors(run_cli, blobs_csv, args) -> None:
+    result = run_cli(["fit", blobs_csv, *args])
+    assert result.exit_code == 2
+    assert len([ln for ln in result.stderr.splitlines() if ln.startswith("Error:")]) == 1
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+# ---------------------------------------------------------------------------- known structure
+def _rotated(angle: float, variances: tuple[float, float]) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    r = np.array([[c, -s], [s, c]])
+    return r @ np.diag(variances) @ r.T
+
+
+def structured_covariances(kind: str, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Covariances that only ``kind`` describes without waste: elongated (sd ratio ~4.5) and
+    differently oriented (full), one shared tilted shape (tied), axis-aligned but different
+    per component (diag), round of different sizes (spherical)."""
+    if kind == "full":
+        return np.stack(
+            [_rotated(0.5 + j * np.pi / k + rng.uniform(0, 0.3), (1.0, 0.05)) for j in range(k)]
+        )
+    if kind == "tied":
+        return np.repeat(_rotated(rng.uniform(0.3, 1.2), (1.0, 0.05))[None], k, axis=0)
+    if kind == "diag":
+        return np.stack([np.diag((1.0, 0.05) if j % 2 else (0.05, 1.0)) for j in range(k)])
+    return np.stack([np.eye(2) * v for v in np.linspace(0.1, 1.0, k)])
+
+
+@pytest.mark.parametrize("kind", COVARIANCE_TYPES)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_right_k_and_covariance_type_are_chosen(kind: str, seed: int) -> None:
+    k = 2 + seed % 2
+    covs = structured_covariances(kind, k, np.random.default_rng(seed))
+    planted = planted_mixture(
+        kind, k=k, d=2, n=300, seed=100 + seed, separation=6.0, covariances=covs
+    )
+    winner, candidates = select(
+        planted.x, ["a", "b"], [1, 2, 3, 4], list(COVARIANCE_TYPES), jobs=1, **QUICK
+    )
+    assert len(candidates) == 16
+    assert (winner.n_components, winner.covariance_type) == (k, kind)
+    assert winner.criterion("bic") == min(
+        c.criterion("bic") for c in candidates if c.criterion("bic") is not None
+    )
+
+
+# ---------------------------------------------------------------------------- criteria
+@pytest.fixture(scope="module")
+def small_grid():
+    planted = planted_mixture("full", k=3, d=2, n=240, seed=5, separation=3.0)
+    winner, candidates = select(
+        planted.x, ["a", "b"], [1, 2, 3], list(COVARIANCE_TYPES), jobs=1, **QUICK
+    )
+    return planted.x, winner, candidates
+
+
+def test_criteria_equal_sklearn_at_the_same_parameters(small_grid) -> None:
+    x, _, candidates = small_grid
+    for c in candidates:
+        gm = sklearn_at(c.model)
+        assert c.model.n_parameters == gm._n_parameters()
+        assert c.criterion("bic") == pytest.approx(gm.bic(x), rel=1e-10)
+        assert c.criterion("aic") == pytest.approx(gm.aic(x), rel=1e-10)
+        assert c.row()["log_likelihood"] == pytest.approx(gm.score(x) * len(x), rel=1e-10)
+
+
+def test_icl_is_bic_plus_twice_the_entropy(small_grid) -> None:
+    x, _, candidates = small_grid
+    for c in candidates:
+        resp = sklearn_at(c.model).predict_proba(x)
+        entropy = -float(xlogy(resp, resp).sum())
+        assert c.criterion("icl") == pytest.approx(
+            c.criterion("bic") + 2 * entropy, rel=1e-9, abs=1e-9
+        )
+        if c.n_components == 1:
+            assert c.criterion("icl") == c.criterion("bic")
+        else:
+            assert c.criterion("icl") >= c.criterion("bic")
+
+
+@pytest.mark.parametrize("criterion", ["bic", "aic", "icl"])
+def test_winner_minimises_the_chosen_criterion(small_grid, criterion) -> None:
+    x, _, candidates = small_grid
+    # re-rank the fitted candidates without refitting: select() picks the minimum
+    values = {(c.n_components, c.covariance_type): c.criterion(criterion) for c in candidates}
+    best = min(values, key=values.get)
+    winner, again = select(
+        x, ["a", "b"], [best[0]], [best[1]], criterion=criterion, jobs=1, **QUICK
+    )
+    assert (winner.n_components, winner.covariance_type) == best
+    assert winner.criterion(criterion) == pytest.approx(values[best], rel=1e-12)
+
+
+# ---------------------------------------------------------------------------- degenerate guard
+def test_degenerate_candidates_get_no_criterion_and_never_win() -> None:
+    x = integer_column_data(seed=0, step=4.0)  # two clusters; column b in steps of 4
+    winner, candidates = select(
+        x, ["a", "b"], [1, 2, 3, 4, 5, 6], ["full"], jobs=1, n_restarts=3, tol=1e-6
+    )
+    degenerate = [c for c in candidates if c.degenerate]
+    assert degenerate, "the data must make some candidate collapse in every start"
+    for c in degenerate:
+        row = c.row()
+        assert row["status"] == "degenerate"
+        assert row["bic"] is None and row["aic"] is None and row["icl"] is None
+        assert row["log_likelihood"] is None and "collapsed" in row["reason"]
+    assert not winner.degenerate and winner.n_components == 2
+    # The guard matters: unguarded, a collapsed spike would win by a wide margin.
+    spike = min(degenerate, key=lambda c: c.model.bic)
+    assert spike.model.bic < winner.criterion("bic") - 100
+    assert spike.n_components > winner.n_components
+
+
+def test_failed_and_degenerate_rows_in_the_table(run_cli, tmp_path) -> None:
+    x = np.random.default_rng(3).normal(size=(5, 2))
+    path = write_csv(tmp_path / "five.csv", x)
+    result = run_cli(
+        [
+            "fit",
+            path,
+            "-k",
+            "1..7",
+            "--covariance",
+            "spherical",
+            "-n",
+            "2",
+            "--selection",
+            "-",
+            "--jobs",
+            "1",
+        ]
+    )
+    assert result.exit_code == 0, result.stderr
+    rows = {int(r["components"]): r for r in read_table_csv(result.stdout)}
+    assert sorted(rows) == list(range(1, 8))
+    for k in (6, 7):  # more components than rows: a reason, no numbers
+        assert "at most -k 5" in rows[k]["reason"]
+        assert all(
+            rows[k][col] == ""
+            for col in (
+                "log_likelihood",
+                "bic",
+                "aic",
+                "icl",
+                "n_parameters",
+                "converged",
+                "n_iter",
+            )
+        )
+    assert rows[5]["status"] == "degenerate" and rows[5]["bic"] == ""
+    assert rows[1]["status"] == "ok" and float(rows[1]["bic"]) > 0
+
+
+def test_every_candidate_degenerate_is_an_error(run_cli, tmp_path) -> None:
+    path = write_csv(tmp_path / "four.csv", np.random.default_rng(2).normal(size=(4, 2)))
+    result = run_cli(
+        ["fit", path, "-k", "4", "--covariance", "full,diag", "-n", "1", "-o", tmp_path / "out"]
+    )
+    assert result.exit_code == 1
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1 and "none of the 2 candidates" in errors[0]
+    assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------- CLI
+def test_selection_table_columns_and_winner_record(run_cli, blobs_csv, tmp_path) -> None:
+    out = tmp_path / "out"
+    result = run_cli(
+        [
+            "fit",
+            blobs_csv,
+            "-k",
+            "1..4",
+            "--covariance",
+            "full,spherical",
+            "-n",
+            "2",
+            "--selection",
+            "-",
+            "-o",
+            out,
+            "--jobs",
+            "1",
+        ]
+    )
+    assert result.exit_code == 0, result.stderr
+    rows = read_table_csv(result.stdout)
+    assert set(TABLE_COLUMNS) <= set(rows[0])
+    assert [(int(r["components"]), r["covariance"]) for r in rows] == [
+        (k, t) for t in ("full", "spherical") for k in (1, 2, 3, 4)
+    ]
+    for r in rows:
+        ll, p, bic = float(r["log_likelihood"]), int(r["n_parameters"]), float(r["bic"])
+        assert bic == pytest.approx(-2 * ll + p * math.log(300), rel=1e-12)
+        assert float(r["aic"]) == pytest.approx(-2 * ll + 2 * p, rel=1e-12)
+        assert r["converged"] in ("true", "false") and int(r["n_iter"]) >= 1
+    params = json.loads((out / "params.json").read_text())
+    sel = params["selection"]
+    assert sel["criterion"] == "bic"
+    best = min(rows, key=lambda r: float(r["bic"]))
+    assert sel["winner"] == {
+        "components": int(best["components"]),
+        "covariance": best["covariance"],
+    }
+    assert params["n_components"] == sel["winner"]["components"] == 3
+    assert len(sel["table"]) == 8
+    bics = sorted(float(r["bic"]) for r in rows)
+    assert sel["runner_up_margin"] == pytest.approx(bics[1] - bics[0], rel=1e-9)
+
+
+def test_winner_is_written_exactly_as_fit_writes_it(run_cli, blobs_csv, tmp_path) -> None:
+    sel = run_cli(
+        [
+            "fit",
+            blobs_csv,
+            "-k",
+            "2..4",
+            "--covariance",
+            "full,diag",
+            "-n",
+            "2",
+            "-o",
+            tmp_path / "sel",
+            "--jobs",
+            "1",
+        ]
+    )
+    assert sel.exit_code == 0, sel.stderr
+    winner = json.loads((tmp_path / "sel" / "params.json").read_text())
+    k, kind = winner["n_components"], winner["covariance_type"]
+    one = run_cli(
+        ["fit", blobs_csv, "-k", str(k), "--covariance", kind, "-n", "2", "-o", tmp_path / "one"]
+    )
+    assert one.exit_code == 0
+    for f in ("labels.csv", "responsibilities.csv"):
+        assert (tmp_path / "sel" / f).read_bytes() == (tmp_path / "one" / f).read_bytes()
+    plain = json.loads((tmp_path / "one" / "params.json").read_text())
+    winner.pop("selection")
+    assert winner == plain
+
+
+def test_jobs_do_not_change_the_table(run_cli, tmp_path) -> None:
+    x = planted_mixture("diag", k=3, d=2, n=150, seed=9, separation=3.0).x
+    path = write_csv(tmp_path / "x.csv", x)
+    args = [
+        "fit",
+        path,
+        "-k",
+        "1..3",
+        "--covariance",
+        "diag,tied",
+        "-n",
+        "2",
+        "--selection",
+        "-",
+        "-q",
+    ]
+    serial = run_cli([*args, "--jobs", "1", "-o", tmp_path / "one"])
+    parallel = run_cli([*args, "--jobs", "2", "-o", tmp_path / "two"])
+    assert serial.exit_code == parallel.exit_code == 0
+    assert serial.stdout == parallel.stdout
+    assert len(read_table_csv(serial.stdout)) == 6
+    for f in ("labels.csv", "responsibilities.csv", "params.json"):
+        assert (tmp_path / "one" / f).read_bytes() == (tmp_path / "two" / f).read_bytes()
+
+
+def test_selection_display_goes_to_stderr(run_cli, blobs_csv) -> None:
+    result = run_cli(["fit", blobs_csv, "-k", "2..3", "-n", "1", "--labels", "-", "--jobs", "1"])
+    assert result.exit_code == 0
+    assert "winner: k=3" in result.stderr and "runner-up" in result.stderr
+    assert result.stdout.splitlines()[0] == "cluster"
+    assert all(v.isdigit() for v in result.stdout.splitlines()[1:])
+
+
+# ---------------------------------------------------------------------------- mclust
+def test_old_faithful_matches_mclust(run_cli, faithful_csv, tmp_path) -> None:
+    """mclust (Scrucca et al. 2016, R's faithful data): best model EEE (our tied) with 3
+    components, log-likelihood -1126.33, BIC -2314.32 in mclust's sign (2 logL - p ln n)."""
+    result = run_cli(
+        [
+            "fit",
+            faithful_csv,
+            "-k",
+            "1..9",
+            "--covariance",
+            "all",
+            "--jobs",
+            "2",
+            "--selection",
+            "-",
+            "--params",
+            tmp_path / "model.json",
+            "-q",
+        ]
+    )
+    assert result.exit_code == 0, result.stderr
+    rows = read_table_csv(result.stdout)
+    assert len(rows) == 36
+    ranked = sorted(
+        (float(r["bic"]), int(r["components"]), r["covariance"]) for r in rows if r["bic"]
+    )
+    assert ranked[0][1:] == (3, "tied")
+    model = json.loads((tmp_path / "model.json").read_text())
+    assert (model["n_components"], model["covariance_type"], model["n_samples"]) == (3, "tied", 272)
+    assert model["log_likelihood"] == pytest.approx(-1126.33, abs=0.05)
+    assert model["bic"] == pytest.approx(2314.32, abs=0.1)
+    assert model["n_parameters"] == 11
