@@ -17,6 +17,7 @@ import errno
 import io
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -261,8 +262,24 @@ def write_csv(handle: IO[bytes], columns: dict[str, NDArray[Any]]) -> None:
         pcsv.write_csv(table, handle, pcsv.WriteOptions(include_header=False))
 
 
+def _staging(path: str) -> tuple[str, bool]:
+    """The file to write for output ``path``, and whether it is special.
+
+    A symbolic link is followed: the file it points to is replaced, the link stays.  A
+    device, FIFO or socket (``/dev/null``, ``/dev/stderr``, a named pipe) cannot be replaced
+    by a rename (that would put a regular file in its place): it is *special*, written in
+    place after every regular output is renamed into place.
+    """
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return target, False
+    return target, not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def _check_destination(path: str) -> None:
-    target = Path(path)
+    target = Path(_staging(path)[0])
     if target.is_dir():
         raise OutputError(f"output '{path}' is a directory; give a file name")
     parent = target.parent if str(target.parent) else Path(".")
@@ -291,6 +308,7 @@ class OutputSet:
         self._groups: list[tuple[list[str], Callable[[list[IO[bytes]]], None]]] = []
         self._spooled: list[IO[bytes]] = []
         self._made_dirs: list[Path] = []
+        self._special: list[tuple[IO[bytes], str]] = []
 
     def create_dir(self, directory: str) -> None:
         """A directory to create at commit time, for outputs placed in it."""
@@ -338,19 +356,20 @@ class OutputSet:
             for path, writer in self._writers:
                 if path == "-":
                     continue
-                fd, temp = tempfile.mkstemp(
-                    prefix=f".{Path(path).name}.", suffix=".tmp", dir=Path(path).parent or "."
-                )
-                self._temps.append(temp)
-                os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would leak into the result
-                with os.fdopen(fd, "wb") as handle:
+                handle, temp = self._open_staged(path)
+                with handle:
                     writer(handle)
-                staged.append((temp, path))
+                if temp:
+                    staged.append((temp, _staging(path)[0]))
             for paths, group_writer in self._groups:
                 staged += self._run_group(paths, group_writer)
             for temp, path in staged:
                 os.replace(temp, path)
                 self._temps.remove(temp)
+            for spool, path in self._special:
+                spool.seek(0)
+                with open(path, "wb") as out:
+                    shutil.copyfileobj(spool, out)
             done = True
         except OSError as exc:
             raise OutputError(f"cannot write '{exc.filename or path}': {exc.strerror}") from None
@@ -384,19 +403,31 @@ class OutputSet:
                     self._spooled.append(spool)  # type: ignore[arg-type]
                     handles.append(spool)  # type: ignore[arg-type]
                     continue
-                fd, temp = tempfile.mkstemp(
-                    prefix=f".{Path(path).name}.", suffix=".tmp", dir=Path(path).parent or "."
-                )
-                self._temps.append(temp)
-                os.fchmod(fd, 0o666 & ~_umask())
-                handles.append(os.fdopen(fd, "wb"))
-                staged.append((temp, path))
+                handle, temp = self._open_staged(path)
+                handles.append(handle)
+                if temp:
+                    staged.append((temp, _staging(path)[0]))
             writer(handles)
         finally:
             for handle in handles:
                 if handle not in self._spooled:
                     handle.close()
         return staged
+
+    def _open_staged(self, path: str) -> tuple[IO[bytes], str | None]:
+        """A handle to write output ``path`` into, and its temporary file (None for a
+        special file, which is spooled and written in place by ``commit``)."""
+        target, special = _staging(path)
+        if special:
+            spool = tempfile.SpooledTemporaryFile(max_size=1 << 26)  # noqa: SIM115
+            self._special.append((spool, target))  # type: ignore[arg-type]
+            return _KeepOpen(spool), None  # type: ignore[arg-type]
+        fd, temp = tempfile.mkstemp(
+            prefix=f".{Path(target).name}.", suffix=".tmp", dir=Path(target).parent or "."
+        )
+        self._temps.append(temp)
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would leak into the result
+        return os.fdopen(fd, "wb"), temp
 
     def cleanup(self, remove_dirs: bool = False) -> None:
         """Remove temporary files left by an interrupted commit (and, after a failure,
@@ -407,6 +438,9 @@ class OutputSet:
             except OSError:
                 pass
         self._temps.clear()
+        for spool, _ in self._special:
+            spool.close()
+        self._special.clear()
         if remove_dirs:
             for spool in self._spooled:
                 spool.close()
@@ -417,6 +451,25 @@ class OutputSet:
                 except OSError:
                     pass
             self._made_dirs.clear()
+
+
+class _KeepOpen(io.BufferedIOBase):
+    """A writable view of a spool that closing leaves open (commit reads it back)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:  # type: ignore[override]
+        return self._raw.write(data)
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def close(self) -> None:
+        pass
 
 
 def _umask() -> int:

@@ -281,3 +281,62 @@ def test_closed_stdout_from_the_start(tmp_path, small_csv):
         f"{sys.executable} -m emcli describe {model} --json", tmp_path)
     # describe's output may fit in the pipe buffer before head exits: 0 or 141, never noise
     assert status in (0, 141) and stderr == ""
+
+
+# ---------------------------------------------------------------------------- special outputs
+def test_symlinked_output_replaces_the_target_and_keeps_the_link(tmp_path, small_csv):
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "labels.csv"
+    target.write_bytes(KNOWN)
+    link = tmp_path / "labels.csv"
+    link.symlink_to(target)
+    code, _, stderr = run("fit", small_csv, "-k", "2", "-n", "1", "--labels", link)
+    assert code == 0, stderr
+    assert link.is_symlink() and link.resolve() == target
+    assert target.read_text().splitlines()[0] == "cluster"
+    assert temporaries(tmp_path) == []
+
+
+def test_fifo_output_is_written_in_place(tmp_path, small_csv):
+    fifo = tmp_path / "labels.fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    try:
+        code, _, stderr = run("fit", small_csv, "-k", "2", "-n", "1", "--labels", fifo)
+    finally:
+        if reader.is_alive():  # unblock the reader if emcli never opened the FIFO
+            with open(fifo, "wb"):
+                pass
+        reader.join(timeout=10)
+    assert code == 0, stderr
+    assert fifo.is_fifo()  # not replaced by a regular file
+    assert got and got[0].decode().splitlines()[0] == "cluster"
+    assert len(got[0].decode().splitlines()) == 201
+
+
+def test_device_output_stays_a_device(tmp_path, small_csv):
+    """`--params /dev/null` must not put a regular file in place of the device (as root a
+    rename would).  As root the test uses its own null device, so a bug cannot harm /dev."""
+    import stat
+
+    if os.geteuid() == 0:
+        device = tmp_path / "null"
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    else:
+        device = Path(os.devnull)
+    code, _, stderr = run("fit", small_csv, "-k", "2", "-n", "1", "--params", device,
+                          "--labels", tmp_path / "labels.csv")
+    assert code == 0, stderr
+    assert stat.S_ISCHR(os.stat(device).st_mode)
+    assert (tmp_path / "labels.csv").exists()
+    assert temporaries(tmp_path) == []
+
+
+def test_full_device_is_a_one_line_error(tmp_path, small_csv):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    code, stdout, stderr = run("fit", small_csv, "-k", "2", "-n", "1", "--labels", "/dev/full")
+    assert code == 1 and stdout == ""
+    assert stderr.startswith("Error: cannot write") and len(stderr.splitlines()) == 1
