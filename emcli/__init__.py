@@ -23,6 +23,8 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 _LAZY = {
     "fit": ("emcli.api", "fit"),
+    "fit_file": ("emcli.api", "fit_file"),
+    "fit_engine": ("emcli.api", "fit_engine"),
     "GaussianMixtureModel": ("emcli.model", "GaussianMixtureModel"),
     "read_table": ("emcli.io", "read_table"),
     "EmcliError": ("emcli.errors", "EmcliError"),

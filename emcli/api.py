@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from .em import EMSettings, FitOutcome, Monitor, canonical_order, fit_em
 from .engines.memory import MemoryEngine
+from .engines.summary import check_rows
 from .errors import DataError, UsageError
 from .families.missing import MISSING_POLICIES, observed_var
 from .model import GaussianMixtureModel
@@ -111,15 +112,29 @@ def apply_missing_policy(x: Array, policy: str) -> tuple[Array, dict[str, Any], 
     """The rows to fit under ``policy``, the model file's "missing" record, and notes."""
     gaps = np.isnan(x)
     rows = gaps.any(axis=1)
+    record, notes = missing_record(policy, x.shape[0], int(gaps.sum()), int(rows.sum()),
+                                   int(gaps.all(axis=1).sum()))
+    if policy == "drop" and rows.any():
+        return np.ascontiguousarray(x[~rows]), record, notes
+    return x, record, notes
+
+
+def missing_record(policy: str, n: int, cells: int, n_gap: int,
+                   n_all_missing: int) -> tuple[dict[str, Any], list[str]]:
+    """The "missing" record and notes from counts (engines that never hold all rows).
+
+    Args:
+        n: rows; cells: missing cells; n_gap: rows with a missing cell; n_all_missing: rows
+            with no observed cell.
+    """
     record: dict[str, Any] = {
         "policy": policy,
-        "cells": int(gaps.sum()),
-        "rows": int(rows.sum()),
-        "rows_all_missing": int(gaps.all(axis=1).sum()),
+        "cells": cells,
+        "rows": n_gap,
+        "rows_all_missing": n_all_missing,
     }
-    if not rows.any():
-        return x, record, []
-    n, n_gap = x.shape[0], int(rows.sum())
+    if not n_gap:
+        return record, []
     if policy == "drop":
         if n_gap == n:
             raise DataError(
@@ -127,7 +142,7 @@ def apply_missing_policy(x: Array, policy: str) -> tuple[Array, dict[str, Any], 
                 "use --missing em"
             )
         record["rows_dropped"] = n_gap
-        return np.ascontiguousarray(x[~rows]), record, [
+        return record, [
             f"dropped {n_gap} of {n} rows with missing values (--missing drop); the model is "
             "fitted on the complete rows, and labels/responsibilities are still given for "
             "every row, from its observed columns"
@@ -141,7 +156,7 @@ def apply_missing_policy(x: Array, policy: str) -> tuple[Array, dict[str, Any], 
             f"; {record['rows_all_missing']} row(s) have no observed value: they get the "
             "mixture weights as responsibilities"
         )
-    return x, record, [note]
+    return record, [note]
 
 
 def _as_array(x: Any, columns: Sequence[str] | None) -> tuple[Array, list[str]]:
@@ -205,8 +220,12 @@ def check_fittable(
 
 def data_notes(x: Array, names: Sequence[str], reg_covar: float) -> list[str]:
     """Notes on the data a user should see: constant columns, a floor out of scale."""
+    return variance_notes(observed_var(x), names, reg_covar)  # x.var(axis=0) when complete
+
+
+def variance_notes(var: Array, names: Sequence[str], reg_covar: float) -> list[str]:
+    """``data_notes`` from the column variances (engines that never hold all rows)."""
     notes = []
-    var = observed_var(x)  # x.var(axis=0) when complete
     constant = [n for n, v in zip(names, var) if v == 0.0]
     if constant:
         notes.append(
@@ -257,3 +276,103 @@ def model_from_outcome(
     model.extra["reseeded"] = outcome.reseeded
     model.warnings.extend(outcome.warnings)
     return model
+
+
+def fit_engine(
+    engine: Any,
+    n_components: int,
+    *,
+    columns: Sequence[str] | None = None,
+    missing: str = "em",
+    monitor: Monitor | None = None,
+    **settings: Any,
+) -> GaussianMixtureModel:
+    """Fit from an engine (``emcli.engines``): the rows stay where the engine keeps them.
+
+    Same settings, rules and result as ``fit`` (which is this on a ``MemoryEngine``); an
+    engine with the same rows and the same seed gives the same model up to rounding.
+
+    Example::
+
+        from emcli.engines.stream import StreamEngine
+        with StreamEngine("big.parquet", block_rows=100_000) as engine:
+            model = emcli.api.fit_engine(engine, 3, covariance_type="diag")
+
+    Args:
+        engine: a ``MemoryEngine``, ``StreamEngine``, ``DaskEngine`` or any object with
+            ``n_samples``, ``n_features``, ``take(indices)`` and ``e_step(params)``; the
+            stream and dask engines also run the data checks and notes of ``fit``.
+        n_components: number of mixture components k.
+        columns: column names (default: ``engine.columns``, else x0, x1, ...).
+        missing: "em", "drop" or "error", as for ``fit``.
+        monitor: receives progress (see ``emcli.em.Monitor``).
+        **settings: the keyword settings of ``fit`` (covariance_type, init, n_restarts,
+            max_iter, tol, reg_covar, seed, init_sample).
+    """
+    try:
+        settings_ = EMSettings(n_components=int(n_components), **settings)
+        settings_.validate()
+    except (TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    if missing not in MISSING_POLICIES:
+        raise UsageError(f"missing must be one of {', '.join(MISSING_POLICIES)}")
+    if columns is None:
+        columns = getattr(engine, "columns", None) or [f"x{j}" for j in range(engine.n_features)]
+    names = [str(c) for c in columns]
+    k = settings_.n_components
+    record: dict[str, Any] | None = None
+    notes: list[str] = []
+    var: Array | None = None
+    if isinstance(engine, MemoryEngine):
+        check_fittable(engine.x, names, k, missing=missing)
+        x_fit, record, notes = apply_missing_policy(engine.x, missing)
+        if x_fit is not engine.x:
+            check_fittable(x_fit, names, k, missing=missing)
+            engine = MemoryEngine(x_fit)
+        var = observed_var(x_fit)
+    elif hasattr(engine, "summary"):  # the stream and dask engines (engines.summary)
+        engine.check(k, missing)
+        s = engine.summary
+        record, notes = missing_record(missing, s.n_rows, s.n_missing, s.rows_with_gaps,
+                                       s.rows_all_missing)
+        engine.complete_only = missing == "drop" and s.rows_with_gaps > 0
+        check_rows(k, engine.n_samples)
+        var = engine.variances()
+    else:
+        check_rows(k, engine.n_samples)
+    outcome = fit_em(engine, settings_, monitor)
+    model = model_from_outcome(outcome, settings_, names, engine.n_samples)
+    if record is not None:
+        model.extra["missing"] = record
+    model.notes.extend(notes)
+    if var is not None:
+        model.notes.extend(variance_notes(var, names, settings_.reg_covar))
+    return model
+
+
+def fit_file(
+    path: str,
+    n_components: int,
+    *,
+    engine: str = "stream",
+    fmt: str | None = None,
+    columns: Sequence[str] | None = None,
+    delimiter: str | None = None,
+    block_rows: int | None = None,
+    scheduler: str | None = None,
+    monitor: Monitor | None = None,
+    **settings: Any,
+) -> GaussianMixtureModel:
+    """Fit a file (CSV, TSV, Parquet; for dask also a glob) with the named engine.
+
+    ``engine`` is "memory", "stream" or "dask"; ``scheduler`` is a Dask scheduler address
+    (default: a local cluster).  Other arguments as ``fit``.  ``model.notes`` starts with
+    the input's notes (skipped columns).
+    """
+    from .engines.choose import open_engine
+
+    with open_engine(engine, path, fmt=fmt, columns=columns, delimiter=delimiter,
+                     block_rows=block_rows, scheduler=scheduler) as eng:
+        model = fit_engine(eng, n_components, monitor=monitor, **settings)
+        model.notes[:0] = list(eng.notes)
+        return model

@@ -61,6 +61,37 @@ def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    from .engines.choose import parse_size
+    from .errors import UsageError
+
+    try:
+        return None if value is None else parse_size(value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def scale_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Where the rows are while EM runs (issue 7: data larger than memory, clusters)."""
+    for decorator in reversed([
+        click.option("--engine", type=click.Choice(("memory", "stream", "dask")), default=None,
+                     help="memory: load the table; stream: one pass over the file per "
+                          "iteration; dask: on a Dask cluster [default: memory, or stream "
+                          "when the input exceeds --memory-limit]."),
+        click.option("--memory-limit", metavar="SIZE", callback=_size,
+                     help="Memory budget, e.g. 512MB or 2GB: larger inputs are streamed "
+                          "[default: half the physical memory]."),
+        click.option("--block-rows", type=click.IntRange(min=1), default=None,
+                     help="Rows per block read by --engine stream [default: 65536], or per "
+                          "partition with --engine dask [default: a row group, 64 MB of CSV]."),
+        click.option("--scheduler", metavar="ADDRESS",
+                     help="Dask scheduler, e.g. tcp://host:8786 (implies --engine dask) "
+                          "[default: a local cluster, one worker per core]."),
+    ]):
+        f = decorator(f)
+    return f
+
+
 def display_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for decorator in reversed([
         click.option("-q", "--quiet", is_flag=True,
@@ -119,6 +150,7 @@ def cli() -> None:
                    "rows, or refuse them.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Parallel candidates in a model selection [default: number of cores].")
+@scale_options
 @output_options
 @click.option("--params", "params_path", metavar="PATH",
               help="Write the fitted model as JSON (the model file predict/score/sample read).")

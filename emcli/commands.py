@@ -16,7 +16,7 @@ import click
 import numpy as np
 
 from .errors import OutputError, UsageError
-from .io import OutputSet, Table, read_table, write_csv
+from .io import OutputSet, Table, parse_delimiter, read_table, write_csv
 from .model import GaussianMixtureModel
 from .progress import make_display, print_summary, stderr_console
 
@@ -96,6 +96,12 @@ def run_fit(source: str, k_spec: str, covariance_spec: str, options: dict[str, A
         if not math.isfinite(options[name]):  # click's FloatRange lets nan and inf through
             raise click.BadParameter(f"{options[name]} is not a finite number",
                                      param_hint=f"'{flag}'")
+    options["delimiter"] = parse_delimiter(options.get("delimiter"))  # before any engine reads
+    from .commands_scale import chosen_engine, run_fit_scaled
+
+    engine = chosen_engine(source, options, len(ks) * len(kinds), quiet)
+    if engine != "memory":
+        return run_fit_scaled(source, ks[0], kinds[0], engine, options, quiet, verbose)
     outputs = OutputSet()
     paths = plan_row_outputs(outputs, options, extra=[("params", "params.json")])
     if "selection" in paths and len(ks) * len(kinds) == 1:

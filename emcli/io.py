@@ -145,8 +145,14 @@ def _is_numeric(arrow_type) -> bool:
     return pt.is_integer(arrow_type) or pt.is_floating(arrow_type) or pt.is_decimal(arrow_type)
 
 
-def select_columns(table, columns: Sequence[str] | None) -> tuple[list[str], list[str]]:
-    """Choose the numeric columns to use; returns (names, notes)."""
+def select_columns(
+    table, columns: Sequence[str] | None, check_values: bool = True
+) -> tuple[list[str], list[str]]:
+    """Choose the numeric columns to use; returns (names, notes).
+
+    ``check_values=False`` skips the "column has no values" test, for a ``table`` that holds
+    only the first rows of the input (the stream engine checks on its scan instead).
+    """
     import pyarrow.types as pt
 
     names = list(table.column_names)
@@ -178,11 +184,11 @@ def select_columns(table, columns: Sequence[str] | None) -> tuple[list[str], lis
         )
     for name in chosen:
         kind = table.schema.field(name).type
-        if pt.is_null(kind) or table.column(name).null_count == table.num_rows:
+        if check_values and (pt.is_null(kind) or table.column(name).null_count == table.num_rows):
             raise DataError(
                 f"column '{name}' has no values; leave it out with -c/--columns"
             )
-        if not _is_numeric(kind):
+        if not _is_numeric(kind) and not pt.is_null(kind):
             raise DataError(
                 f"column '{name}' is not numeric (it holds {kind} values such as "
                 f"{_first_value(table.column(name))!r}); choose numeric columns with -c/--columns"
@@ -483,3 +489,31 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     outputs.check(str(path))
     outputs.add(str(path), lambda handle: handle.write(text.encode()))
     outputs.commit()
+
+
+def staged_dir(path: str) -> str:
+    """A new empty temporary directory beside ``path``, to fill and then ``replace_dir``."""
+    target = Path(path.rstrip("/") or path)
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"output '{path}' exists and is not a directory")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write '{path}': directory '{parent}' does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"cannot write '{path}': permission denied")
+    return tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+
+
+def replace_dir(staged: str, path: str) -> None:
+    """Move a complete staged directory to ``path``, replacing an older one whole."""
+    import shutil
+
+    target = Path(path.rstrip("/") or path)
+    old = None
+    if target.exists():
+        old = tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
+        os.replace(target, Path(old) / "previous")
+    os.chmod(staged, 0o777 & ~_umask())
+    os.replace(staged, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -22,6 +22,20 @@ def block_rows(n_components: int, n_features: int) -> int:
     return int(min(65536, max(256, rows)))
 
 
+def block_e_step(xb: Array, params: GaussianParams, gaps: bool = True) -> SufficientStats:
+    """E-step on one block of rows of shape (b, n_features): its sufficient statistics.
+
+    Every engine (memory, stream, dask) sums this over its blocks, so they agree.  A block
+    with missing values (NaN) takes ``families.missing``; ``gaps=False`` skips that test
+    for data known to be complete.
+    """
+    if gaps and np.isnan(xb).any():
+        return block_stats_with_gaps(xb, params)
+    log_resp, norm = log_resp_and_norm(xb, params)
+    resp = np.exp(log_resp, out=log_resp)
+    return block_stats(xb, resp, params.means, params.covariance_type, norm.sum())
+
+
 class MemoryEngine:
     """EM over an in-memory array of shape (n_samples, n_features)."""
 
@@ -49,12 +63,5 @@ class MemoryEngine:
     def e_step(self, params: GaussianParams) -> SufficientStats:
         total = SufficientStats.zeros(params.covariance_type, params.means)
         for xb in self.blocks(params.n_components):
-            if self.has_gaps and np.isnan(xb).any():
-                total = total + block_stats_with_gaps(xb, params)
-                continue
-            log_resp, norm = log_resp_and_norm(xb, params)
-            resp = np.exp(log_resp, out=log_resp)
-            total = total + block_stats(
-                xb, resp, params.means, params.covariance_type, norm.sum()
-            )
+            total = total + block_e_step(xb, params, self.has_gaps)
         return total

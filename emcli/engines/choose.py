@@ -1,0 +1,139 @@
+"""Which engine runs a fit, and opening it: memory sizes, the automatic choice.
+
+Default: the memory engine, or the stream engine when the input's estimated size in memory
+(rows x chosen numeric columns x 8 bytes; rows from the Parquet metadata, or estimated from
+the file size and the width of the first rows for CSV/TSV) exceeds the memory limit.  The
+limit is ``--memory-limit`` if given, else half the machine's physical memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import UsageError
+
+ENGINES = ("memory", "stream", "dask")
+_UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9,
+          "T": 1e12, "TB": 1e12, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """'512MB' -> 512_000_000; '2GB', '1.5G', '800MiB', '1000000' (bytes) also work.
+
+    Raises:
+        UsageError: not a positive size.
+    """
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", str(text))
+    unit = match.group(2).upper() if match else ""
+    if not match or unit not in _UNITS:
+        raise UsageError(
+            f"invalid size {text!r}; write a number with a unit, e.g. 512MB, 2GB or 800MiB"
+        )
+    size = int(float(match.group(1)) * _UNITS[unit])
+    if size < 1:
+        raise UsageError(f"invalid size {text!r}; the memory limit must be positive")
+    return size
+
+
+def format_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def default_memory_limit() -> int:
+    """Half the physical memory (or 2 GB where the platform does not tell)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2)
+    except (ValueError, OSError, AttributeError):
+        return 2_000_000_000
+
+
+@dataclass
+class Choice:
+    engine: str
+    note: str | None = None
+
+
+def choose_engine(
+    source: str,
+    engine: str | None,
+    memory_limit: int | None,
+    fmt: str | None = None,
+    columns: Sequence[str] | None = None,
+    delimiter: str | None = None,
+) -> Choice:
+    """The engine to run: ``engine`` when given, else by the estimated size (module doc)."""
+    if engine is not None:
+        if engine not in ENGINES:
+            raise UsageError(f"engine must be one of {', '.join(ENGINES)}")
+        return Choice(engine)
+    if source == "-" or not os.path.isfile(source):
+        return Choice("memory")  # stdin's size is unknown; errors come from the reader
+    limit = memory_limit if memory_limit is not None else default_memory_limit()
+    size = estimated_bytes(source, fmt, columns, delimiter)
+    if size is None or size <= limit:
+        return Choice("memory")
+    origin = "--memory-limit" if memory_limit is not None else "half the physical memory"
+    return Choice("stream", f"the input needs about {format_size(size)} in memory, more than "
+                  f"the limit of {format_size(limit)} ({origin}): using --engine stream")
+
+
+def estimated_bytes(
+    source: str, fmt: str | None, columns: Sequence[str] | None, delimiter: str | None
+) -> int | None:
+    """rows x numeric columns x 8, or None when the file cannot be read (the reader says why)."""
+    from ..errors import DataError
+    from ..io import detect_format, select_columns
+    from .stream import estimated_rows, guarded, read_head
+
+    try:
+        kind = detect_format(source, fmt)
+        sep = delimiter or ("\t" if kind == "tsv" else ",")
+        head = guarded(source, kind, lambda: read_head(source, kind, sep))
+        names, _ = select_columns(head, columns, check_values=False)
+        return estimated_rows(source, kind) * len(names) * 8
+    except (DataError, OSError):
+        return None
+
+
+@contextlib.contextmanager
+def open_engine(
+    engine: str,
+    source: str,
+    fmt: str | None = None,
+    columns: Sequence[str] | None = None,
+    delimiter: str | None = None,
+    block_rows: int | None = None,
+    scheduler: str | None = None,
+) -> Iterator[Any]:
+    """An engine over ``source`` with ``.columns`` and ``.notes``; closed on exit."""
+    if engine == "memory":
+        from ..io import read_table
+        from .memory import MemoryEngine
+
+        table = read_table(source, fmt=fmt, columns=columns, delimiter=delimiter)
+        mem = MemoryEngine(table.x)
+        mem.columns, mem.notes = table.columns, table.notes  # type: ignore[attr-defined]
+        yield mem
+    elif engine == "stream":
+        from .stream import DEFAULT_BLOCK_ROWS, StreamEngine
+
+        with StreamEngine(source, fmt, columns, delimiter,
+                          block_rows or DEFAULT_BLOCK_ROWS) as stream:
+            yield stream
+    elif engine == "dask":
+        from .dask import DaskEngine
+
+        with DaskEngine(source, fmt, columns, delimiter, scheduler=scheduler,
+                        block_rows=block_rows) as dask_engine:
+            yield dask_engine
+    else:
+        raise UsageError(f"engine must be one of {', '.join(ENGINES)}")
