@@ -31,7 +31,8 @@ def load_model(path: str) -> GaussianMixtureModel:
         data = json.loads(sys.stdin.buffer.read().decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFileError(
-            f"standard input is not an emcli model file (not JSON: {exc})"
+            f"standard input is not an emcli model file (not JSON: {exc}); give the JSON "
+            "file written by 'emcli fit --params'"
         ) from None
     return GaussianMixtureModel.from_dict(data)
 

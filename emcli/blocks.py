@@ -25,7 +25,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .errors import DataError
-from .io import _arrow_message, _is_numeric, check_input_path, detect_format
+from .io import (
+    _arrow_message,
+    _is_numeric,
+    check_input_path,
+    detect_format,
+    parse_delimiter,
+)
 
 Array = NDArray[np.float64]
 # Bytes per CSV read block and rows per Parquet batch: bounded memory, large enough for speed.
@@ -91,6 +97,7 @@ def open_blocks(source: str, columns: Sequence[str], fmt: str | None = None,
 
     check_input_path(source)
     kind = detect_format(source, fmt)
+    delimiter = parse_delimiter(delimiter)
     try:
         if kind == "parquet":
             return _open_parquet(source, list(columns))

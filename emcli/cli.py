@@ -27,6 +27,11 @@ class Terminated(BaseException):
     """Raised from the SIGTERM handler so that cleanup runs as for Ctrl-C."""
 
 
+class Interrupted(BaseException):
+    """Raised from the SIGINT handler instead of KeyboardInterrupt, which click answers with
+    an empty line on stderr before its Abort (the one-line contract has no room for it)."""
+
+
 # ---------------------------------------------------------------------------- option groups
 def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every command that reads a table."""
@@ -336,13 +341,42 @@ def plot(model_path: str, input: str | None, **options: Any) -> None:
 
 # ---------------------------------------------------------------------------- entry point
 def _on_sigterm(signum: int, frame: Any) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # a second signal must not cut the cleanup short
     raise Terminated()
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    signal.signal(signum, signal.SIG_IGN)
+    raise Interrupted()
+
+
+def _install_handlers() -> dict[int, Any]:
+    """Our SIGINT/SIGTERM handlers; returns the previous ones (main() puts them back, so
+    calling main() in-process, as the tests do, leaves the caller's handlers alone)."""
+    previous: dict[int, Any] = {}
+    for name, handler in (("SIGTERM", _on_sigterm), ("SIGINT", _on_sigint)):
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        try:
+            previous[signum] = signal.signal(signum, handler)
+        except ValueError:  # not the main thread: signals cannot be handled here
+            pass
+    return previous
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map every outcome to the documented exit status."""
-    if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    previous = _install_handlers()
+    try:
+        status = _run(argv)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    sys.exit(int(status))
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="emcli", standalone_mode=False,
                  auto_envvar_prefix="EMCLI")
@@ -360,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     except EmcliError as exc:
         click.echo(f"Error: {exc}", err=True)
         status = exc.exit_status
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, click.exceptions.Abort, Interrupted):
         click.echo("Error: interrupted", err=True)
         status = ExitStatus.INTERRUPTED
     except Terminated:
@@ -372,4 +406,4 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         status = ExitStatus.BROKEN_PIPE
-    sys.exit(int(status))
+    return int(status)

@@ -6,6 +6,7 @@ holds no mathematics.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ import click
 import numpy as np
 
 from .errors import OutputError, UsageError
-from .io import OutputSet, Table, read_table, write_csv
+from .io import OutputSet, Table, parse_delimiter, read_table, write_csv
 from .model import GaussianMixtureModel
 from .progress import make_display, print_summary, stderr_console
 
@@ -47,7 +48,8 @@ def plan_row_outputs(outputs: OutputSet, options: dict[str, Any],
     if directory:
         target = Path(directory)
         if target.exists() and not target.is_dir():
-            raise OutputError(f"--output-dir '{directory}' exists and is not a directory")
+            raise OutputError(f"--output-dir '{directory}' exists and is not a directory; "
+                              "give a new or an existing directory")
         if not target.exists():
             outputs.create_dir(directory)
         for name, filename in (("labels", "labels.csv"),
@@ -90,6 +92,11 @@ def run_fit(source: str, k_spec: str, covariance_spec: str, options: dict[str, A
         kinds = parse_covariances(covariance_spec)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--covariance'") from None
+    for name, flag in (("tol", "--tol"), ("reg_covar", "--reg-covar")):
+        if not math.isfinite(options[name]):  # click's FloatRange lets nan and inf through
+            raise click.BadParameter(f"{options[name]} is not a finite number",
+                                     param_hint=f"'{flag}'")
+    options["delimiter"] = parse_delimiter(options.get("delimiter"))  # before any engine reads
     from .commands_scale import chosen_engine, run_fit_scaled
 
     engine = chosen_engine(source, options, len(ks) * len(kinds), quiet)

@@ -17,6 +17,7 @@ import errno
 import io
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -27,7 +28,7 @@ from typing import IO, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import DataError, OutputError, StdoutClosed
+from .errors import DataError, OutputError, StdoutClosed, UsageError
 
 Array = NDArray[np.float64]
 FORMATS = ("csv", "tsv", "parquet")
@@ -67,6 +68,23 @@ def detect_format(source: str, fmt: str | None) -> str:
     )
 
 
+def parse_delimiter(delimiter: str | None) -> str | None:
+    """The --delimiter value as one character (``\\t`` and ``tab`` mean a tab).
+
+    Raises:
+        UsageError: anything but one character other than a quote or a line end.
+    """
+    if delimiter is None:
+        return None
+    value = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
+    if len(value) != 1 or value in "\"\r\n":
+        raise UsageError(
+            f"--delimiter {delimiter!r} must be one character other than a quote or a line "
+            "end, e.g. --delimiter ';' or --delimiter '\\t'"
+        )
+    return value
+
+
 def check_input_path(source: str) -> None:
     """Raise DataError unless ``source`` is ``-`` or an existing file."""
     if source == "-":
@@ -82,6 +100,7 @@ def read_arrow(source: str, fmt: str | None = None, delimiter: str | None = None
     """Read a whole file (or ``-`` for stdin) into a pyarrow Table."""
     import pyarrow as pa
 
+    delimiter = parse_delimiter(delimiter)
     check_input_path(source)
     kind = detect_format(source, fmt)
     try:
@@ -115,7 +134,8 @@ def _arrow_message(source: str, kind: str, exc: Exception) -> str:
         reason = "no Parquet footer" if "magic bytes" in text else text
         return f"{name} is not a valid Parquet file ({reason}); use --format csv if it is CSV"
     if "CSV parse error" in text or "columns" in text:
-        return f"cannot parse {name} as {kind.upper()}: {text}"
+        return (f"cannot parse {name} as {kind.upper()}: {text.replace('CSV parse error: ', '')}"
+                "; every row needs as many fields as the header (check --delimiter and quoting)")
     return f"cannot read {name} as {kind.upper()}: {text}"
 
 
@@ -148,7 +168,7 @@ def select_columns(
         if unknown:
             raise DataError(
                 f"unknown column(s) {', '.join(map(repr, unknown))}; the input has: "
-                f"{', '.join(names)}"
+                f"{', '.join(map(repr, names))}; choose columns with -c/--columns"
             )
         chosen = list(dict.fromkeys(columns))
     else:
@@ -248,11 +268,29 @@ def write_csv(handle: IO[bytes], columns: dict[str, NDArray[Any]]) -> None:
         pcsv.write_csv(table, handle, pcsv.WriteOptions(include_header=False))
 
 
+def _staging(path: str) -> tuple[str, bool]:
+    """The file to write for output ``path``, and whether it is special.
+
+    A symbolic link is followed: the file it points to is replaced, the link stays.  A
+    device, FIFO or socket (``/dev/null``, ``/dev/stderr``, a named pipe) cannot be replaced
+    by a rename (that would put a regular file in its place): it is *special*, written in
+    place after every regular output is renamed into place.
+    """
+    target = os.path.realpath(path) if os.path.islink(path) else path
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return target, False
+    return target, not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def _check_destination(path: str) -> None:
-    target = Path(path)
+    target = Path(_staging(path)[0])
     if target.is_dir():
         raise OutputError(f"output '{path}' is a directory; give a file name")
     parent = target.parent if str(target.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise OutputError(f"cannot write '{path}': '{parent}' is a file, not a directory")
     if not parent.is_dir():
         raise OutputError(f"cannot write '{path}': directory '{parent}' does not exist")
     if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
@@ -276,6 +314,7 @@ class OutputSet:
         self._groups: list[tuple[list[str], Callable[[list[IO[bytes]]], None]]] = []
         self._spooled: list[IO[bytes]] = []
         self._made_dirs: list[Path] = []
+        self._special: list[tuple[IO[bytes], str]] = []
 
     def create_dir(self, directory: str) -> None:
         """A directory to create at commit time, for outputs placed in it."""
@@ -294,7 +333,8 @@ class OutputSet:
             _check_destination(path)
         if path != "-":
             if os.path.abspath(path) in map(os.path.abspath, (p for p in self._paths if p != "-")):
-                raise OutputError(f"'{path}' is named as two outputs")
+                raise OutputError(
+                    f"'{path}' is named as two outputs; give each output its own path")
         self._paths.append(path)
 
     def add(self, path: str, writer: Callable[[IO[bytes]], None]) -> None:
@@ -322,19 +362,20 @@ class OutputSet:
             for path, writer in self._writers:
                 if path == "-":
                     continue
-                fd, temp = tempfile.mkstemp(
-                    prefix=f".{Path(path).name}.", suffix=".tmp", dir=Path(path).parent or "."
-                )
-                self._temps.append(temp)
-                os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would leak into the result
-                with os.fdopen(fd, "wb") as handle:
+                handle, temp = self._open_staged(path)
+                with handle:
                     writer(handle)
-                staged.append((temp, path))
+                if temp:
+                    staged.append((temp, _staging(path)[0]))
             for paths, group_writer in self._groups:
                 staged += self._run_group(paths, group_writer)
             for temp, path in staged:
                 os.replace(temp, path)
                 self._temps.remove(temp)
+            for spool, path in self._special:
+                spool.seek(0)
+                with open(path, "wb") as out:
+                    shutil.copyfileobj(spool, out)
             done = True
         except OSError as exc:
             raise OutputError(f"cannot write '{exc.filename or path}': {exc.strerror}") from None
@@ -368,19 +409,31 @@ class OutputSet:
                     self._spooled.append(spool)  # type: ignore[arg-type]
                     handles.append(spool)  # type: ignore[arg-type]
                     continue
-                fd, temp = tempfile.mkstemp(
-                    prefix=f".{Path(path).name}.", suffix=".tmp", dir=Path(path).parent or "."
-                )
-                self._temps.append(temp)
-                os.fchmod(fd, 0o666 & ~_umask())
-                handles.append(os.fdopen(fd, "wb"))
-                staged.append((temp, path))
+                handle, temp = self._open_staged(path)
+                handles.append(handle)
+                if temp:
+                    staged.append((temp, _staging(path)[0]))
             writer(handles)
         finally:
             for handle in handles:
                 if handle not in self._spooled:
                     handle.close()
         return staged
+
+    def _open_staged(self, path: str) -> tuple[IO[bytes], str | None]:
+        """A handle to write output ``path`` into, and its temporary file (None for a
+        special file, which is spooled and written in place by ``commit``)."""
+        target, special = _staging(path)
+        if special:
+            spool = tempfile.SpooledTemporaryFile(max_size=1 << 26)  # noqa: SIM115
+            self._special.append((spool, target))  # type: ignore[arg-type]
+            return _KeepOpen(spool), None  # type: ignore[arg-type]
+        fd, temp = tempfile.mkstemp(
+            prefix=f".{Path(target).name}.", suffix=".tmp", dir=Path(target).parent or "."
+        )
+        self._temps.append(temp)
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would leak into the result
+        return os.fdopen(fd, "wb"), temp
 
     def cleanup(self, remove_dirs: bool = False) -> None:
         """Remove temporary files left by an interrupted commit (and, after a failure,
@@ -391,6 +444,9 @@ class OutputSet:
             except OSError:
                 pass
         self._temps.clear()
+        for spool, _ in self._special:
+            spool.close()
+        self._special.clear()
         if remove_dirs:
             for spool in self._spooled:
                 spool.close()
@@ -401,6 +457,25 @@ class OutputSet:
                 except OSError:
                     pass
             self._made_dirs.clear()
+
+
+class _KeepOpen(io.BufferedIOBase):
+    """A writable view of a spool that closing leaves open (commit reads it back)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:  # type: ignore[override]
+        return self._raw.write(data)
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def close(self) -> None:
+        pass
 
 
 def _umask() -> int:

@@ -230,9 +230,14 @@ class GaussianMixtureModel:
         except ModelFileError:
             raise
         except KeyError as exc:
-            raise ModelFileError(f"the model file is malformed: no field {exc}") from None
+            raise ModelFileError(
+                f"the model file is malformed: no field {exc}; write it again with "
+                "'emcli fit --params'"
+            ) from None
         except Exception as exc:  # a malformed file, whatever part of it is wrong
-            raise ModelFileError(f"the model file is malformed: {exc}") from None
+            raise ModelFileError(
+                f"the model file is malformed: {exc}; write it again with 'emcli fit --params'"
+            ) from None
 
     def save(self, path: str | Path) -> None:
         from .io import write_text_atomic
@@ -245,12 +250,25 @@ class GaussianMixtureModel:
             text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:
             raise ModelFileError(f"model file '{path}' does not exist") from None
-        except (OSError, UnicodeDecodeError) as exc:
+        except IsADirectoryError:
+            raise ModelFileError(
+                f"model file '{path}' is a directory; give the JSON file written by "
+                "'emcli fit --params'"
+            ) from None
+        except UnicodeDecodeError:
+            raise ModelFileError(
+                f"'{path}' is not an emcli model file (not UTF-8 text); give the JSON file "
+                "written by 'emcli fit --params'"
+            ) from None
+        except OSError as exc:
             raise ModelFileError(f"cannot read model file '{path}': {exc}") from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise ModelFileError(f"'{path}' is not an emcli model file (not JSON: {exc})") from None
+            raise ModelFileError(
+                f"'{path}' is not an emcli model file (not JSON: {exc}); give the JSON file "
+                "written by 'emcli fit --params'"
+            ) from None
         try:
             return cls.from_dict(data)
         except ModelFileError as exc:

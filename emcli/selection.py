@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import EmcliError
+from .errors import DataError, EmcliError
 from .model import GaussianMixtureModel
 
 Array = NDArray[np.float64]
@@ -146,11 +146,25 @@ def _worker_init() -> None:
     # BLAS is also limited at run time, and EMCLI_THREADS=1 keeps the E-step on one thread.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "EMCLI_THREADS"):
         os.environ[var] = "1"
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return
+    # Ctrl-C at a terminal reaches the whole process group: the parent alone reacts (and
+    # stops the workers), so no worker prints a KeyboardInterrupt traceback.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    from threadpoolctl import threadpool_limits
+
     threadpool_limits(1)
+
+
+def _stop_workers(pool: Any) -> None:
+    """Terminate a ProcessPoolExecutor's workers at once and reap them."""
+    processes = list(getattr(pool, "_processes", {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+    for process in processes:
+        process.join(timeout=5)
 
 
 def select(
@@ -170,6 +184,12 @@ def select(
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}")
+    if components and min(components) > x.shape[0]:
+        # As for one -k (a DataError, status 1): the data makes the setting impossible.
+        raise DataError(
+            f"every -k value is more components than the {x.shape[0]} data rows; "
+            f"use at most -k {x.shape[0]}"
+        )
     grid = [(k, kind) for kind in covariance_types for k in components]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(grid)))
     done: list[Candidate | None] = [None] * len(grid)
@@ -184,7 +204,8 @@ def select(
 
         options = {k: v for k, v in options.items() if k != "monitor"}  # not picklable
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init) as pool:
+        pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init)
+        try:
             futures = {
                 pool.submit(_fit_candidate, x, list(columns), k, kind, options): i
                 for i, (k, kind) in enumerate(grid)
@@ -194,6 +215,13 @@ def select(
                 done[i] = future.result()
                 if on_candidate:
                     on_candidate(n_done, len(grid), done[i])
+        except BaseException:
+            # Ctrl-C, SIGTERM or an error: stop the workers now.  Leaving the ``with`` block
+            # would wait for every running candidate (minutes), and workers left behind
+            # keep computing after emcli has exited.
+            _stop_workers(pool)
+            raise
+        pool.shutdown(wait=True)
     candidates = [c for c in done if c is not None]
     ranked = [c for c in candidates if c.criterion(criterion) is not None
               and math.isfinite(c.criterion(criterion))]
