@@ -7,6 +7,7 @@ exit status of ``emcli.errors.ExitStatus``, here and nowhere else.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -23,6 +24,21 @@ FORMAT_CHOICES = ("csv", "tsv", "parquet")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+class Option(click.Option):
+    """An option whose automatic environment variable is named after its long flag:
+    EMCLI_FIT_COMPONENTS for ``fit -k/--components``, EMCLI_PLOT_FORMAT for ``plot --format``
+    (click would use the Python parameter name)."""
+
+    def resolve_envvar_value(self, ctx: click.Context) -> str | None:
+        if self.envvar is None and self.allow_from_autoenv and ctx.auto_envvar_prefix:
+            flag = max(self.opts, key=len).lstrip("-").replace("-", "_").upper()
+            return os.environ.get(f"{ctx.auto_envvar_prefix}_{flag}") or None
+        return super().resolve_envvar_value(ctx)
+
+
+option = functools.partial(click.option, cls=Option)
+
+
 class Terminated(BaseException):
     """Raised from the SIGTERM handler so that cleanup runs as for Ctrl-C."""
 
@@ -36,11 +52,11 @@ class Interrupted(BaseException):
 def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every command that reads a table."""
     for decorator in reversed([
-        click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES),
+        option("--format", "fmt", type=click.Choice(FORMAT_CHOICES),
                      help="Input format; by default from the extension (stdin: csv)."),
-        click.option("-c", "--columns", metavar="A,B,...",
+        option("-c", "--columns", metavar="A,B,...",
                      help="Comma-separated columns to use [default: every numeric column]."),
-        click.option("--delimiter", metavar="CHAR",
+        option("--delimiter", metavar="CHAR",
                      help="Field separator for CSV input, e.g. ';' [default: ',' or tab]."),
     ]):
         f = decorator(f)
@@ -50,11 +66,11 @@ def input_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def output_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Per-row outputs shared by fit and predict; PATH may be '-' for stdout."""
     for decorator in reversed([
-        click.option("--labels", metavar="PATH",
+        option("--labels", metavar="PATH",
                      help="Write a CSV with a 'cluster' column (0-based), one row per input row."),
-        click.option("--responsibilities", metavar="PATH",
+        option("--responsibilities", metavar="PATH",
                      help="Write a CSV of membership probabilities, columns component_0.."),
-        click.option("-o", "--output-dir", metavar="DIR",
+        option("-o", "--output-dir", metavar="DIR",
                      help="Write labels.csv, responsibilities.csv and params.json into DIR."),
     ]):
         f = decorator(f)
@@ -74,17 +90,17 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 def scale_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """Where the rows are while EM runs (issue 7: data larger than memory, clusters)."""
     for decorator in reversed([
-        click.option("--engine", type=click.Choice(("memory", "stream", "dask")), default=None,
+        option("--engine", type=click.Choice(("memory", "stream", "dask")), default=None,
                      help="memory: load the table; stream: one pass over the file per "
                           "iteration; dask: on a Dask cluster [default: memory, or stream "
                           "when the input exceeds --memory-limit]."),
-        click.option("--memory-limit", metavar="SIZE", callback=_size,
+        option("--memory-limit", metavar="SIZE", callback=_size,
                      help="Memory budget, e.g. 512MB or 2GB: larger inputs are streamed "
                           "[default: half the physical memory]."),
-        click.option("--block-rows", type=click.IntRange(min=1), default=None,
+        option("--block-rows", type=click.IntRange(min=1), default=None,
                      help="Rows per block read by --engine stream [default: 65536], or per "
                           "partition with --engine dask [default: a row group, 64 MB of CSV]."),
-        click.option("--scheduler", metavar="ADDRESS",
+        option("--scheduler", metavar="ADDRESS",
                      help="Dask scheduler, e.g. tcp://host:8786 (implies --engine dask) "
                           "[default: a local cluster, one worker per core]."),
     ]):
@@ -94,9 +110,9 @@ def scale_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def display_options(f: Callable[..., Any]) -> Callable[..., Any]:
     for decorator in reversed([
-        click.option("-q", "--quiet", is_flag=True,
+        option("-q", "--quiet", is_flag=True,
                      help="No progress, notes or summary on stderr (warnings and errors stay)."),
-        click.option("-v", "--verbose", is_flag=True,
+        option("-v", "--verbose", is_flag=True,
                      help="Where stderr is not a terminal, one plain line per EM iteration."),
     ]):
         f = decorator(f)
@@ -122,49 +138,49 @@ def cli() -> None:
 @cli.command(context_settings=CONTEXT)
 @click.argument("input", metavar="INPUT")
 @input_options
-@click.option("-k", "--components", "k_spec", required=True, metavar="K",
+@option("-k", "--components", "k_spec", required=True, metavar="K",
               help="Number of components: 3, a range 1..9 or a list 2,3,5 (chooses by "
                    "--criterion).")
-@click.option("--covariance", "covariance_spec", default="full", show_default=True,
+@option("--covariance", "covariance_spec", default="full", show_default=True,
               metavar="TYPE", help="full, tied, diag, spherical, a comma list, or 'all'.")
-@click.option("--criterion", type=click.Choice(("bic", "icl", "aic")), default="bic",
+@option("--criterion", type=click.Choice(("bic", "icl", "aic")), default="bic",
               show_default=True, help="How a range of -k / --covariance picks its winner.")
-@click.option("--init", type=click.Choice(INIT_CHOICES), default="kmeans", show_default=True,
+@option("--init", type=click.Choice(INIT_CHOICES), default="kmeans", show_default=True,
               help="Starting values: k-means++ seeded k-means, k-means++ centres, or random rows.")
-@click.option("-n", "--restarts", type=click.IntRange(min=1), default=10, show_default=True,
+@option("-n", "--restarts", type=click.IntRange(min=1), default=10, show_default=True,
               help="Independent EM starts; the best non-collapsed log-likelihood wins.")
-@click.option("--max-iter", type=click.IntRange(min=0), default=1000, show_default=True,
+@option("--max-iter", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Maximum EM iterations per start.")
-@click.option("--tol", type=click.FloatRange(min=0), default=1e-8, show_default=True,
+@option("--tol", type=click.FloatRange(min=0), default=1e-8, show_default=True,
               help="Stop when the mean log-likelihood per row changes less; 0 runs exactly "
                    "--max-iter iterations.")
-@click.option("--reg-covar", type=click.FloatRange(min=0), default=1e-6, show_default=True,
+@option("--reg-covar", type=click.FloatRange(min=0), default=1e-6, show_default=True,
               help="Added to every covariance diagonal (floor against collapse).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@option("--seed", type=int, default=0, show_default=True,
               help="Random seed; the same seed and input give byte-identical outputs.")
-@click.option("--init-sample", type=click.IntRange(min=1), default=100_000, show_default=True,
+@option("--init-sample", type=click.IntRange(min=1), default=100_000, show_default=True,
               help="Initialise on at most this many rows (a uniform random sample).")
-@click.option("--accelerate/--no-accelerate", default=False, show_default=True,
+@option("--accelerate/--no-accelerate", default=False, show_default=True,
               help="SQUAREM-accelerated EM: fewer iterations to the same optimum, likelihood "
                    "still non-decreasing. Ignored with --tol 0.")
-@click.option("--dtype", type=click.Choice(("float64", "float32")), default="float64",
+@option("--dtype", type=click.Choice(("float64", "float32")), default="float64",
               show_default=True,
               help="Precision of the E-step: float32 is faster, log-likelihood to ~1e-6 "
                    "relative.")
-@click.option("--missing", type=click.Choice(("em", "drop", "error")), default="em",
+@option("--missing", type=click.Choice(("em", "drop", "error")), default="em",
               show_default=True,
               help="Missing cells: EM over the observed cells of each row, drop incomplete "
                    "rows, or refuse them.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None,
+@option("--jobs", type=click.IntRange(min=1), default=None,
               help="Parallel candidates in a model selection [default: number of cores].")
 @scale_options
 @output_options
-@click.option("--params", "params_path", metavar="PATH",
+@option("--params", "params_path", metavar="PATH",
               help="Write the fitted model as JSON (the model file predict/score/sample read).")
-@click.option("--imputed", metavar="PATH",
+@option("--imputed", metavar="PATH",
               help="Write the input columns as CSV with each missing cell replaced by its "
                    "expectation under the fitted mixture.")
-@click.option("--selection", "selection_path", metavar="PATH",
+@option("--selection", "selection_path", metavar="PATH",
               help="With a range of -k/--covariance, write the table of candidates as CSV.")
 @display_options
 def fit(input: str, k_spec: str, covariance_spec: str, **options: Any) -> None:
@@ -229,11 +245,11 @@ _set_help(predict, columns=_MODEL_COLUMNS_HELP)
 @click.argument("model", metavar="MODEL")
 @click.argument("input", metavar="INPUT")
 @input_options
-@click.option("--output", metavar="PATH", default="-", show_default=True,
+@option("--output", metavar="PATH", default="-", show_default=True,
               help="Write the CSV here instead of stdout.")
-@click.option("--below", type=float, metavar="X",
+@option("--below", type=float, metavar="X",
               help="Keep only rows whose log-density is below X (in input order).")
-@click.option("--lowest", type=click.IntRange(min=1), metavar="N",
+@option("--lowest", type=click.IntRange(min=1), metavar="N",
               help="Keep only the N least likely rows, least likely first.")
 @display_options
 def score(model: str, input: str, **options: Any) -> None:
@@ -261,11 +277,11 @@ _set_help(score, columns=_MODEL_COLUMNS_HELP,
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("model", metavar="MODEL")
-@click.option("-n", "--samples", "n_samples", type=click.IntRange(min=0), required=True,
+@option("-n", "--samples", "n_samples", type=click.IntRange(min=0), required=True,
               metavar="N", help="Number of rows to draw.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Random seed; the same seed gives byte-identical output.")
-@click.option("--output", metavar="PATH", default="-", show_default=True,
+@option("--output", metavar="PATH", default="-", show_default=True,
               help="Write the CSV here instead of stdout.")
 def sample(model: str, n_samples: int, seed: int, output: str) -> None:
     """Draw N rows from the mixture in MODEL, as CSV with a 'component' column.
@@ -284,7 +300,7 @@ def sample(model: str, n_samples: int, seed: int, output: str) -> None:
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("model", metavar="MODEL")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def describe(model: str, as_json: bool) -> None:
     """Summarise MODEL: components, weights, means, spread, fit figures, settings.
 
@@ -300,27 +316,27 @@ def describe(model: str, as_json: bool) -> None:
 @cli.command(context_settings=CONTEXT)
 @click.argument("model_path", metavar="MODEL")
 @click.argument("input", metavar="[INPUT]", required=False)
-@click.option("-o", "--output", required=True, metavar="FILE",
+@option("-o", "--output", required=True, metavar="FILE",
               help="Image to write: FILE.png, FILE.svg or FILE.pdf (format from the extension).")
-@click.option("--kind", type=click.Choice(("clusters", "convergence", "selection", "density")),
+@option("--kind", type=click.Choice(("clusters", "convergence", "selection", "density")),
               help="What to draw [default: selection if MODEL holds one, else clusters with "
                    "INPUT (density for one column), else convergence].")
-@click.option("--x", "x_column", metavar="COL", help="clusters: column on the x axis.")
-@click.option("--y", "y_column", metavar="COL", help="clusters: column on the y axis.")
-@click.option("--pairs", is_flag=True, help="clusters: a grid of every pair of columns.")
-@click.option("--column", metavar="COL", help="density: the column [default: the first].")
-@click.option("--criterion", type=click.Choice(("bic", "icl", "aic")),
+@option("--x", "x_column", metavar="COL", help="clusters: column on the x axis.")
+@option("--y", "y_column", metavar="COL", help="clusters: column on the y axis.")
+@option("--pairs", is_flag=True, help="clusters: a grid of every pair of columns.")
+@option("--column", metavar="COL", help="density: the column [default: the first].")
+@option("--criterion", type=click.Choice(("bic", "icl", "aic")),
               help="selection: criterion to show [default: the one the selection used].")
-@click.option("--width", type=click.FloatRange(min=0, min_open=True), metavar="INCHES",
+@option("--width", type=click.FloatRange(min=0, min_open=True), metavar="INCHES",
               help="Figure width [default: 7].")
-@click.option("--height", type=click.FloatRange(min=0, min_open=True), metavar="INCHES",
+@option("--height", type=click.FloatRange(min=0, min_open=True), metavar="INCHES",
               help="Figure height [default: 5].")
-@click.option("--size", metavar="WxH", help="Width and height in inches, e.g. 8x6.")
-@click.option("--dpi", type=click.IntRange(min=10, max=2400), default=100, show_default=True,
+@option("--size", metavar="WxH", help="Width and height in inches, e.g. 8x6.")
+@option("--dpi", type=click.IntRange(min=10, max=2400), default=100, show_default=True,
               help="Pixels per inch (a 7x5 figure at 100 dpi is 700x500 pixels).")
-@click.option("--format", "fmt", type=click.Choice(FORMAT_CHOICES),
+@option("--format", "fmt", type=click.Choice(FORMAT_CHOICES),
               help="INPUT format; by default from the extension (stdin: csv).")
-@click.option("--delimiter", metavar="CHAR", help="Field separator for CSV INPUT.")
+@option("--delimiter", metavar="CHAR", help="Field separator for CSV INPUT.")
 def plot(model_path: str, input: str | None, **options: Any) -> None:
     """Draw a fitted model: its clusters, convergence, model selection or a density.
 
