@@ -236,13 +236,13 @@ def data_notes(x: Array, names: Sequence[str], reg_covar: float) -> list[str]:
 def variance_notes(var: Array, names: Sequence[str], reg_covar: float) -> list[str]:
     """``data_notes`` from the column variances (engines that never hold all rows)."""
     notes = []
-    constant = [n for n, v in zip(names, var) if v == 0.0]
+    constant = [n for n, v in zip(names, var, strict=True) if v == 0.0]
     if constant:
         notes.append(
             f"column(s) {', '.join(constant)} are constant over the input; they are fitted "
             f"with variance --reg-covar ({reg_covar:g}) and do not separate clusters"
         )
-    tiny = [n for n, v in zip(names, var) if 0.0 < v < 100.0 * reg_covar]
+    tiny = [n for n, v in zip(names, var, strict=True) if 0.0 < v < 100.0 * reg_covar]
     if tiny:
         notes.append(
             f"--reg-covar {reg_covar:g} is not small next to the variance of column(s) "

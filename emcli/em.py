@@ -184,7 +184,9 @@ def run_em(
         if on_iteration is not None:
             on_iteration(n_iter, ll, delta)
         if not math.isfinite(ll):
-            raise FitError("the log-likelihood is not finite; scale the data or increase --reg-covar")
+            raise FitError(
+                "the log-likelihood is not finite; scale the data or increase --reg-covar"
+            )
         if history[:-1] and tol > 0 and abs(delta) / n < tol:
             converged = True
             break

@@ -107,7 +107,8 @@ class LiveDisplay(NullDisplay):
 
     def end(self, result: StartResult) -> None:
         best = self.state["best"]
-        if result.usable and not result.collapsed and (best is None or result.log_likelihood > best):
+        better = best is None or result.log_likelihood > best
+        if result.usable and not result.collapsed and better:
             self.state["best"] = result.log_likelihood
         self._refresh()
 

@@ -429,7 +429,7 @@ def test_rows_with_gaps_use_the_marginal_density(tmp_path, fitted, cell):
     a = model.columns.index("a")
     expected = logsumexp([
         math.log(w) + multivariate_normal(m[a], c[a, a]).logpdf(3.0)
-        for w, m, c in zip(model.weights, model.means, full)
+        for w, m, c in zip(model.weights, model.means, full, strict=True)
     ])
     scores = read_csv(ok("score", fitted["model"], source).stdout)["log_likelihood"]
     assert scores[1] == pytest.approx(expected, rel=1e-10)

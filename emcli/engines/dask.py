@@ -32,7 +32,7 @@ from ..families.gaussian import GaussianParams, SufficientStats
 from ..io import detect_format, select_columns, to_array
 from .memory import block_e_step, block_rows
 from .stream import _complete_rows, guarded, parse_csv, read_head
-from .summary import ColumnSummary, total_summary
+from .summary import ColumnSummary, ScannedEngine, total_summary
 
 Array = NDArray[np.float64]
 FAN_IN = 8  # statistics added per task of the reduction tree
@@ -49,7 +49,7 @@ def import_dask() -> Any:
     return distributed
 
 
-class DaskEngine:
+class DaskEngine(ScannedEngine):
     """EM over a table read and held by Dask workers (see module docstring).
 
     Args:
@@ -115,18 +115,6 @@ class DaskEngine:
     @property
     def n_samples(self) -> int:
         return int(self.offsets[-1])
-
-    @property
-    def n_features(self) -> int:
-        return len(self.columns)
-
-    def check(self, n_components: int, missing: str = "em") -> None:
-        if self.summary.n_rows == 0:
-            raise DataError(f"'{self.source}' has a header but no data rows")
-        self.summary.check(self.columns, n_components, missing)
-
-    def variances(self) -> Array:
-        return (self.complete if self.complete_only else self.summary).variances()
 
     def take(self, indices: NDArray[np.intp]) -> Array:
         indices = np.asarray(indices)

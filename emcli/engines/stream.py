@@ -32,7 +32,7 @@ from ..errors import DataError
 from ..families.gaussian import GaussianParams, SufficientStats
 from ..io import _arrow_message, detect_format, select_columns, to_array
 from .memory import block_e_step, block_rows
-from .summary import ColumnSummary
+from .summary import ColumnSummary, ScannedEngine
 
 Array = NDArray[np.float64]
 DEFAULT_BLOCK_ROWS = 65_536
@@ -40,7 +40,7 @@ _HEAD_BYTES = 1 << 16  # read to infer CSV types and estimate bytes per row
 _MIN_CSV_BLOCK, _MAX_CSV_BLOCK = 1 << 20, 1 << 22  # bytes of CSV parsed at a time
 
 
-class StreamEngine:
+class StreamEngine(ScannedEngine):
     """EM over a CSV/TSV/Parquet file read block by block (see module docstring).
 
     Args:
@@ -81,20 +81,7 @@ class StreamEngine:
     # ------------------------------------------------------------------ protocol
     @property
     def n_samples(self) -> int:
-        return (self.complete if self.complete_only else self.summary).n_rows
-
-    @property
-    def n_features(self) -> int:
-        return len(self.columns)
-
-    def check(self, n_components: int, missing: str = "em") -> None:
-        """The memory path's data checks (DataError), on the scan's summary."""
-        if self.summary.n_rows == 0:
-            raise DataError(f"'{self.source}' has a header but no data rows")
-        self.summary.check(self.columns, n_components, missing)
-
-    def variances(self) -> Array:
-        return (self.complete if self.complete_only else self.summary).variances()
+        return self.fitted_summary.n_rows
 
     def take(self, indices: NDArray[np.intp]) -> Array:
         """Rows ``indices`` (sorted), collected in one pass."""

@@ -132,3 +132,36 @@ def total_summary(parts: Sequence[ColumnSummary]) -> ColumnSummary:
     for part in parts[1:]:
         total = total + part
     return total
+
+
+class ScannedEngine:
+    """What the stream and dask engines share: the data checks and column variances come from
+    the scan's summaries instead of an array.
+
+    Subclasses set ``source``, ``columns``, ``summary`` (every row), ``complete`` (rows with
+    no missing cell) and ``complete_only`` (``--missing drop``: EM sees complete rows only).
+    """
+
+    source: str
+    columns: list[str]
+    summary: ColumnSummary
+    complete: ColumnSummary
+    complete_only: bool
+
+    @property
+    def n_features(self) -> int:
+        return len(self.columns)
+
+    @property
+    def fitted_summary(self) -> ColumnSummary:
+        """The summary of the rows EM sees."""
+        return self.complete if self.complete_only else self.summary
+
+    def check(self, n_components: int, missing: str = "em") -> None:
+        """The memory path's data checks (DataError), on the scan's summary."""
+        if self.summary.n_rows == 0:
+            raise DataError(f"'{self.source}' has a header but no data rows")
+        self.summary.check(self.columns, n_components, missing)
+
+    def variances(self) -> NDArray[np.float64]:
+        return self.fitted_summary.variances()

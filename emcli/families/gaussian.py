@@ -19,8 +19,8 @@ catastrophically (the shift ``m`` is tiny near convergence), even for data far f
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -259,7 +259,11 @@ def weighted_log_prob(x: Array, params: GaussianParams) -> Array:
 
 def log_resp_and_norm(x: Array, params: GaussianParams) -> tuple[Array, Array]:
     """Log-responsibilities (b, k) and per-row log-likelihood (b,), by log-sum-exp."""
-    wlp = weighted_log_prob(x, params)
+    return normalise_log_prob(weighted_log_prob(x, params))
+
+
+def normalise_log_prob(wlp: Array) -> tuple[Array, Array]:
+    """log w_j N_j (b, k), overwritten -> (log-responsibilities, per-row log-likelihood)."""
     top = wlp.max(axis=1)
     top = np.where(np.isfinite(top), top, 0.0)
     wlp -= top[:, None]

@@ -47,6 +47,7 @@ from .gaussian import (
     log_det_cholesky,
     log_weights,
     mixture_center,
+    normalise_log_prob,
     params_from_labels,
     singular_message,
 )
@@ -242,13 +243,7 @@ def _diag_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> Gap
 
 
 def _normalise(log_gauss: Array, params: GaussianParams) -> tuple[Array, Array]:
-    wlp = log_gauss + log_weights(params)[None, :]
-    top = wlp.max(axis=1)
-    top = np.where(np.isfinite(top), top, 0.0)
-    wlp -= top[:, None]
-    norm = np.log(np.exp(wlp).sum(axis=1))
-    wlp -= norm[:, None]
-    return wlp, norm + top
+    return normalise_log_prob(log_gauss + log_weights(params)[None, :])
 
 
 def _stats_resp(log_resp: Array, gaps: NDArray[np.bool_]) -> Array:
