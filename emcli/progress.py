@@ -39,10 +39,10 @@ class LineDisplay(NullDisplay):
 
     def __init__(self) -> None:
         self.t0 = time.perf_counter()
-        self.prefix = ""
 
     def candidate(self, index: int, total: int, label: str) -> None:
-        self.prefix = f"candidate {index + 1}/{total} {label} "
+        sys.stderr.write(f"{index + 1}/{total} candidates done; last: {label}\n")
+        sys.stderr.flush()
 
     def start(self, start: int, n_starts: int) -> None:
         self.n_starts = n_starts
@@ -50,7 +50,7 @@ class LineDisplay(NullDisplay):
     def iteration(self, start: int, n_iter: int, log_likelihood: float, delta: float) -> None:
         d = "" if math.isnan(delta) else f" delta {delta:.6g}"
         sys.stderr.write(
-            f"{self.prefix}start {start + 1}/{self.n_starts} iter {n_iter} "
+            f"start {start + 1}/{self.n_starts} iter {n_iter} "
             f"log-likelihood {log_likelihood:.10g}{d} "
             f"elapsed {time.perf_counter() - self.t0:.2f}s\n"
         )
@@ -59,7 +59,7 @@ class LineDisplay(NullDisplay):
         state = _state(result)
         ll = f"{result.log_likelihood:.10g}" if result.usable else "-"
         sys.stderr.write(
-            f"{self.prefix}start {result.start + 1} done: {result.n_iter} iterations, "
+            f"start {result.start + 1} done: {result.n_iter} iterations, "
             f"log-likelihood {ll}, {state}\n"
         )
         sys.stderr.flush()
@@ -74,7 +74,10 @@ def _state(result: StartResult) -> str:
 
 
 class LiveDisplay(NullDisplay):
-    """rich live display at a terminal: start i of N, iteration, log-likelihood, change."""
+    """rich live display at a terminal: one row per EM start (starts may run in parallel)
+    with its iteration, log-likelihood, change and state, then the best so far."""
+
+    SHOWN = 8  # rows of starts on screen; finished starts scroll off first
 
     def __init__(self, console) -> None:
         from rich.live import Live
@@ -82,8 +85,10 @@ class LiveDisplay(NullDisplay):
         self.console = console
         self.t0 = time.perf_counter()
         self.live = Live(console=console, refresh_per_second=8, transient=True)
-        self.state: dict[str, Any] = {"start": 0, "n_starts": 1, "iter": 0, "ll": None,
-                                      "delta": math.nan, "best": None, "candidate": ""}
+        self.rows: dict[int, dict[str, Any]] = {}
+        self.n_starts = 1
+        self.best: float | None = None
+        self.title = ""
 
     def __enter__(self) -> LiveDisplay:
         self.live.__enter__()
@@ -93,37 +98,60 @@ class LiveDisplay(NullDisplay):
         self.live.__exit__(*exc)
 
     def candidate(self, index: int, total: int, label: str) -> None:
-        self.state["candidate"] = f"candidate {index + 1}/{total}  {label}   "
-        self.state["best"] = None
+        self.title = f"{index + 1}/{total} candidates done; last: {label}"
+        self.rows.clear()
+        self.best = None
         self._refresh()
 
     def start(self, start: int, n_starts: int) -> None:
-        self.state.update(start=start, n_starts=n_starts, iter=0, ll=None, delta=math.nan)
+        self.n_starts = n_starts
+        self.rows[start] = {"iter": 0, "ll": None, "delta": math.nan, "state": "running"}
         self._refresh()
 
     def iteration(self, start: int, n_iter: int, log_likelihood: float, delta: float) -> None:
-        self.state.update(iter=n_iter, ll=log_likelihood, delta=delta)
+        row = self.rows.setdefault(start, {"state": "running"})
+        row.update(iter=n_iter, ll=log_likelihood, delta=delta)
         self._refresh()
 
     def end(self, result: StartResult) -> None:
-        best = self.state["best"]
-        better = best is None or result.log_likelihood > best
-        if result.usable and not result.collapsed and better:
-            self.state["best"] = result.log_likelihood
+        row = self.rows.setdefault(result.start, {"iter": result.n_iter, "ll": None,
+                                                  "delta": math.nan})
+        row["state"] = _state(result)
+        if result.usable and not result.collapsed and (
+            self.best is None or result.log_likelihood > self.best
+        ):
+            self.best = result.log_likelihood
         self._refresh()
 
     def _refresh(self) -> None:
+        from rich import box
+        from rich.console import Group
+        from rich.table import Table
         from rich.text import Text
 
-        s = self.state
-        ll = "-" if s["ll"] is None else f"{s['ll']:.6f}"
-        delta = "" if math.isnan(s["delta"]) else f"{s['delta']:+.3e}"
-        best = "" if s["best"] is None else f"   best {s['best']:.6f}"
-        line = (
-            f"{s['candidate']}start {s['start'] + 1}/{s['n_starts']}   iter {s['iter']:>4}   "
-            f"log-lik {ll}  {delta}{best}   {time.perf_counter() - self.t0:6.1f}s"
-        )
-        self.live.update(Text(line, style="cyan"))
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for name in ("start", "iter", "log-likelihood", "change", "state"):
+            table.add_column(name, justify="left" if name == "state" else "right")
+        running = [i for i, r in self.rows.items() if r["state"] == "running"]
+        done = [i for i in self.rows if i not in running]
+        shown = sorted((done[-max(0, self.SHOWN - len(running)):] if done else []) + running)
+        for i in shown:
+            r = self.rows[i]
+            table.add_row(
+                f"{i + 1}/{self.n_starts}", str(r.get("iter", 0)),
+                "-" if r.get("ll") is None else f"{r['ll']:.6f}",
+                "" if math.isnan(r.get("delta", math.nan)) else f"{r['delta']:+.3e}",
+                r["state"],
+            )
+        elapsed = f"{time.perf_counter() - self.t0:.1f}s"
+        parts = [Text(self.title, style="bold")] if self.title else []
+        if self.rows:  # starts of this fit (in a selection: when candidates run one by one)
+            best = "-" if self.best is None else f"{self.best:.6f}"
+            parts += [table, Text(f"best {best}   {len(done)}/{self.n_starts} starts done   "
+                                  f"{elapsed}", style="cyan")]
+        else:
+            parts.append(Text(elapsed, style="cyan"))
+        self.live.update(Group(*parts))
 
 
 def make_display(quiet: bool, verbose: bool) -> NullDisplay:
@@ -148,11 +176,14 @@ def print_summary(console, model) -> None:
         state += ", DEGENERATE (collapsed component)"
     console.print(
         f"{model.n_components} component(s), {model.covariance_type} covariance, "
-        f"{model.n_samples} rows x {model.n_features} columns: "
+        f"{model.n_samples} rows x {model.n_features} columns"
+    )
+    console.print(
         f"log-likelihood {model.log_likelihood:.6f}, BIC {model.bic:.4f}, AIC {model.aic:.4f}, "
         f"{model.n_iter} iterations, {state}"
     )
-    shown = model.columns[:6]
+    # As many columns as fit the terminal (about 24 characters per mean/sd pair).
+    shown = model.columns[: max(1, min(6, (console.width - 22) // 24))]
     table = Table(box=box.ASCII if plain else box.SIMPLE_HEAD, show_edge=not plain)
     table.add_column("component", justify="right")
     table.add_column("weight", justify="right")
