@@ -228,7 +228,10 @@ def _open_parquet(source: str, columns: list[str]) -> BlockReader:
         shutil.copyfileobj(sys.stdin.buffer, spool)
         spool.seek(0)
     try:
-        handle = pq.ParquetFile(spool if spool is not None else source)
+        # Buffered, single-threaded reads keep memory flat whatever the file size (pyarrow's
+        # defaults read ahead and grew with the file; measured for the stream engine).
+        handle = pq.ParquetFile(spool if spool is not None else source, pre_buffer=False,
+                                buffer_size=1 << 20)
         schema = handle.schema_arrow
         _check_names(source, schema.names, columns)
         for name in columns:
@@ -238,7 +241,8 @@ def _open_parquet(source: str, columns: list[str]) -> BlockReader:
                     f"column '{name}' is not numeric (it holds {kind} values); the model "
                     "needs numbers: map input columns to the model's with -c/--columns"
                 )
-        batches = handle.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns)
+        batches = handle.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=columns,
+                                      use_threads=False)
     except BaseException:
         if spool is not None:
             spool.close()
