@@ -75,7 +75,7 @@ def fit(
         dtype: "float64" (default) or "float32": the E-step on single-precision rows (about
             2x less memory traffic; statistics and M-step stay float64).  Log-likelihoods
             then agree with float64 to about 1e-6 relative, so use it with a ``tol`` no
-            smaller than ~1e-5 (see docs/notes/speed.md).
+            smaller than ~1e-5 (README, "Speed").
 
     Returns:
         The fitted model; ``model.notes`` and ``model.warnings`` hold messages for the user.

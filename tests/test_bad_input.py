@@ -5,8 +5,7 @@ Every case must end with the exit status of the table (``emcli.errors.ExitStatus
 data / file, 2 bad command line), exactly one line on stderr that starts with ``Error: ``
 and says what to do (``hint``), no traceback, nothing on stdout, and no file created,
 removed or changed anywhere in the working directory (some cases pre-create an output file
-with known content and it must stay as it was).  The list of cases is also in
-``docs/notes/harden.md``.
+with known content and it must stay as it was).
 """
 
 from __future__ import annotations

@@ -109,6 +109,22 @@ def test_far_apart_components_keep_their_digits(kind: str) -> None:
     assert_stats_close(MemoryEngine(x, block_size=101).e_step(p), reference_stats(x, p), 1e-9)
 
 
+@pytest.mark.parametrize("kind", ["full", "tied"])
+@pytest.mark.parametrize("direct_fraction", [0.5, 1.1])
+def test_direct_and_mixed_plans_match_the_reference(monkeypatch, kind: str,
+                                                    direct_fraction: float) -> None:
+    # Far-apart components: with the default fraction every component is computed around
+    # its own mean (direct plan, no features); with 1.1 the exact ones are computed apart
+    # beside the feature products of the others (mixed plan).
+    monkeypatch.setattr(kernels, "DIRECT_FRACTION", direct_fraction)
+    rng = np.random.default_rng(8)
+    p = random_params(rng, kind, k=6, d=4, spread=1e5)
+    x = sample(rng, p, 3000)
+    plan = kernels.make_plan(p)
+    assert 0 < len(plan.exact) and plan.direct == (direct_fraction < 1)
+    assert_stats_close(MemoryEngine(x, block_size=97).e_step(p), reference_stats(x, p), 1e-10)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_log_resp_and_norm_fast_matches_plain(kind: str) -> None:
     rng = np.random.default_rng(8)
