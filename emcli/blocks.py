@@ -28,6 +28,7 @@ from .errors import DataError
 from .io import (
     _arrow_message,
     _is_numeric,
+    arrow_errors,
     check_input_path,
     detect_format,
     parse_delimiter,
@@ -71,8 +72,7 @@ class BlockReader:
                 if n:
                     yield first, x
                 first += n
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError,
-                UnicodeDecodeError) as exc:
+        except arrow_errors() as exc:
             raise DataError(self._message(exc)) from None
         finally:
             self.close()
@@ -93,7 +93,6 @@ def open_blocks(source: str, columns: Sequence[str], fmt: str | None = None,
     Raises:
         DataError: unreadable input, a missing, duplicated or non-numeric column.
     """
-    import pyarrow as pa
 
     check_input_path(source)
     kind = detect_format(source, fmt)
@@ -105,8 +104,7 @@ def open_blocks(source: str, columns: Sequence[str], fmt: str | None = None,
                          kind)
     except PermissionError:
         raise DataError(f"cannot read '{source}': permission denied") from None
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError,
-            UnicodeDecodeError) as exc:
+    except arrow_errors() as exc:
         raise DataError(_arrow_message(source, kind, exc)) from None
 
 

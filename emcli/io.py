@@ -85,6 +85,14 @@ def parse_delimiter(delimiter: str | None) -> str | None:
     return value
 
 
+def arrow_errors() -> tuple[type[BaseException], ...]:
+    """What pyarrow raises for input it cannot read (turned into a DataError)."""
+    import pyarrow as pa
+
+    return (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError,
+            UnicodeDecodeError)
+
+
 def check_input_path(source: str) -> None:
     """Raise DataError unless ``source`` is ``-`` or an existing file."""
     if source == "-":
@@ -98,7 +106,6 @@ def check_input_path(source: str) -> None:
 
 def read_arrow(source: str, fmt: str | None = None, delimiter: str | None = None):
     """Read a whole file (or ``-`` for stdin) into a pyarrow Table."""
-    import pyarrow as pa
 
     delimiter = parse_delimiter(delimiter)
     check_input_path(source)
@@ -112,8 +119,7 @@ def read_arrow(source: str, fmt: str | None = None, delimiter: str | None = None
         return _read_csv(handle, delimiter or ("\t" if kind == "tsv" else ","))
     except PermissionError:
         raise DataError(f"cannot read '{source}': permission denied") from None
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError,
-            UnicodeDecodeError) as exc:
+    except arrow_errors() as exc:
         raise DataError(_arrow_message(source, kind, exc)) from None
 
 

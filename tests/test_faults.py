@@ -17,26 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
-from emcli.cli import main
+from clirun import run
 
 ROOT = Path(__file__).resolve().parents[1]
 KNOWN = b"earlier output, must survive\n"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1",
        "OMP_NUM_THREADS": "1"}
 STOP_WITHIN = 3.0  # seconds from the signal to the exit (issue: "a second or two"; shared CI)
-
-
-def run(*args: object, stdin: bytes | None = None) -> tuple[int, str, str]:
-    runner = CliRunner()
-    code = 0
-    with runner.isolation(input=stdin) as (out, err, _):
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue().decode(), err.getvalue().decode()
 
 
 def temporaries(directory: Path) -> list[Path]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
+from clirun import Run, run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import logsumexp
@@ -26,7 +25,6 @@ from scipy.stats import multivariate_normal
 
 import emcli
 from emcli.apply import LowestRows, describe
-from emcli.cli import main
 from emcli.errors import ModelFileError
 from emcli.families.gaussian import GaussianParams
 from emcli.model import GaussianMixtureModel
@@ -36,25 +34,6 @@ SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
 
 
 # ---------------------------------------------------------------------------- helpers
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-def run(*args: str, stdin: str | bytes | None = None) -> Run:
-    """Run ``emcli ARGS`` in-process through ``cli.main`` (the real error mapping)."""
-    runner = CliRunner()
-    code = 0
-    with runner.isolation(input=stdin) as (out, err, _):
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return Run(code, out.getvalue().decode(), err.getvalue().decode())
-
-
 def ok(*args: str, stdin: str | bytes | None = None) -> Run:
     result = run(*args, stdin=stdin)
     assert result.exit_code == 0, result.stderr

@@ -9,32 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
-from emcli.cli import main
-
-
-@dataclass
-class Run:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-def run(*args: object, stdin: bytes | None = None) -> Run:
-    runner = CliRunner()
-    code = 0
-    with runner.isolation(input=stdin) as (out, err, _):
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return Run(code, out.getvalue().decode(), err.getvalue().decode())
+from clirun import Run, run
 
 
 def ok(*args: object, stdin: bytes | None = None) -> Run:

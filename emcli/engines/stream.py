@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from ..errors import DataError
 from ..families.gaussian import GaussianParams, SufficientStats
-from ..io import _arrow_message, detect_format, select_columns, to_array
+from ..io import _arrow_message, arrow_errors, detect_format, select_columns, to_array
 from .memory import block_e_step, block_rows
 from .summary import ColumnSummary, ScannedEngine
 
@@ -232,14 +232,12 @@ def estimated_rows(path: str, kind: str) -> int:
 
 def guarded(source: str, kind: str, call):
     """``call()``, with pyarrow's and the OS's read errors as DataError."""
-    import pyarrow as pa
 
     try:
         return call()
     except PermissionError:
         raise DataError(f"cannot read '{source}': permission denied") from None
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError,
-            UnicodeDecodeError) as exc:
+    except arrow_errors() as exc:
         raise DataError(_arrow_message(source, kind, exc)) from None
 
 
