@@ -8,6 +8,7 @@ import pytest
 from conftest import COVARIANCE_TYPES, random_covariances
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from mixtures import narrow_far_mixture
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 
@@ -64,20 +65,9 @@ def test_log_gaussian_far_from_origin(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", COVARIANCE_TYPES)
 def test_log_gaussian_of_a_narrow_component_far_from_the_others(kind: str) -> None:
-    # A component with sd 1e-3 (a collapsing one, held by reg_covar) among components spread
-    # over 1e6: the density at its own mean must stay exact.  Expanding
-    # (x - m)^2 p as x^2 p - 2 x m p + m^2 p cancels ~1e18 against 1e18 and is off by ~100.
-    means = np.array([[0.0, 0.0], [1e6, -1e6], [-2e6, 5e5]])
-    if kind == "tied":
-        full = np.repeat(np.array([[1e-6, 2e-7], [2e-7, 1e-6]])[None], 3, axis=0)
-    else:
-        full = np.stack([np.eye(2) * 1e-6, np.eye(2) * 1e11, np.diag([1e11, 4e11])])
-        if kind == "full":
-            full[0, 0, 1] = full[0, 1, 0] = 2e-7
-    params = GaussianParams.from_covariances(
-        kind, np.array([0.2, 0.4, 0.4]), means, from_full_covariances(kind, full)
-    )
-    x = means + np.array([[1e-3, -2e-3], [3e5, 1e5], [0.0, 0.0]])
+    # The density at the narrow component's own mean must stay exact (mixtures.py).
+    params, x = narrow_far_mixture(kind)
+    means = params.means
     got = log_gaussian(x, params)
     want = np.column_stack(
         [multivariate_normal(means[j], params.full_covariances()[j]).logpdf(x) for j in range(3)]

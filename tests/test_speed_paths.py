@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mixtures import narrow_far_mixture
 from scipy.special import logsumexp
 
 from emcli.em import EMSettings, fit_em, likelihood_decreases, run_em
@@ -277,16 +278,8 @@ def test_kernel_density_of_a_narrow_component_far_from_the_others(kind: str) -> 
     # centre its quadratic form would cancel 1e18 against 1e18; the kernels must notice.
     from scipy.stats import multivariate_normal
 
-    means = np.array([[0.0, 0.0], [1e6, -1e6], [-2e6, 5e5]])
-    if kind == "tied":
-        full = np.repeat(np.array([[1e-6, 2e-7], [2e-7, 1e-6]])[None], 3, axis=0)
-    else:
-        full = np.stack([np.eye(2) * 1e-6, np.eye(2) * 1e11, np.diag([1e11, 4e11])])
-        if kind == "full":
-            full[0, 0, 1] = full[0, 1, 0] = 2e-7
-    weights = np.array([0.2, 0.4, 0.4])
-    p = GaussianParams.from_covariances(kind, weights, means, from_full_covariances(kind, full))
-    x = means + np.array([[1e-3, -2e-3], [3e5, 1e5], [0.0, 0.0]])
+    p, x = narrow_far_mixture(kind)
+    means, weights = p.means, p.weights
     plan = kernels.make_plan(p)
     ws = kernels.Workspace()
     got = kernels.log_prob_t(plan, kernels.features(plan, x, ws), ws).T
