@@ -111,19 +111,45 @@ def test_far_apart_components_keep_their_digits(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", ["full", "tied"])
-@pytest.mark.parametrize("direct_fraction", [0.5, 1.1])
+@pytest.mark.parametrize("direct", [False, True])
 def test_direct_and_mixed_plans_match_the_reference(monkeypatch, kind: str,
-                                                    direct_fraction: float) -> None:
-    # Far-apart components: with the default fraction every component is computed around
-    # its own mean (direct plan, no features); with 1.1 the exact ones are computed apart
-    # beside the feature products of the others (mixed plan).
-    monkeypatch.setattr(kernels, "DIRECT_FRACTION", direct_fraction)
+                                                    direct: bool) -> None:
+    # Two components far from the others: in a direct plan every component is computed
+    # around its own mean (no features); in a mixed plan the two far ones are computed
+    # apart beside the feature products of the others.
+    monkeypatch.setattr(kernels, "go_direct", lambda *args: direct)
     rng = np.random.default_rng(8)
-    p = random_params(rng, kind, k=6, d=4, spread=1e5)
+    near = random_params(rng, kind, k=6, d=4)
+    means = near.means.copy()
+    means[:2] += 1e4 * rng.normal(size=(2, 4))  # far, and light (the centre stays near)
+    weights = np.r_[0.005, 0.005, 0.99 * near.weights[2:] / near.weights[2:].sum()]
+    p = GaussianParams.from_covariances(kind, weights, means, near.covariances)
     x = sample(rng, p, 3000)
     plan = kernels.make_plan(p)
-    assert 0 < len(plan.exact) and plan.direct == (direct_fraction < 1)
+    assert plan.direct == direct
+    assert set(plan.exact) == ({0, 1, 2, 3, 4, 5} if plan.direct else {0, 1})
     assert_stats_close(MemoryEngine(x, block_size=97).e_step(p), reference_stats(x, p), 1e-10)
+    np.testing.assert_allclose(kernels.log_resp_and_norm_fast(x, p)[1],
+                               log_resp_and_norm(x, p)[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["full", "tied"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_direct_plan_on_separated_clusters_dense_and_sparse(monkeypatch, kind: str,
+                                                           sparse: bool) -> None:
+    # d = 20, eight clusters far apart, in a direct plan: most responsibilities underflow,
+    # so the second moments of each component take only its own rows (sparse), or all
+    # rows when SPARSE_FILL is 0 (dense).  Both match the plain reference.
+    rng = np.random.default_rng(21)
+    p = random_params(rng, kind, k=8, d=20, spread=10.0)
+    x = sample(rng, p, 4000)
+    monkeypatch.setattr(kernels, "go_direct", lambda *args: True)
+    if not sparse:
+        monkeypatch.setattr(kernels, "SPARSE_FILL", 0.0)
+    stats = MemoryEngine(x, block_size=600).e_step(p)
+    assert_stats_close(stats, reference_stats(x, p), 1e-11)
+    resp = np.exp(log_resp_and_norm(x, p)[0])
+    assert (resp > 1e-30).mean() < 0.3  # the sparse branch is taken when allowed
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -24,10 +24,16 @@ Numerics.  Expanding around the shared centre ``s`` costs digits when a componen
 sits far from ``s`` relative to its spread: about ``log10(ratio)`` with ``ratio`` the
 squared offset in units of the component's standard deviations (over the smallest
 eigenvalue of its correlation matrix, for full/tied).  Components with
-``ratio > EXACT_RATIO`` are computed around their own mean instead, exactly as the plain
-formulas (``(x - m_j) P_j`` for the density, ``sum r (x - m_j)(x - m_j)^T`` for the
-moments), so the loss stays below about 1e-11 relative, whatever the offsets; data far
-from 0 costs nothing since ``s`` absorbs it.
+``ratio > EXACT_RATIO`` are computed around their own mean instead (*exact* components),
+so the loss stays below about 1e-11 relative, whatever the offsets; data far from 0 costs
+nothing since ``s`` absorbs it.
+
+Exact components (full/tied) go through their whitened rows ``y_j = P_j^T (x - m_j)``
+(``P_j`` the Cholesky factor of the precision): one stacked product for all of them gives
+the densities (``||y_j||^2``), and the same ``y_j``, scaled by ``sqrt(r)``, give the moments
+``sum r y y^T`` as one symmetric rank-b update each, mapped back by ``P_j^-T`` once per
+E-step.  When the feature products would cost more than that (few components in them, or d
+large: ``go_direct``) every component is exact: the *direct* plan, with no feature matrix.
 
 The raw result of a block is a pair of float64 arrays; their sums over all blocks, taken in
 block order, become ``SufficientStats`` once (``raw_to_stats``).
@@ -45,10 +51,17 @@ Array = NDArray[np.float64]
 LOG_2PI = float(np.log(2.0 * np.pi))
 # Above this offset ratio a component's sums are taken around its own mean (module doc).
 EXACT_RATIO = 1e5
-# full/tied: when more than this fraction of the components is exact, all of them are.
-DIRECT_FRACTION = 0.5
-# full/tied: with more than this many features per (component x column), go direct.
-DIRECT_FEATURES = 4
+# full/tied: exact components further than this many standard deviations from the centre
+# take the subtraction before the product (``whitened``): at most ~1e-13 relative lost.
+FAR_OFFSET = 1e3
+# full/tied: below this many columns the feature products always beat direct (go_direct).
+DIRECT_MIN_FEATURES = 16
+# Exact components (full/tied): responsibilities below SPARSE_RATIO times the largest of
+# their component in the block are left out of its second moments (they change them by
+# less than 1e-20 relative: r |y|^2 with r < 1e-30 next to rows with r near its largest),
+# when fewer than SPARSE_FILL of all of them are left in.
+SPARSE_RATIO = 1e-30
+SPARSE_FILL = 0.5
 # Feature-matrix elements per block (m x b): 8 MB in float64.  Measured on an idle machine,
 # blocks this large halve the per-block Python overhead that dominated at small d; smaller
 # cache-sized blocks (1 << 17) only helped under heavy load.
@@ -58,7 +71,12 @@ MAX_BLOCK_ROWS = 16384
 
 @dataclass
 class Plan:
-    """What every block of one E-step needs, computed once from the parameters."""
+    """What every block of one E-step needs, computed once from the parameters.
+
+    Inside a block the components are in the order ``order = feat + exact``: the first
+    ``len(feat)`` rows of the (k, b) arrays come from the feature products, the others are
+    computed around their own means.  ``raw_to_stats`` maps them back.
+    """
 
     kind: str
     k: int
@@ -66,17 +84,38 @@ class Plan:
     m: int  # features per row
     shift: Array  # (d,) mixture centre s
     u: Array  # (k, d) means - s
-    w: Array  # (m, k) coefficients: log w_j N(x | j) = w[:, j] . F(x)
     const: Array  # (k,) log w_j + log det P_j - d/2 log 2 pi
     prec: Array  # (k, d, d) full/tied precision Cholesky, (k, d) diag/spherical squared
+    feat: NDArray[np.intp]  # components done by the feature products
     exact: NDArray[np.intp]  # components computed around their own mean
+    w: Array  # (m, len(feat)) coefficients: log w_j N(x | j) = w[:, j] . F(x)
     dtype: type
-    direct: bool = False  # every component around its own mean, no features (block_raw_direct)
+    # The exact components.  full/tied: ``pt`` (e d, d + 1) stacks [P_j^T, -P_j^T u_j] (in
+    # ``dtype``), so that y_j = P_j^T (x - m_j) is one product with the rows [x - s; 1];
+    # the last ``far`` of them are too far from s for that (``whitened``) and take
+    # P_j^T ((x - s) - u_j) instead; ``back`` (e, d, d) = P_j^-T turns sums over y back
+    # into sums over x - m_j.
+    # diag/spherical: ``pt`` (e, d, 1) their square-root precisions, ``back`` 1 / pt.
+    # ``ce`` (e, 1): their ``const`` (float64).
+    pt: Array
+    back: Array
+    ue: Array
+    ce: Array
+    far: int = 0
 
     @property
     def quadratic(self) -> bool:
         return self.kind in ("full", "tied")
 
+    @property
+    def direct(self) -> bool:
+        """No feature products at all: every component around its own mean."""
+        return len(self.feat) == 0
+
+    @property
+    def order(self) -> NDArray[np.intp]:
+        """Component of each row of a block's (k, b) arrays."""
+        return np.concatenate([self.feat, self.exact])
 
 
 def n_features_of(kind: str, d: int) -> int:
@@ -92,6 +131,21 @@ def block_rows_for(kind: str, k: int, d: int) -> int:
 def _pair_index(d: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     # Order of the quadratic features: (0,0), (0,1), ..., (0,d-1), (1,1), ...
     return np.triu_indices(d)
+
+
+def go_direct(kind: str, k: int, d: int, n_exact: int) -> bool:
+    """full/tied: compute every component around its own mean (no feature matrix)?
+
+    Estimated time per row (ns, fitted to E-steps timed on two threads here over d = 5..80,
+    k = 3..32): building the features and the products of ``kf`` components with them,
+    ``m (1 + 0.07 kf)`` for m = d(d+1)/2 + d + 1 features; the same components done exact,
+    ``kf (0.055 d^2 + d + 8)`` (a stacked product, a symmetric rank-b update).  Exact ones
+    cost the same either way.  Below d = 16 the feature products always won here.
+    """
+    if kind not in ("full", "tied") or d < DIRECT_MIN_FEATURES:
+        return False
+    kf = k - n_exact
+    return kf * (0.055 * d * d + d + 8) < n_features_of(kind, d) * (1 + 0.07 * kf)
 
 
 def make_plan(params, dtype=np.float64) -> Plan:
@@ -131,18 +185,33 @@ def make_plan(params, dtype=np.float64) -> Plan:
         w[d : 2 * d] = (u * prec).T
         w[2 * d] = const - 0.5 * np.einsum("kd,kd->k", u * u, prec)
         ratio = (u * u * prec).max(axis=1)
-    exact = np.flatnonzero(~(ratio <= EXACT_RATIO))
-    # Every component around its own mean (``block_raw_direct``) when most of them are far
-    # apart or ill-conditioned (the feature products would be wasted), or when d is large
-    # next to k: d(d+1)/2 features per row then cost more time and memory than k
-    # per-component products (measured: 3x faster at d = 200, k = 4 and d = 500, k = 3).
-    direct = kind in ("full", "tied") and (
-        len(exact) > DIRECT_FRACTION * k or m > DIRECT_FEATURES * k * d
-    )
-    if direct:
-        exact = np.arange(k)
-    w[:, exact] = 0.0  # their densities are computed apart
-    return Plan(kind, k, d, m, shift, u, w.astype(dtype), const, prec, exact, dtype, direct)
+    far = ~(ratio <= EXACT_RATIO)
+    if go_direct(kind, k, d, int(far.sum())):
+        far[:] = True
+    feat, exact = np.flatnonzero(~far), np.flatnonzero(far)
+    n_far = 0
+    if kind in ("full", "tied") and len(exact):
+        # Exact components whose mean is over FAR_OFFSET of their standard deviations from
+        # s go last: their y_j = P_j^T (x - m_j) is not taken from the stacked linear form.
+        offset = np.linalg.norm(np.einsum("kba,kb->ka", prec[exact], u[exact]), axis=1)
+        linear = ~(offset > FAR_OFFSET)
+        exact = np.concatenate([exact[linear], exact[~linear]])
+        n_far = int((~linear).sum())
+    e = len(exact)
+    ue = u[exact][:, :, None].astype(dtype)
+    if kind in ("full", "tied"):
+        pt_e = prec[exact].transpose(0, 2, 1)  # P_j^T
+        pt = np.empty((e, d, d + 1))
+        pt[:, :, :d] = pt_e
+        pt[:, :, d] = -np.einsum("kab,kb->ka", pt_e, u[exact])
+        pt = pt.reshape(e * d, d + 1).astype(dtype)
+        back = np.linalg.inv(pt_e) if e else np.zeros((0, d, d))
+    else:
+        root = np.sqrt(prec[exact])
+        pt, back = root[:, :, None].astype(dtype), 1.0 / root
+    return Plan(kind, k, d, m, shift, u, const, prec, feat, exact,
+                np.ascontiguousarray(w[:, feat], dtype=dtype), dtype,
+                pt, back, ue, const[exact][:, None], n_far)
 
 
 class Workspace:
@@ -172,8 +241,14 @@ def workspace() -> Workspace:
 
 
 def features(plan: Plan, xb: Array, ws: Workspace) -> Array:
-    """The feature matrix F of a block, shape (m, b) (module docstring)."""
+    """The feature matrix F of a block, shape (m, b) (module docstring); for a direct plan
+    only its ``x - s`` rows, shape (d, b) (see ``centred``)."""
     b, d, m = xb.shape[0], plan.d, plan.m
+    if plan.direct:
+        f = ws.get("f", (d + 1, b), plan.dtype)
+        np.subtract(xb.T, plan.shift.astype(plan.dtype)[:, None], out=f[:d])
+        f[d] = 1.0
+        return f
     f = ws.get("f", (m, b), plan.dtype)
     xc = f[m - 1 - d : m - 1]
     np.subtract(xb.T, plan.shift.astype(plan.dtype)[:, None], out=xc)
@@ -188,30 +263,58 @@ def features(plan: Plan, xb: Array, ws: Workspace) -> Array:
     return f
 
 
-def log_prob_t(plan: Plan, f: Array, ws: Workspace) -> Array:
-    """Weighted log-densities log(w_j N(x_i | j)), transposed: shape (k, b)."""
+def centred(plan: Plan, f: Array) -> Array:
+    """The ``x - s`` rows of a block's feature matrix and its row of ones, shape (d + 1, b)."""
+    return f if plan.direct else f[plan.m - 1 - plan.d :]
+
+
+def log_prob_block(plan: Plan, f: Array, ws: Workspace) -> Array:
+    """Weighted log-densities log(w_j N(x_i | j)), shape (k, b), rows in ``plan.order``."""
     b = f.shape[1]
+    kf, e = len(plan.feat), len(plan.exact)
     out = ws.get("lp", (plan.k, b), plan.dtype)
-    np.dot(plan.w.T, f, out=out)
-    if len(plan.exact):
-        # All exact components at once (batched products): (e, d, b) differences.
-        ex = plan.exact
-        diff = _exact_diff(plan, f)
-        if plan.quadratic:
-            y = np.matmul(plan.prec[ex].transpose(0, 2, 1).astype(plan.dtype), diff)
-            maha = np.einsum("edb,edb->eb", y, y)
-        else:
-            diff *= diff
-            maha = np.einsum("ed,edb->eb", plan.prec[ex].astype(plan.dtype), diff)
-        out[ex] = plan.const[ex][:, None] - 0.5 * maha
+    if kf:
+        np.dot(plan.w.T, f, out=out[:kf])
+    if e:
+        y = whitened(plan, f, ws)
+        maha = np.einsum("edb,edb->eb", y, y, out=out[kf:])
+        maha *= -0.5
+        maha += plan.ce
     return out
 
 
-def _exact_diff(plan: Plan, f: Array) -> Array:
-    """x - m_j for the exact components, shape (e, d, b), from the block's x - s rows."""
-    d = plan.d
-    xc = f[plan.m - 1 - d : plan.m - 1]
-    return xc[None, :, :] - plan.u[plan.exact].astype(plan.dtype)[:, :, None]
+def whitened(plan: Plan, f: Array, ws: Workspace) -> Array:
+    """y_j = P_j^T (x - m_j) for the exact components, shape (e, d, b): the block's rows
+    whitened by each component (``||y_j||^2`` is the Mahalanobis distance).
+
+    full/tied: one stacked product [P_j^T, -P_j^T u_j] [x - s; 1] for all of them, a linear
+    form that loses about ``log10 ||P_j^T u_j||`` digits (the mean's offset from s in
+    standard deviations); components offset by more than ``FAR_OFFSET`` take
+    P_j^T ((x - s) - u_j), subtraction first.  Kept in the workspace: the M-step reuses it
+    (``raw_from_resp``).
+    """
+    e, d, b = len(plan.exact), plan.d, f.shape[1]
+    y = ws.get("y", (e, d, b), plan.dtype)
+    xc = centred(plan, f)
+    if plan.quadratic:
+        near = e - plan.far
+        if near:
+            np.dot(plan.pt[: near * d], xc, out=y[:near].reshape(near * d, b))
+        if plan.far:
+            pt = plan.pt[near * d :].reshape(plan.far, d, d + 1)[:, :, :d]
+            np.matmul(pt, xc[:d] - plan.ue[near:], out=y[near:])
+    else:
+        np.subtract(xc[:d], plan.ue, out=y)
+        y *= plan.pt
+    return y
+
+
+def log_prob_t(plan: Plan, f: Array, ws: Workspace) -> Array:
+    """Weighted log-densities log(w_j N(x_i | j)), shape (k, b), in component order."""
+    lp = log_prob_block(plan, f, ws)
+    out = np.empty_like(lp)
+    out[plan.order] = lp
+    return out
 
 
 def log_sum_exp_t(lp: Array, ws: Workspace) -> Array:
@@ -233,66 +336,63 @@ def log_sum_exp_t(lp: Array, ws: Workspace) -> Array:
     return total
 
 
-def raw_from_resp(plan: Plan, f: Array, resp_t: Array) -> tuple[Array, Array]:
-    """Raw M-step sums: ``R F^T`` (k, m), and the exact components' own sums."""
-    g = np.dot(resp_t, f.T).astype(np.float64)
-    d = plan.d
+def raw_from_resp(plan: Plan, f: Array, resp: Array, ws: Workspace) -> tuple[Array, Array]:
+    """Raw M-step sums of a block: ``R F^T`` (len(feat), m), and the exact components' own
+    sums around their means (e, d + 1, d + 1) for full/tied, (e, 2 d + 1) otherwise."""
+    kf, e, d = len(plan.feat), len(plan.exact), plan.d
+    g = np.dot(resp[:kf], f.T).astype(np.float64) if kf else np.zeros((0, plan.m))
     if plan.quadratic:
-        ex = np.zeros((len(plan.exact), d + 1, d + 1))
+        ex = np.zeros((e, d + 1, d + 1))
     else:
-        ex = np.zeros((len(plan.exact), 2 * d + 1))
-    if len(plan.exact):
-        diff = _exact_diff(plan, f)
-        resp = resp_t[plan.exact]  # (e, b)
-        rd = diff * resp[:, None, :]
+        ex = np.zeros((e, 2 * d + 1))
+    if e:
+        # Sums over y_j = P_j^T (x - m_j), still in the workspace from ``log_prob_block``;
+        # ``raw_to_stats`` maps them back with P_j^-T once per E-step.
+        r = resp[kf:]  # (e, b)
+        y = ws.get("y", (e, d, f.shape[1]), plan.dtype)
         if plan.quadratic:
-            ex[:, :d, :d] = np.matmul(rd, diff.transpose(0, 2, 1))
-            ex[:, :d, d] = rd.sum(axis=2)
-            ex[:, d, d] = resp.sum(axis=1)
+            ex[:, d, d] = r.sum(axis=1)
+            keep = r > SPARSE_RATIO * r.max(axis=1, keepdims=True)
+            n_keep = int(np.count_nonzero(keep))
+            if n_keep >= SPARSE_FILL * keep.size:
+                # sum r y y^T as Z Z^T with Z = sqrt(r) y: numpy's matmul takes a product
+                # of a matrix with its own transpose as a symmetric rank-b update.
+                sr = np.sqrt(r)
+                y *= sr[:, None, :]
+                ex[:, :d, :d] = np.matmul(y, y.transpose(0, 2, 1))
+                ex[:, :d, d] = np.matmul(y, sr[:, :, None])[:, :, 0]
+            else:
+                # Most responsibilities are below SPARSE_RATIO of their component's largest
+                # in the block (well separated clusters): only the others take part.
+                comp, row = np.nonzero(keep)  # grouped by component
+                sr = np.sqrt(r[comp, row])
+                z = y[comp, :, row]  # (n_keep, d)
+                z *= sr[:, None]
+                ends = np.cumsum(np.count_nonzero(keep, axis=1))
+                start = 0
+                for j, end in enumerate(ends.tolist()):
+                    if end > start:
+                        zj = z[start:end]
+                        ex[j, :d, :d] = zj.T @ zj
+                        ex[j, :d, d] = sr[start:end] @ zj
+                    start = end
         else:
-            ex[:, :d] = (rd * diff).sum(axis=2)
-            ex[:, d : 2 * d] = rd.sum(axis=2)
-            ex[:, 2 * d] = resp.sum(axis=1)
+            ry = y * r[:, None, :]
+            ex[:, d : 2 * d] = ry.sum(axis=2)
+            ry *= y
+            ex[:, :d] = ry.sum(axis=2)
+            ex[:, 2 * d] = r.sum(axis=1)
     return g, ex
 
 
 def block_raw(plan: Plan, xb: Array, ws: Workspace | None = None) -> tuple[Array, Array, float]:
     """Raw statistics of one block and its log-likelihood (float64)."""
     ws = ws or workspace()
-    if plan.direct:
-        return block_raw_direct(plan, xb, ws)
     f = features(plan, xb, ws)
-    lp = log_prob_t(plan, f, ws)
-    norm = log_sum_exp_t(lp, ws)
-    g, ex = raw_from_resp(plan, f, lp)
-    return g, ex, float(norm.sum(dtype=np.float64))
-
-
-def block_raw_direct(plan: Plan, xb: Array, ws: Workspace) -> tuple[Array, Array, float]:
-    """``block_raw`` with every component around its own mean (full/tied, ``plan.direct``).
-
-    Densities come from one stacked product P^T (x - s) for all components minus P_j^T u_j:
-    a linear form, so an offset u_j costs digits only in proportion to its length, not its
-    square.  The moments sum r (x - m_j)(x - m_j)^T are one batched product.
-    """
-    k, d = plan.k, plan.d
-    xc = np.subtract(xb, plan.shift.astype(plan.dtype)).T  # (d, b)
-    prec_t = plan.prec.transpose(0, 2, 1).astype(plan.dtype)  # (k, d, d): P_j^T
-    y = (prec_t.reshape(k * d, d) @ xc).reshape(k, d, -1)
-    y -= np.einsum("kab,kb->ka", prec_t, plan.u.astype(plan.dtype))[:, :, None]
-    lp = ws.get("lp", (k, xc.shape[1]), plan.dtype)
-    np.einsum("kdb,kdb->kb", y, y, out=lp)
-    lp *= -0.5
-    lp += plan.const[:, None]
+    lp = log_prob_block(plan, f, ws)
     norm = log_sum_exp_t(lp, ws)  # lp now holds the responsibilities
-    diff = xc[None, :, :] - plan.u.astype(plan.dtype)[:, :, None]  # (k, d, b)
-    rd = diff * lp[:, None, :]
-    ex = np.empty((k, d + 1, d + 1))
-    ex[:, :d, :d] = np.matmul(rd, diff.transpose(0, 2, 1))
-    ex[:, :d, d] = rd.sum(axis=2)
-    ex[:, d, d] = lp.sum(axis=1)
-    ex[:, d, :d] = 0.0
-    return np.zeros((k, plan.m)), ex, float(norm.sum(dtype=np.float64))
+    g, ex = raw_from_resp(plan, f, lp, ws)
+    return g, ex, float(norm.sum(dtype=np.float64))
 
 
 def raw_to_stats(plan: Plan, g: Array, ex: Array, log_likelihood: float, n_samples: int,
@@ -300,30 +400,39 @@ def raw_to_stats(plan: Plan, g: Array, ex: Array, log_likelihood: float, n_sampl
     """Summed raw statistics -> ``SufficientStats`` around ``centers`` (the E-step's means)."""
     from .gaussian import SufficientStats
 
-    d, k, u = plan.d, plan.k, plan.u
+    d, k = plan.d, plan.k
+    feat, exact, u = plan.feat, plan.exact, plan.u[plan.feat]
+    n_k = np.empty(k)
+    sum_x = np.empty((k, d))
     if plan.quadratic:
         q = d * (d + 1) // 2
         rows, cols = _pair_index(d)
-        s = np.empty((k, d, d))
+        sum_xx = np.empty((k, d, d))
+        s = np.empty((len(feat), d, d))
         s[:, rows, cols] = g[:, :q]
         s[:, cols, rows] = g[:, :q]
         a = g[:, q : q + d]  # sum r (x - s)
-        n_k = g[:, q + d].copy()
-        sum_x = a - n_k[:, None] * u
+        nf = g[:, q + d]
         # sum r (x - m)(x - m)^T = S - a u^T - u a^T + n u u^T
         au = a[:, :, None] * u[:, None, :]
-        sum_xx = s - au - au.transpose(0, 2, 1) + n_k[:, None, None] * u[:, :, None] * u[:, None]
-        for i, j in enumerate(plan.exact):
-            sum_xx[j], sum_x[j], n_k[j] = ex[i, :d, :d], ex[i, :d, d], ex[i, d, d]
+        uu = u[:, :, None] * u[:, None, :]
+        sum_xx[feat] = s - au - au.transpose(0, 2, 1) + nf[:, None, None] * uu
+        back = plan.back  # x - m_j = P_j^-T y_j
+        sum_xx[exact] = back @ ex[:, :d, :d] @ back.transpose(0, 2, 1)
+        sum_x[exact] = np.einsum("eab,eb->ea", back, ex[:, :d, d])
+        n_k[exact] = ex[:, d, d]
         if plan.kind == "tied":
             sum_xx = sum_xx.sum(axis=0)
     else:
         a = g[:, d : 2 * d]
-        n_k = g[:, 2 * d].copy()
-        sum_x = a - n_k[:, None] * u
-        sum_xx = g[:, :d] - 2.0 * u * a + n_k[:, None] * u * u
-        for i, j in enumerate(plan.exact):
-            sum_xx[j], sum_x[j], n_k[j] = ex[i, :d], ex[i, d : 2 * d], ex[i, 2 * d]
+        nf = g[:, 2 * d]
+        sum_xx = np.empty((k, d))
+        sum_xx[feat] = g[:, :d] - 2.0 * u * a + nf[:, None] * u * u
+        back = plan.back
+        sum_xx[exact], sum_x[exact] = ex[:, :d] * back**2, ex[:, d : 2 * d] * back
+        n_k[exact] = ex[:, 2 * d]
+    sum_x[feat] = a - nf[:, None] * u
+    n_k[feat] = nf
     return SufficientStats(
         plan.kind, centers, n_k, sum_x, sum_xx, float(log_likelihood), int(n_samples)
     )
