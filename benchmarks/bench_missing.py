@@ -66,7 +66,7 @@ def main() -> None:
         gappy = iteration_times(xm, args.k, kind, args.repeat)
         med_f, med_g = float(np.median(full)), float(np.median(gappy))
         print(f"{kind:9s} complete {med_f:.4f} [{min(full):.4f}-{max(full):.4f}]  "
-              f"20% missing {med_g:.4f} [{min(gappy):.4f}-{max(gappy):.4f}]  "
+              f"{args.fraction:.0%} missing {med_g:.4f} [{min(gappy):.4f}-{max(gappy):.4f}]  "
               f"ratio {med_g / med_f:.1f}x")
 
 

@@ -6,11 +6,11 @@ given), CSV by byte ranges cut at line ends (``dask.bytes.read_bytes``, as
 ``dask.dataframe.read_csv`` does), each parsed by pyarrow exactly as the stream engine parses
 it (same types, nulls and errors).  Each partition becomes a float64 array of the chosen
 columns kept in the workers' memory (read once, not per iteration).  Each EM iteration maps
-the E-step (``block_e_step``, the function every engine uses) over the partitions and adds the
-statistics up a tree of fixed shape on the workers; the M-step runs on the client.  Rows are
-numbered across partitions in input order (files in sorted name order, then file order), so
-the initialisation sample picks the same rows as the memory engine for the same input and
-seed, and the log-likelihood agrees to rounding.
+the E-step (``memory.chunked_e_step``: the memory engine's kernels, one thread per task) over
+the partitions and adds the statistics up a tree of fixed shape on the workers; the M-step
+runs on the client.  Rows are numbered across partitions in input order (files in sorted
+name order, then file order), so the initialisation sample picks the same rows as the memory
+engine for the same input and seed, and the log-likelihood agrees to rounding.
 
 Install with ``pip install "emcli[dask]"``.  Without a scheduler address a ``LocalCluster``
 with one single-threaded worker process per core is started and stopped with the engine.
@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from ..errors import DataError, EmcliError, UsageError
 from ..families.gaussian import GaussianParams, SufficientStats
 from ..io import detect_format, select_columns, to_array
-from .memory import block_e_step, block_rows
+from .memory import chunked_e_step
 from .stream import _complete_rows, guarded, parse_csv, read_head
 from .summary import ColumnSummary, ScannedEngine, total_summary
 
@@ -281,11 +281,8 @@ def _part_e_step(x: Array, params: GaussianParams, complete_only: bool = False
                  ) -> SufficientStats:
     if complete_only:
         x = _complete_rows(x)
-    total = SufficientStats.zeros(params.covariance_type, params.means)
-    size = block_rows(params.n_components, params.n_features)
-    for start in range(0, len(x), size):
-        total = total + block_e_step(x[start : start + size], params)
-    return total
+    # One thread per task: the workers' own threads are the parallelism here.
+    return chunked_e_step([x], params, n_threads=1)
 
 
 def _sum_stats(parts: Sequence[SufficientStats]) -> SufficientStats:

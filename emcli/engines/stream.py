@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from ..errors import DataError
 from ..families.gaussian import GaussianParams, SufficientStats
 from ..io import _arrow_message, arrow_errors, detect_format, select_columns, to_array
-from .memory import block_e_step, block_rows
+from .memory import chunked_e_step
 from .summary import ColumnSummary, ScannedEngine
 
 Array = NDArray[np.float64]
@@ -95,12 +95,7 @@ class StreamEngine(ScannedEngine):
         return out
 
     def e_step(self, params: GaussianParams) -> SufficientStats:
-        total = SufficientStats.zeros(params.covariance_type, params.means)
-        size = block_rows(params.n_components, self.n_features)
-        for xb in self._fit_arrays():
-            for start in range(0, len(xb), size):
-                total = total + block_e_step(xb[start : start + size], params)
-        return total
+        return chunked_e_step(self._fit_arrays(), params)
 
     def blocks(self, n_components: int) -> Iterator[Array]:
         return self._arrays()
