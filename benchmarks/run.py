@@ -259,6 +259,50 @@ def end_to_end(n: int, d: int, k: int, iters: int, repeat: int) -> dict:
     return result
 
 
+# ---------------------------------------------------------------------------- reading CSV
+def read_speed(target_bytes: int, repeat: int) -> dict:
+    """Seconds to read a numeric CSV of about ``target_bytes`` into a float64 array:
+    emcli's reader (``emcli.read_table``, what ``emcli fit`` runs), pyarrow's multi-threaded
+    ``read_csv`` alone, and ``pandas.read_csv`` (its default C parser, one thread)."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    from emcli.io import read_table
+
+    d = 10
+    rng = np.random.default_rng(5)
+    chunk = rng.normal(size=(10_000, d)) * 10.0
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "big.csv")
+        table = pa.table({f"x{j}": chunk[:, j] for j in range(d)})
+        with open(path, "wb") as out:
+            pcsv.write_csv(table, out)
+            one = out.tell()
+            body = Path(path).read_bytes().split(b"\n", 1)[1]
+            while out.tell() + len(body) <= target_bytes:
+                out.write(body)
+        size = os.path.getsize(path)
+        readers = {
+            "emcli": lambda: read_table(path).x,
+            "pyarrow": lambda: np.column_stack(
+                [c.to_numpy() for c in pcsv.read_csv(path).columns]),
+            "pandas": lambda: pd.read_csv(path).to_numpy(),
+        }
+        result: dict = {"bytes": size, "rows": size // max(1, one // 10_000)}
+        pcsv.read_csv(path)  # the file in the page cache, pyarrow's threads started
+        for name, read in readers.items():
+            times = []
+            for _ in range(repeat):
+                t = time.perf_counter()
+                read()
+                times.append(time.perf_counter() - t)
+            result[name] = min(times)
+    result["pandas_over_emcli"] = result["pandas"] / result["emcli"]
+    result["emcli_over_pyarrow"] = result["emcli"] / result["pyarrow"]
+    return result
+
+
 # ---------------------------------------------------------------------------- SQUAREM
 def accelerate_cases(quick: bool) -> list[tuple[str, object, int, str]]:
     import pandas as pd
@@ -414,11 +458,30 @@ def main(argv: list[str] | None = None) -> int:
                         "flops_per_iter": flops, "bound_s": bound,
                         "emcli_over_bound": case["emcli_s_per_iter"] / bound,
                         "sklearn_over_bound": case["sklearn_s_per_iter"] / bound}
+    # The same case with the sparse M-step of the exact components turned off (every
+    # responsibility takes part, as in the bound's flop count).
+    from emcli.families import kernels
+
+    x = make_data(bn, bd, bk)
+    params = start_params(x, bk, bkind)
+    saved = kernels.SPARSE_FILL
+    kernels.SPARSE_FILL = 0.0
+    try:
+        dense_times, _ = time_emcli(x, params, iters)
+    finally:
+        kernels.SPARSE_FILL = saved
+    del x
+    dense = statistics.median(dense_times)
+    results["bound"]["emcli_dense_s_per_iter"] = dense
+    results["bound"]["emcli_dense_over_bound"] = dense / bound
+    results["bound"]["sklearn_over_emcli_dense"] = case["sklearn_s_per_iter"] / dense
     say()
     say(f"machine bound at ({bn}, {bd}, {bk}) {bkind}: GEMM {rate / 1e9:.1f} GFLOP/s, memory "
         f"{bw / 1e9:.1f} GB/s, {flops / 1e9:.2f} GFLOP per iteration -> {bound:.4f} s; "
         f"emcli {results['bound']['emcli_over_bound']:.2f}x the bound, sklearn "
         f"{results['bound']['sklearn_over_bound']:.1f}x")
+    say(f"  with every responsibility in the M-step (no sparse moments): emcli {dense:.4f} s/it, "
+        f"{dense / bound:.2f}x the bound, sklearn/emcli {case['sklearn_s_per_iter'] / dense:.1f}")
 
     say()
     say(f"{'--dtype float32 vs float64':<30} {'s/it f64':>9} {'s/it f32':>9} {'speed-up':>8} "
@@ -448,6 +511,12 @@ def main(argv: list[str] | None = None) -> int:
             f"k={e2e['k']} full, {e2e['iters']} iterations, labels written: emcli fit "
             f"{e2e['emcli']:.2f} s, pandas.read_csv + scikit-learn {e2e['sklearn']:.2f} s, "
             f"ratio {e2e['ratio']:.1f}")
+        rd = read_speed(5 * 2**20 if quick else 2**30, 2)
+        results["read_csv"] = rd
+        say(f"reading a {rd['bytes'] / 2**20:.0f} MiB numeric CSV into float64 (best of runs): "
+            f"emcli {rd['emcli']:.2f} s, pyarrow.csv.read_csv {rd['pyarrow']:.2f} s "
+            f"(emcli/pyarrow {rd['emcli_over_pyarrow']:.2f}), pandas.read_csv {rd['pandas']:.2f} s "
+            f"(pandas/emcli {rd['pandas_over_emcli']:.1f})")
         results["startup"] = startup(1 if quick else 7)
         say("start-up (median): " + ", ".join(f"{k} {v:.3f} s"
                                              for k, v in results["startup"].items()))
