@@ -257,3 +257,35 @@ def test_predict_and_score_take_the_same_spellings(plain, tmp_path):
     assert out[0] == "cluster" and np.array_equal(np.array(out[1:], dtype=int), labels0)
     score = ok("score", model, source, "--delimiter", ";").stdout.split()
     assert len(score) == len(x) + 1 and all(math.isfinite(float(v)) for v in score[1:])
+
+
+@pytest.mark.parametrize("aligned", [True, False])
+def test_table_to_array_any_chunking(aligned: bool) -> None:
+    # pyarrow tables come in chunks (per CSV block, per Parquet row group); columns may be
+    # chunked alike (the fast path) or not, hold integers and nulls: the float64 array is
+    # the same as column-wise numpy conversion.
+    import pyarrow as pa
+
+    from emcli.io import to_array
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=1000)
+    b = rng.integers(-5, 5, size=1000)
+    c = rng.normal(size=1000)
+    c[rng.random(1000) < 0.1] = np.nan
+    cuts_a = [0, 1, 400, 999, 1000]
+    cuts_b = cuts_a if aligned else [0, 700, 1000]
+
+    def chunked(values, cuts, mask=None):
+        return pa.chunked_array([
+            pa.array(values[lo:hi], mask=None if mask is None else mask[lo:hi])
+            for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)])
+
+    table = pa.table({"a": chunked(a, cuts_a), "b": chunked(b, cuts_b),
+                      "c": chunked(c, cuts_a, np.isnan(c))})
+    assert table.column("c").null_count == np.isnan(c).sum() > 0
+    got = to_array(table, ["c", "a", "b"])
+    want = np.column_stack([c, a, b.astype(float)])
+    assert got.flags.c_contiguous and got.dtype == np.float64
+    np.testing.assert_array_equal(got, want)  # NaN where null, in the same places
+    assert to_array(table.slice(0, 0), ["a"]).shape == (0, 1)

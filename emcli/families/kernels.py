@@ -95,8 +95,8 @@ class Plan:
     # the last ``far`` of them are too far from s for that (``whitened``) and take
     # P_j^T ((x - s) - u_j) instead; ``back`` (e, d, d) = P_j^-T turns sums over y back
     # into sums over x - m_j.
-    # diag/spherical: ``pt`` (e, d, 1) their square-root precisions, ``back`` 1 / pt.
-    # ``ce`` (e, 1): their ``const`` (float64).
+    # diag/spherical: ``pt`` (e, d, 1) their square-root precisions, ``back`` (e, d) its
+    # inverse.  ``ue`` (e, d, 1): u_j in ``dtype``; ``ce`` (e, 1): their ``const`` (float64).
     pt: Array
     back: Array
     ue: Array
@@ -185,10 +185,10 @@ def make_plan(params, dtype=np.float64) -> Plan:
         w[d : 2 * d] = (u * prec).T
         w[2 * d] = const - 0.5 * np.einsum("kd,kd->k", u * u, prec)
         ratio = (u * u * prec).max(axis=1)
-    far = ~(ratio <= EXACT_RATIO)
-    if go_direct(kind, k, d, int(far.sum())):
-        far[:] = True
-    feat, exact = np.flatnonzero(~far), np.flatnonzero(far)
+    is_exact = ~(ratio <= EXACT_RATIO)
+    if go_direct(kind, k, d, int(is_exact.sum())):
+        is_exact[:] = True
+    feat, exact = np.flatnonzero(~is_exact), np.flatnonzero(is_exact)
     n_far = 0
     if kind in ("full", "tied") and len(exact):
         # Exact components whose mean is over FAR_OFFSET of their standard deviations from
