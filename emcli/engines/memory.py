@@ -109,7 +109,7 @@ def fast_raw(
     """Raw kernel sums (``kernels.block_raw``) over the rows of ``x``, block by block on
     ``threads()``, added in block order; None for no rows."""
     n = x.shape[0]
-    size = block_size or kernels.block_rows_for(plan.kind, plan.k, plan.d)
+    size = block_size or kernels.block_rows_for(plan.kind, plan.k, plan.d, plan.direct)
     starts = range(0, n, size)
     n_threads = min(n_threads or parallel.threads(), len(starts))
 

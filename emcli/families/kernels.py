@@ -66,6 +66,7 @@ SPARSE_FILL = 0.5
 # blocks this large halve the per-block Python overhead that dominated at small d; smaller
 # cache-sized blocks (1 << 17) only helped under heavy load.
 BLOCK_ELEMENTS = 1 << 20
+DIRECT_BLOCK_ELEMENTS = 1 << 19  # whitened values per block of a direct plan (4 MB)
 MAX_BLOCK_ROWS = 16384
 
 
@@ -122,10 +123,20 @@ def n_features_of(kind: str, d: int) -> int:
     return d * (d + 1) // 2 + d + 1 if kind in ("full", "tied") else 2 * d + 1
 
 
-def block_rows_for(kind: str, k: int, d: int) -> int:
-    """Rows per block: a fixed function of the shape (the partition never depends on threads)."""
-    rows = BLOCK_ELEMENTS // n_features_of(kind, d)
-    return int(min(MAX_BLOCK_ROWS, max(256, 1 << max(0, rows.bit_length() - 1))))
+def block_rows_for(kind: str, k: int, d: int, direct: bool = False) -> int:
+    """Rows per block: a fixed function of the shape and plan (never of the threads).
+
+    Feature plans: about ``BLOCK_ELEMENTS`` features per block (rounded down to a power of
+    two).  Direct plans hold k d whitened values per row instead: about
+    ``DIRECT_BLOCK_ELEMENTS`` of them (to the nearest power of two; measured here over
+    d = 16..50, k = 6..16, within 10% of the best block size, which was 512-4096 rows).
+    """
+    if direct:
+        rows = 1 << max(0, round(np.log2(DIRECT_BLOCK_ELEMENTS / (k * d))))
+    else:
+        rows = BLOCK_ELEMENTS // n_features_of(kind, d)
+        rows = 1 << max(0, rows.bit_length() - 1)
+    return int(min(MAX_BLOCK_ROWS, max(256, rows)))
 
 
 def _pair_index(d: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
@@ -136,16 +147,22 @@ def _pair_index(d: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
 def go_direct(kind: str, k: int, d: int, n_exact: int) -> bool:
     """full/tied: compute every component around its own mean (no feature matrix)?
 
-    Estimated time per row (ns, fitted to E-steps timed on two threads here over d = 5..80,
+    Estimated time per row (ns, fitted to E-steps timed on two threads here over d = 16..80,
     k = 3..32): building the features and the products of ``kf`` components with them,
     ``m (1 + 0.07 kf)`` for m = d(d+1)/2 + d + 1 features; the same components done exact,
-    ``kf (0.055 d^2 + d + 8)`` (a stacked product, a symmetric rank-b update).  Exact ones
-    cost the same either way.  Below d = 16 the feature products always won here.
+    ``kf (0.035 d^2 + 0.3 d + 20)`` (a stacked product, a symmetric rank-b update).  Exact
+    ones cost the same either way.  Below d = 16 the feature products always won here.
+
+    tied: the exact components share one product P^T (x - s) and one symmetric update over
+    all (component, row) pairs; measured here, direct won for every k up to 32 from d = 40
+    on (2-3x), from d = 24 up to k = 10, and below that only for k <= 4.
     """
     if kind not in ("full", "tied") or d < DIRECT_MIN_FEATURES:
         return False
     kf = k - n_exact
-    return kf * (0.055 * d * d + d + 8) < n_features_of(kind, d) * (1 + 0.07 * kf)
+    if kind == "tied":
+        return d >= 32 or kf <= 4 or (d >= 24 and kf <= 10)
+    return kf * (0.035 * d * d + 0.3 * d + 20) < n_features_of(kind, d) * (1 + 0.07 * kf)
 
 
 def make_plan(params, dtype=np.float64) -> Plan:
@@ -298,7 +315,13 @@ def whitened(plan: Plan, f: Array, ws: Workspace) -> Array:
     xc = centred(plan, f)
     if plan.quadratic:
         near = e - plan.far
-        if near:
+        if near and plan.kind == "tied":
+            # One precision for all: P^T (x - s) once, then minus each P^T u_j.
+            pt = plan.pt.reshape(e, d, d + 1)
+            z = ws.get("tied", (d, b), plan.dtype)
+            np.dot(pt[0, :, :d], xc[:d], out=z)
+            np.add(z, pt[:near, :, d:], out=y[:near])
+        elif near:
             np.dot(plan.pt[: near * d], xc, out=y[:near].reshape(near * d, b))
         if plan.far:
             pt = plan.pt[near * d :].reshape(plan.far, d, d + 1)[:, :, :d]
@@ -359,8 +382,16 @@ def raw_from_resp(plan: Plan, f: Array, resp: Array, ws: Workspace) -> tuple[Arr
                 # of a matrix with its own transpose as a symmetric rank-b update.
                 sr = np.sqrt(r)
                 y *= sr[:, None, :]
-                ex[:, :d, :d] = np.matmul(y, y.transpose(0, 2, 1))
                 ex[:, :d, d] = np.matmul(y, sr[:, :, None])[:, :, 0]
+                if plan.kind == "tied":
+                    # Only the sum over the components is needed (one P_j^-T for all):
+                    # one update over every (component, row) pair.
+                    z = ws.get("z", (d, e, y.shape[2]), plan.dtype)
+                    np.copyto(z, y.transpose(1, 0, 2))
+                    z = z.reshape(d, -1)
+                    ex[0, :d, :d] = z @ z.T
+                else:
+                    ex[:, :d, :d] = np.matmul(y, y.transpose(0, 2, 1))
             else:
                 # Most responsibilities are below SPARSE_RATIO of their component's largest
                 # in the block (well separated clusters): only the others take part.
@@ -369,11 +400,15 @@ def raw_from_resp(plan: Plan, f: Array, resp: Array, ws: Workspace) -> tuple[Arr
                 z = y[comp, :, row]  # (n_keep, d)
                 z *= sr[:, None]
                 ends = np.cumsum(np.count_nonzero(keep, axis=1))
+                tied = plan.kind == "tied"
+                if tied:
+                    ex[0, :d, :d] = z.T @ z  # summed over the components (as above)
                 start = 0
                 for j, end in enumerate(ends.tolist()):
                     if end > start:
                         zj = z[start:end]
-                        ex[j, :d, :d] = zj.T @ zj
+                        if not tied:
+                            ex[j, :d, :d] = zj.T @ zj
                         ex[j, :d, d] = sr[start:end] @ zj
                     start = end
         else:
@@ -418,6 +453,8 @@ def raw_to_stats(plan: Plan, g: Array, ex: Array, log_likelihood: float, n_sampl
         uu = u[:, :, None] * u[:, None, :]
         sum_xx[feat] = s - au - au.transpose(0, 2, 1) + nf[:, None, None] * uu
         back = plan.back  # x - m_j = P_j^-T y_j
+        # (tied: the exact components' sum sits in the first one, zeros in the others;
+        # only the sum over all components is used)
         sum_xx[exact] = back @ ex[:, :d, :d] @ back.transpose(0, 2, 1)
         sum_x[exact] = np.einsum("eab,eb->ea", back, ex[:, :d, d])
         n_k[exact] = ex[:, d, d]
