@@ -104,10 +104,12 @@ def fast_e_step(
 
 
 def fast_raw(
-    plan: kernels.Plan, x: Array, block_size: int | None = None, n_threads: int | None = None
-) -> tuple[Array, Array, float] | None:
-    """Raw kernel sums (``kernels.block_raw``) over the rows of ``x``, block by block on
-    ``threads()``, added in block order; None for no rows."""
+    plan: kernels.Plan, x: Array, block_size: int | None = None, n_threads: int | None = None,
+    acc: list | None = None,
+) -> list | None:
+    """Raw kernel sums ``[g, ex, log-likelihood]`` (``kernels.block_raw``) over the rows of
+    ``x``, block by block on ``threads()``, added in block order to ``acc`` (in place; a new
+    list when None).  None when there are no rows and no ``acc``."""
     n = x.shape[0]
     size = block_size or kernels.block_rows_for(plan.kind, plan.k, plan.d, plan.direct)
     starts = range(0, n, size)
@@ -117,19 +119,17 @@ def fast_raw(
         parallel.check_cancelled()
         return kernels.block_raw(plan, x[start : start + size])
 
-    g = ex = None
-    ll = 0.0
     # BLAS on one thread even without our threads: OpenBLAS on two threads was erratic for
     # these tall, thin products (10x slower at times, measured here).
     with parallel.single_blas():
-        for bg, bex, bll in parallel.ordered_map(one, starts, n_threads):
-            if g is None:
-                g, ex = bg, bex
+        for g, ex, ll in parallel.ordered_map(one, starts, n_threads):
+            if acc is None:
+                acc = [g, ex, ll]  # the block's own arrays
             else:
-                g += bg
-                ex += bex
-            ll += bll
-    return None if g is None else (g, ex, ll)
+                acc[0] += g
+                acc[1] += ex
+                acc[2] += ll
+    return acc
 
 
 def chunked_e_step(
@@ -144,32 +144,22 @@ def chunked_e_step(
     cost more than it saved at 40% for full/tied.
     """
     plan = kernels.make_plan(params)
-    raw: list = [None, None, 0.0]
+    raw = None
     n_fast = 0
     total = SufficientStats.zeros(params.covariance_type, params.means)
     size = block_rows(params.n_components, params.n_features)
     for xb in chunks:
         xb = np.asarray(xb, dtype=np.float64)
         gaps = np.isnan(xb).any(axis=1)
-        if gaps.mean() > GAP_SPLIT_FRACTION:
-            for start in range(0, len(xb), size):
-                total = total + block_e_step(xb[start : start + size], params)
+        whole = gaps.mean() > GAP_SPLIT_FRACTION if len(xb) else False
+        slow = xb if whole else xb[gaps]
+        for start in range(0, len(slow), size):
+            total = total + block_e_step(slow[start : start + size], params)
+        if whole:
             continue
-        if gaps.any():
-            with_gaps = xb[gaps]
-            for start in range(0, len(with_gaps), size):
-                total = total + block_e_step(with_gaps[start : start + size], params)
-            xb = xb[~gaps]
-        part = fast_raw(plan, xb, None, n_threads)
-        if part is None:
-            continue
-        n_fast += len(xb)
-        if raw[0] is None:
-            raw = list(part)
-        else:
-            raw[0] += part[0]
-            raw[1] += part[1]
-            raw[2] += part[2]
+        fast = xb[~gaps] if len(slow) else xb
+        raw = fast_raw(plan, fast, None, n_threads, raw)
+        n_fast += len(fast)
     if n_fast:
         total = total + kernels.raw_to_stats(plan, *raw, n_fast, params.means)
     return total

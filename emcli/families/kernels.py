@@ -259,7 +259,7 @@ def workspace() -> Workspace:
 
 def features(plan: Plan, xb: Array, ws: Workspace) -> Array:
     """The feature matrix F of a block, shape (m, b) (module docstring); for a direct plan
-    only its ``x - s`` rows, shape (d, b) (see ``centred``)."""
+    only its last rows ``[x - s; 1]``, shape (d + 1, b) (see ``centred``)."""
     b, d, m = xb.shape[0], plan.d, plan.m
     if plan.direct:
         f = ws.get("f", (d + 1, b), plan.dtype)
