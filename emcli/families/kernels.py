@@ -41,6 +41,7 @@ block order, become ``SufficientStats`` once (``raw_to_stats``).
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 
@@ -66,7 +67,7 @@ SPARSE_FILL = 0.5
 # blocks this large halve the per-block Python overhead that dominated at small d; smaller
 # cache-sized blocks (1 << 17) only helped under heavy load.
 BLOCK_ELEMENTS = 1 << 20
-DIRECT_BLOCK_ELEMENTS = 1 << 19  # whitened values per block of a direct plan (4 MB)
+DIRECT_BLOCK_ELEMENTS = 741_455  # 2^19.5 whitened values per block of a direct plan
 MAX_BLOCK_ROWS = 16384
 
 
@@ -238,7 +239,7 @@ class Workspace:
         self._buffers: dict[str, Array] = {}
 
     def get(self, name: str, shape: tuple[int, ...], dtype) -> Array:
-        size = int(np.prod(shape))
+        size = math.prod(shape)
         buf = self._buffers.get(name)
         if buf is None or buf.size < size or buf.dtype != dtype:
             buf = np.empty(size, dtype=dtype)
@@ -344,8 +345,10 @@ def log_sum_exp_t(lp: Array, ws: Workspace) -> Array:
     """In place: ``lp`` (k, b) becomes the responsibilities; returns each row's log-likelihood."""
     b = lp.shape[1]
     top = ws.get("top", (b,), lp.dtype)
-    np.max(lp, axis=0, out=top)
-    if not np.isfinite(top.sum()):  # every density of a row underflowed: keep it finite
+    # ufunc reductions, not the ndarray methods: their Python wrappers cost as much as the
+    # work on small blocks and hold the GIL the other block thread waits for.
+    np.maximum.reduce(lp, axis=0, out=top)
+    if not np.isfinite(np.add.reduce(top)):  # every density of a row underflowed: keep it finite
         np.copyto(top, 0.0, where=~np.isfinite(top))
     lp -= top
     np.exp(lp, out=lp)
@@ -363,7 +366,9 @@ def raw_from_resp(plan: Plan, f: Array, resp: Array, ws: Workspace) -> tuple[Arr
     """Raw M-step sums of a block: ``R F^T`` (len(feat), m), and the exact components' own
     sums around their means (e, d + 1, d + 1) for full/tied, (e, 2 d + 1) otherwise."""
     kf, e, d = len(plan.feat), len(plan.exact), plan.d
-    g = np.dot(resp[:kf], f.T).astype(np.float64) if kf else np.zeros((0, plan.m))
+    # F R^T, shape (m, kf), transposed: this orientation of the product ran 1.3-1.4x faster
+    # than R F^T here (OpenBLAS, long inner dimension).
+    g = np.dot(f, resp[:kf].T).T.astype(np.float64, order="C") if kf else np.zeros((0, plan.m))
     if plan.quadratic:
         ex = np.zeros((e, d + 1, d + 1))
     else:
@@ -374,8 +379,8 @@ def raw_from_resp(plan: Plan, f: Array, resp: Array, ws: Workspace) -> tuple[Arr
         r = resp[kf:]  # (e, b)
         y = ws.get("y", (e, d, f.shape[1]), plan.dtype)
         if plan.quadratic:
-            ex[:, d, d] = r.sum(axis=1)
-            keep = r > SPARSE_RATIO * r.max(axis=1, keepdims=True)
+            ex[:, d, d] = np.add.reduce(r, axis=1)
+            keep = r > SPARSE_RATIO * np.maximum.reduce(r, axis=1, keepdims=True)
             n_keep = int(np.count_nonzero(keep))
             if n_keep >= SPARSE_FILL * keep.size:
                 # sum r y y^T as Z Z^T with Z = sqrt(r) y: numpy's matmul takes a product
@@ -413,10 +418,10 @@ def raw_from_resp(plan: Plan, f: Array, resp: Array, ws: Workspace) -> tuple[Arr
                     start = end
         else:
             ry = y * r[:, None, :]
-            ex[:, d : 2 * d] = ry.sum(axis=2)
+            ex[:, d : 2 * d] = np.add.reduce(ry, axis=2)
             ry *= y
-            ex[:, :d] = ry.sum(axis=2)
-            ex[:, 2 * d] = r.sum(axis=1)
+            ex[:, :d] = np.add.reduce(ry, axis=2)
+            ex[:, 2 * d] = np.add.reduce(r, axis=1)
     return g, ex
 
 
@@ -427,7 +432,7 @@ def block_raw(plan: Plan, xb: Array, ws: Workspace | None = None) -> tuple[Array
     lp = log_prob_block(plan, f, ws)
     norm = log_sum_exp_t(lp, ws)  # lp now holds the responsibilities
     g, ex = raw_from_resp(plan, f, lp, ws)
-    return g, ex, float(norm.sum(dtype=np.float64))
+    return g, ex, float(np.add.reduce(norm, dtype=np.float64))
 
 
 def raw_to_stats(plan: Plan, g: Array, ex: Array, log_likelihood: float, n_samples: int,
