@@ -272,7 +272,7 @@ def read_speed(target_bytes: int, repeat: int) -> dict:
 
     d = 10
     rng = np.random.default_rng(5)
-    chunk = rng.normal(size=(10_000, d)) * 10.0
+    chunk = rng.normal(size=(max(100, min(10_000, target_bytes // 400)), d)) * 10.0
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "big.csv")
         table = pa.table({f"x{j}": chunk[:, j] for j in range(d)})
@@ -289,7 +289,7 @@ def read_speed(target_bytes: int, repeat: int) -> dict:
                 [c.to_numpy() for c in pcsv.read_csv(path).columns]),
             "pandas": lambda: pd.read_csv(path).to_numpy(),
         }
-        result: dict = {"bytes": size, "rows": size // max(1, one // 10_000)}
+        result: dict = {"bytes": size, "rows": size * len(chunk) // max(1, one)}
         pcsv.read_csv(path)  # the file in the page cache, pyarrow's threads started
         for name, read in readers.items():
             times = []
