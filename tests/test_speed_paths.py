@@ -135,17 +135,22 @@ def test_direct_and_mixed_plans_match_the_reference(monkeypatch, kind: str,
 
 @pytest.mark.parametrize("kind", ["full", "tied"])
 @pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("x_moments", [False, True])
 def test_direct_plan_on_separated_clusters_dense_and_sparse(monkeypatch, kind: str,
-                                                           sparse: bool) -> None:
+                                                           sparse: bool,
+                                                           x_moments: bool) -> None:
     # d = 20, eight clusters far apart, in a direct plan: most responsibilities underflow,
     # so the second moments of each component take only its own rows (sparse), or all
-    # rows when SPARSE_FILL is 0 (dense).  Both match the plain reference.
+    # rows when SPARSE_FILL is 0 (dense); over y_j = P_j^T (x - m_j) mapped back, or over
+    # x - m_j (x_moments, as for few rows).  All match the plain reference.
+    monkeypatch.setattr(kernels, "X_MOMENTS_ROWS", 1e9 if x_moments else 0.0)
     rng = np.random.default_rng(21)
     p = random_params(rng, kind, k=8, d=20, spread=10.0)
     x = sample(rng, p, 4000)
     monkeypatch.setattr(kernels, "go_direct", lambda *args: True)
     if not sparse:
         monkeypatch.setattr(kernels, "SPARSE_FILL", 0.0)
+    assert kernels.make_plan(p, n_rows=4000).x_moments == x_moments
     stats = MemoryEngine(x, block_size=600).e_step(p)
     assert_stats_close(stats, reference_stats(x, p), 1e-11)
     resp = np.exp(log_resp_and_norm(x, p)[0])

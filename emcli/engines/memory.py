@@ -96,7 +96,7 @@ def fast_e_step(
     x: Array, params: GaussianParams, block_size: int | None = None, n_threads: int | None = None
 ) -> SufficientStats:
     """E-step over the rows of ``x`` with the kernels of ``emcli.families.kernels``."""
-    plan = kernels.make_plan(params, x.dtype.type)
+    plan = kernels.make_plan(params, x.dtype.type, n_rows=x.shape[0])
     raw = fast_raw(plan, x, block_size, n_threads)
     if raw is None:  # no rows
         return SufficientStats.zeros(params.covariance_type, params.means)

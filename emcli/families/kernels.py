@@ -55,6 +55,10 @@ EXACT_RATIO = 1e5
 # full/tied: exact components further than this many standard deviations from the centre
 # take the subtraction before the product (``whitened``): at most ~1e-13 relative lost.
 FAR_OFFSET = 1e3
+# full/tied: with fewer rows than this times d^2, exact moments over x - m_j (make_plan):
+# the extra pass costs about 0.5 ns per (row, component, column), the mapping back by
+# P_j^-T 4 d^3 flops per component at ~50 GFLOP/s.
+X_MOMENTS_ROWS = 0.16
 # full/tied: below this many columns the feature products always beat direct (go_direct).
 DIRECT_MIN_FEATURES = 16
 # Exact components (full/tied): responsibilities below SPARSE_RATIO times the largest of
@@ -104,6 +108,9 @@ class Plan:
     ue: Array
     ce: Array
     far: int = 0
+    # full/tied exact components: second moments taken over x - m_j directly instead of
+    # over y_j (then mapped back by P_j^-T at O(k d^3)); chosen for few rows next to d^2.
+    x_moments: bool = False
 
     @property
     def quadratic(self) -> bool:
@@ -166,8 +173,13 @@ def go_direct(kind: str, k: int, d: int, n_exact: int) -> bool:
     return kf * (0.035 * d * d + 0.3 * d + 20) < n_features_of(kind, d) * (1 + 0.07 * kf)
 
 
-def make_plan(params, dtype=np.float64) -> Plan:
-    """Precompute the coefficients of one E-step from ``GaussianParams``."""
+def make_plan(params, dtype=np.float64, n_rows: int | None = None) -> Plan:
+    """Precompute the coefficients of one E-step from ``GaussianParams``.
+
+    ``n_rows``: how many rows the E-step will visit, when known; with fewer than
+    ``X_MOMENTS_ROWS * d^2`` the exact components' moments are taken over x - m_j
+    (``Plan.x_moments``): a pass over (rows x k x d) more, but no O(k d^3) back mapping.
+    """
     kind, k, d = params.covariance_type, params.n_components, params.n_features
     means = np.asarray(params.means, dtype=np.float64)
     shift = params.weights @ means
@@ -175,40 +187,30 @@ def make_plan(params, dtype=np.float64) -> Plan:
     with np.errstate(divide="ignore"):
         log_w = np.log(params.weights)
     m = n_features_of(kind, d)
-    w = np.empty((m, k))
-    if kind in ("full", "tied"):
+    quadratic = kind in ("full", "tied")
+    if quadratic:
         prec = params.precisions_cholesky
         prec = np.array(np.broadcast_to(prec, (k, d, d)) if kind == "tied" else prec)
-        lam = prec @ prec.transpose(0, 2, 1)  # precision matrices
         const = log_w + np.log(np.diagonal(prec, axis1=1, axis2=2)).sum(axis=1)
         const -= 0.5 * d * LOG_2PI
-        rows, cols = _pair_index(d)
-        q = rows.size
-        coef = -lam[:, rows, cols]  # (k, q): off-diagonal pairs appear once
-        coef[:, rows == cols] *= 0.5
-        lam_u = np.einsum("kab,kb->ka", lam, u)
-        w[:q] = coef.T
-        w[q : q + d] = lam_u.T
-        w[q + d] = const - 0.5 * np.einsum("ka,ka->k", u, lam_u)
-        # Offset in standard deviations, over the smallest eigenvalue of the correlation.
-        cov = params.full_covariances()
-        sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
-        corr = cov / (sd[:, :, None] * sd[:, None, :])
-        ratio = (u * u / (sd * sd)).sum(axis=1) / np.linalg.eigvalsh(corr)[:, 0]
     else:
         p = params.precisions_cholesky
         prec = p**2 if kind == "diag" else np.repeat((p**2)[:, None], d, axis=1)
         const = log_w + 0.5 * np.log(prec).sum(axis=1) - 0.5 * d * LOG_2PI
-        w[:d] = -0.5 * prec.T
-        w[d : 2 * d] = (u * prec).T
-        w[2 * d] = const - 0.5 * np.einsum("kd,kd->k", u * u, prec)
-        ratio = (u * u * prec).max(axis=1)
-    is_exact = ~(ratio <= EXACT_RATIO)
-    if go_direct(kind, k, d, int(is_exact.sum())):
-        is_exact[:] = True
+    # go_direct holds for fewer feature components whenever it holds for all k of them, so
+    # a shape that goes direct anyway skips the feature coefficients and the offset ratios
+    # (O(k d^3): most of an E-step at d = 1000).
+    if go_direct(kind, k, d, 0):
+        w = np.zeros((m, 0))
+        is_exact = np.ones(k, dtype=bool)
+    else:
+        w, ratio = _feature_coefficients(params, prec, u, const)
+        is_exact = ~(ratio <= EXACT_RATIO)
+        if go_direct(kind, k, d, int(is_exact.sum())):
+            is_exact[:] = True
     feat, exact = np.flatnonzero(~is_exact), np.flatnonzero(is_exact)
     n_far = 0
-    if kind in ("full", "tied") and len(exact):
+    if quadratic and len(exact):
         # Exact components whose mean is over FAR_OFFSET of their standard deviations from
         # s go last: their y_j = P_j^T (x - m_j) is not taken from the stacked linear form.
         offset = np.linalg.norm(np.einsum("kba,kb->ka", prec[exact], u[exact]), axis=1)
@@ -217,19 +219,53 @@ def make_plan(params, dtype=np.float64) -> Plan:
         n_far = int((~linear).sum())
     e = len(exact)
     ue = u[exact][:, :, None].astype(dtype)
-    if kind in ("full", "tied"):
+    x_moments = quadratic and n_rows is not None and n_rows < X_MOMENTS_ROWS * d * d
+    if quadratic:
         pt_e = prec[exact].transpose(0, 2, 1)  # P_j^T
         pt = np.empty((e, d, d + 1))
         pt[:, :, :d] = pt_e
         pt[:, :, d] = -np.einsum("kab,kb->ka", pt_e, u[exact])
         pt = pt.reshape(e * d, d + 1).astype(dtype)
-        back = np.linalg.inv(pt_e) if e else np.zeros((0, d, d))
+        if x_moments or not e:
+            back = np.zeros((0, d, d))
+        else:
+            # P_j^-T is the Cholesky factor L_j of the covariance (P_j = L_j^-T, gaussian.py)
+            chol = np.linalg.cholesky(np.asarray(params.covariances, dtype=np.float64))
+            back = np.broadcast_to(chol, (k, d, d))[exact]
     else:
         root = np.sqrt(prec[exact])
         pt, back = root[:, :, None].astype(dtype), 1.0 / root
     return Plan(kind, k, d, m, shift, u, const, prec, feat, exact,
                 np.ascontiguousarray(w[:, feat], dtype=dtype), dtype,
-                pt, back, ue, const[exact][:, None], n_far)
+                pt, back, ue, const[exact][:, None], n_far, x_moments)
+
+
+def _feature_coefficients(params, prec: Array, u: Array, const: Array) -> tuple[Array, Array]:
+    """``W`` (m, k) of the feature products, and each component's offset ratio (module
+    docstring): squared offset from s in standard deviations, for full/tied over the
+    smallest eigenvalue of the correlation matrix."""
+    kind, k, d = params.covariance_type, params.n_components, params.n_features
+    w = np.empty((n_features_of(kind, d), k))
+    if kind in ("full", "tied"):
+        lam = prec @ prec.transpose(0, 2, 1)  # precision matrices
+        rows, cols = _pair_index(d)
+        q = rows.size
+        coef = -lam[:, rows, cols]  # (k, q): off-diagonal pairs appear once
+        coef[:, rows == cols] *= 0.5
+        lam_u = np.einsum("kab,kb->ka", lam, u)
+        w[:q] = coef.T
+        w[q : q + d] = lam_u.T
+        w[q + d] = const - 0.5 * np.einsum("ka,ka->k", u, lam_u)
+        cov = params.full_covariances()
+        sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+        corr = cov / (sd[:, :, None] * sd[:, None, :])
+        ratio = (u * u / (sd * sd)).sum(axis=1) / np.linalg.eigvalsh(corr)[:, 0]
+    else:
+        w[:d] = -0.5 * prec.T
+        w[d : 2 * d] = (u * prec).T
+        w[2 * d] = const - 0.5 * np.einsum("kd,kd->k", u * u, prec)
+        ratio = (u * u * prec).max(axis=1)
+    return w, ratio
 
 
 class Workspace:
@@ -378,6 +414,8 @@ def raw_from_resp(plan: Plan, f: Array, resp: Array, ws: Workspace) -> tuple[Arr
         # ``raw_to_stats`` maps them back with P_j^-T once per E-step.
         r = resp[kf:]  # (e, b)
         y = ws.get("y", (e, d, f.shape[1]), plan.dtype)
+        if plan.x_moments:  # the same sums over x - m_j instead (Plan.x_moments)
+            np.subtract(centred(plan, f)[:d], plan.ue, out=y)
         if plan.quadratic:
             ex[:, d, d] = np.add.reduce(r, axis=1)
             keep = r > SPARSE_RATIO * np.maximum.reduce(r, axis=1, keepdims=True)
@@ -457,11 +495,14 @@ def raw_to_stats(plan: Plan, g: Array, ex: Array, log_likelihood: float, n_sampl
         au = a[:, :, None] * u[:, None, :]
         uu = u[:, :, None] * u[:, None, :]
         sum_xx[feat] = s - au - au.transpose(0, 2, 1) + nf[:, None, None] * uu
-        back = plan.back  # x - m_j = P_j^-T y_j
         # (tied: the exact components' sum sits in the first one, zeros in the others;
         # only the sum over all components is used)
-        sum_xx[exact] = back @ ex[:, :d, :d] @ back.transpose(0, 2, 1)
-        sum_x[exact] = np.einsum("eab,eb->ea", back, ex[:, :d, d])
+        if plan.x_moments:
+            sum_xx[exact], sum_x[exact] = ex[:, :d, :d], ex[:, :d, d]
+        else:
+            back = plan.back  # x - m_j = P_j^-T y_j
+            sum_xx[exact] = back @ ex[:, :d, :d] @ back.transpose(0, 2, 1)
+            sum_x[exact] = np.einsum("eab,eb->ea", back, ex[:, :d, d])
         n_k[exact] = ex[:, d, d]
         if plan.kind == "tied":
             sum_xx = sum_xx.sum(axis=0)
