@@ -390,6 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-cli", action="store_true")
     ap.add_argument("--skip-accelerate", action="store_true")
+    ap.add_argument("--shape", action="append", metavar="N,D,K,TYPE",
+                    help="time these sizes instead of the standard ones (repeatable), e.g. "
+                         "--shape 300,1000,3,full; skips the machine bound and float32 parts")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--child", choices=("emcli", "sklearn"), help=argparse.SUPPRESS)
     ap.add_argument("--case", help=argparse.SUPPRESS)
@@ -400,6 +403,12 @@ def main(argv: list[str] | None = None) -> int:
 
     quick = args.quick
     cases = QUICK_CASES if quick else FULL_CASES
+    if args.shape:
+        try:
+            cases = [(int(n), int(d), int(k), kind) for n, d, k, kind in
+                     (item.split(",") for item in args.shape)]
+        except ValueError:
+            ap.error("--shape takes N,D,K,TYPE, e.g. 300,1000,3,full")
     iters = args.iters or (4 if quick else 5)
     info = machine_info()
     if info["OPENBLAS_CORETYPE"]:
@@ -447,60 +456,62 @@ def main(argv: list[str] | None = None) -> int:
         results["cases"].append(row)
         del x
 
-    bn, bd, bk, bkind = BOUND_CASE["quick" if quick else "full"]
-    rate = max(gemm_rate(600 if quick else 2000), 1.0)
-    bw = bandwidth((16 if quick else 400) * 2**20)
-    flops = em_flops(bn, bd, bk)
-    bound = max(flops / rate, bn * bd * 8 / bw)
-    case = next(c for c in results["cases"] if (c["n"], c["d"], c["k"], c["type"]) ==
-                (bn, bd, bk, bkind))
-    results["bound"] = {"gemm_flops_per_s": rate, "bandwidth_bytes_per_s": bw,
-                        "flops_per_iter": flops, "bound_s": bound,
-                        "emcli_over_bound": case["emcli_s_per_iter"] / bound,
-                        "sklearn_over_bound": case["sklearn_s_per_iter"] / bound}
-    # The same case with the sparse M-step of the exact components turned off (every
-    # responsibility takes part, as in the bound's flop count).
-    from emcli.families import kernels
+    if not args.shape:  # the bound and float32 parts are about the standard sizes
+        bn, bd, bk, bkind = BOUND_CASE["quick" if quick else "full"]
+        rate = max(gemm_rate(600 if quick else 2000), 1.0)
+        bw = bandwidth((16 if quick else 400) * 2**20)
+        flops = em_flops(bn, bd, bk)
+        bound = max(flops / rate, bn * bd * 8 / bw)
+        case = next(c for c in results["cases"] if (c["n"], c["d"], c["k"], c["type"]) ==
+                    (bn, bd, bk, bkind))
+        results["bound"] = {"gemm_flops_per_s": rate, "bandwidth_bytes_per_s": bw,
+                            "flops_per_iter": flops, "bound_s": bound,
+                            "emcli_over_bound": case["emcli_s_per_iter"] / bound,
+                            "sklearn_over_bound": case["sklearn_s_per_iter"] / bound}
+        # The same case with the sparse M-step of the exact components turned off (every
+        # responsibility takes part, as in the bound's flop count).
+        from emcli.families import kernels
 
-    x = make_data(bn, bd, bk)
-    params = start_params(x, bk, bkind)
-    saved = kernels.SPARSE_FILL
-    kernels.SPARSE_FILL = 0.0
-    try:
-        dense_times, _ = time_emcli(x, params, iters)
-    finally:
-        kernels.SPARSE_FILL = saved
-    del x
-    dense = statistics.median(dense_times)
-    results["bound"]["emcli_dense_s_per_iter"] = dense
-    results["bound"]["emcli_dense_over_bound"] = dense / bound
-    results["bound"]["sklearn_over_emcli_dense"] = case["sklearn_s_per_iter"] / dense
-    say()
-    say(f"machine bound at ({bn}, {bd}, {bk}) {bkind}: GEMM {rate / 1e9:.1f} GFLOP/s, memory "
-        f"{bw / 1e9:.1f} GB/s, {flops / 1e9:.2f} GFLOP per iteration -> {bound:.4f} s; "
-        f"emcli {results['bound']['emcli_over_bound']:.2f}x the bound, sklearn "
-        f"{results['bound']['sklearn_over_bound']:.1f}x")
-    say(f"  with every responsibility in the M-step (no sparse moments): emcli {dense:.4f} s/it, "
-        f"{dense / bound:.2f}x the bound, sklearn/emcli {case['sklearn_s_per_iter'] / dense:.1f}")
-
-    say()
-    say(f"{'--dtype float32 vs float64':<30} {'s/it f64':>9} {'s/it f32':>9} {'speed-up':>8} "
-        f"{'max rel dLL over the run':>25}")
-    results["float32"] = []
-    for n, d, k, kind in ([(3000, 3, 2, "full")] if quick else
-                          [(1_000_000, 10, 8, "full"), (1_000_000, 10, 8, "diag"),
-                           (200_000, 50, 16, "full")]):
-        x = make_data(n, d, k)
-        params = start_params(x, k, kind)
-        t64, h64 = time_emcli(x, params, iters)
-        t32, h32 = time_emcli(x, params, iters, dtype="float32")
-        rel = max(abs(a - b) / abs(b) for a, b in zip(h32, h64, strict=True))
-        row = {"n": n, "d": d, "k": k, "type": kind, "f64": statistics.median(t64),
-               "f32": statistics.median(t32), "max_rel_ll_diff": rel}
-        results["float32"].append(row)
-        say(f"{f'({n}, {d}, {k}) {kind}':<30} {row['f64']:>9.4f} {row['f32']:>9.4f} "
-            f"{row['f64'] / row['f32']:>8.2f} {rel:>25.1e}")
+        x = make_data(bn, bd, bk)
+        params = start_params(x, bk, bkind)
+        saved = kernels.SPARSE_FILL
+        kernels.SPARSE_FILL = 0.0
+        try:
+            dense_times, _ = time_emcli(x, params, iters)
+        finally:
+            kernels.SPARSE_FILL = saved
         del x
+        dense = statistics.median(dense_times)
+        results["bound"]["emcli_dense_s_per_iter"] = dense
+        results["bound"]["emcli_dense_over_bound"] = dense / bound
+        results["bound"]["sklearn_over_emcli_dense"] = case["sklearn_s_per_iter"] / dense
+        say()
+        say(f"machine bound at ({bn}, {bd}, {bk}) {bkind}: GEMM {rate / 1e9:.1f} GFLOP/s, memory "
+            f"{bw / 1e9:.1f} GB/s, {flops / 1e9:.2f} GFLOP per iteration -> {bound:.4f} s; "
+            f"emcli {results['bound']['emcli_over_bound']:.2f}x the bound, sklearn "
+            f"{results['bound']['sklearn_over_bound']:.1f}x")
+        say(f"  with every responsibility in the M-step (no sparse moments): emcli "
+            f"{dense:.4f} s/it, {dense / bound:.2f}x the bound, sklearn/emcli "
+            f"{case['sklearn_s_per_iter'] / dense:.1f}")
+
+        say()
+        say(f"{'--dtype float32 vs float64':<30} {'s/it f64':>9} {'s/it f32':>9} {'speed-up':>8} "
+            f"{'max rel dLL over the run':>25}")
+        results["float32"] = []
+        for n, d, k, kind in ([(3000, 3, 2, "full")] if quick else
+                              [(1_000_000, 10, 8, "full"), (1_000_000, 10, 8, "diag"),
+                               (200_000, 50, 16, "full")]):
+            x = make_data(n, d, k)
+            params = start_params(x, k, kind)
+            t64, h64 = time_emcli(x, params, iters)
+            t32, h32 = time_emcli(x, params, iters, dtype="float32")
+            rel = max(abs(a - b) / abs(b) for a, b in zip(h32, h64, strict=True))
+            row = {"n": n, "d": d, "k": k, "type": kind, "f64": statistics.median(t64),
+                   "f32": statistics.median(t32), "max_rel_ll_diff": rel}
+            results["float32"].append(row)
+            say(f"{f'({n}, {d}, {k}) {kind}':<30} {row['f64']:>9.4f} {row['f32']:>9.4f} "
+                f"{row['f64'] / row['f32']:>8.2f} {rel:>25.1e}")
+            del x
 
     if not args.skip_cli:
         e2e = end_to_end(*((5000, 3, 3) if quick else (200_000, 10, 8)),

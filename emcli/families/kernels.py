@@ -189,8 +189,7 @@ def make_plan(params, dtype=np.float64, n_rows: int | None = None) -> Plan:
     m = n_features_of(kind, d)
     quadratic = kind in ("full", "tied")
     if quadratic:
-        prec = params.precisions_cholesky
-        prec = np.array(np.broadcast_to(prec, (k, d, d)) if kind == "tied" else prec)
+        prec = np.broadcast_to(params.precisions_cholesky, (k, d, d))  # tied: one, k views
         const = log_w + np.log(np.diagonal(prec, axis1=1, axis2=2)).sum(axis=1)
         const -= 0.5 * d * LOG_2PI
     else:
@@ -221,11 +220,11 @@ def make_plan(params, dtype=np.float64, n_rows: int | None = None) -> Plan:
     ue = u[exact][:, :, None].astype(dtype)
     x_moments = quadratic and n_rows is not None and n_rows < X_MOMENTS_ROWS * d * d
     if quadratic:
-        pt_e = prec[exact].transpose(0, 2, 1)  # P_j^T
-        pt = np.empty((e, d, d + 1))
+        pt_e = prec[exact].transpose(0, 2, 1)  # P_j^T, in the order of ``exact``
+        pt = np.empty((e, d, d + 1), dtype=dtype)
         pt[:, :, :d] = pt_e
         pt[:, :, d] = -np.einsum("kab,kb->ka", pt_e, u[exact])
-        pt = pt.reshape(e * d, d + 1).astype(dtype)
+        pt = pt.reshape(e * d, d + 1)
         if x_moments or not e:
             back = np.zeros((0, d, d))
         else:
