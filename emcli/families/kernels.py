@@ -520,13 +520,6 @@ def raw_to_stats(plan: Plan, g: Array, ex: Array, log_likelihood: float, n_sampl
     )
 
 
-def e_step_block(x: Array, params, dtype=np.float64):
-    """``SufficientStats`` of one block of rows (for engines that visit blocks themselves)."""
-    plan = make_plan(params, dtype)
-    g, ex, ll = block_raw(plan, np.asarray(x))
-    return raw_to_stats(plan, g, ex, ll, x.shape[0], params.means)
-
-
 def log_resp_and_norm_fast(x: Array, params) -> tuple[Array, Array]:
     """Log-responsibilities (b, k) and per-row log-likelihood (b,), through the kernels."""
     plan = make_plan(params)
