@@ -46,6 +46,7 @@ from .gaussian import (
     block_stats,
     log_det_cholesky,
     log_weights,
+    lower_inverse,
     mixture_center,
     normalise_log_prob,
     params_from_labels,
@@ -137,18 +138,6 @@ def _patterns(gaps: NDArray[np.bool_]) -> tuple[NDArray[np.bool_], NDArray[np.in
     return gaps[order[starts[:-1]]], order, starts
 
 
-def _lower_inverse(lower: NDArray[np.floating]) -> Array:
-    """Inverse of a stack of lower-triangular matrices, by forward substitution on the stack."""
-    d = lower.shape[-1]
-    out = np.zeros(lower.shape)
-    diag = np.diagonal(lower, axis1=-2, axis2=-1)
-    for i in range(d):
-        row = -(lower[..., i : i + 1, :i] @ out[..., :i, :])[..., 0, :]
-        row[..., i] += 1.0
-        out[..., i, :] = row / diag[..., i : i + 1]
-    return out
-
-
 def _full_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> GapTerms:
     """Densities and moments for full/tied covariances (see the module docstring).
 
@@ -191,7 +180,7 @@ def _full_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> Gap
         except np.linalg.LinAlgError:
             raise FitError(singular_message()) from None
         log_det_mm[p0:p1] = 2.0 * np.log(np.diagonal(lower, axis1=-2, axis2=-1)).sum(axis=-1)
-        linv = _lower_inverse(lower)
+        linv = lower_inverse(lower)
         inv_mm = linv.swapaxes(-1, -2) @ linv  # Q_mm^-1 = Cov[x_m | x_o]
         cond[np.arange(p0, p1)[:, None, None, None], np.arange(kk)[None, :, None, None],
              idx[:, None, :, None], idx[:, None, None, :]] = inv_mm
