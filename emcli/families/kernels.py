@@ -454,10 +454,12 @@ def raw_from_resp(plan: Plan, f: Array, resp: Array, ws: Workspace) -> tuple[Arr
                         ex[j, :d, d] = sr[start:end] @ zj
                     start = end
         else:
-            ry = y * r[:, None, :]
-            ex[:, d : 2 * d] = np.add.reduce(ry, axis=2)
-            ry *= y
-            ex[:, :d] = np.add.reduce(ry, axis=2)
+            # sum r y and sum r y^2 per column: batched matrix-vector products (BLAS), y
+            # squared in place in between (no (e, d, b) temporaries).
+            rc = np.ascontiguousarray(r)[:, :, None]
+            ex[:, d : 2 * d] = np.matmul(y, rc)[:, :, 0]
+            np.multiply(y, y, out=y)
+            ex[:, :d] = np.matmul(y, rc)[:, :, 0]
             ex[:, 2 * d] = np.add.reduce(r, axis=1)
     return g, ex
 
