@@ -7,7 +7,20 @@ and in the README.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from enum import IntEnum
+
+# A Python parameter named in a message: "{reg_covar}".  The library shows the name itself
+# (``str(error)``: "reg_covar"); the CLI shows its flag ("--reg-covar") through one table.
+_PARAMETER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+
+
+def render(message: str, names: Mapping[str, str] | None = None) -> str:
+    """``message`` with each ``{parameter}`` replaced by ``names[parameter]`` (or the bare
+    parameter name when ``names`` has none for it)."""
+    names = names or {}
+    return _PARAMETER.sub(lambda m: names.get(m.group(1), m.group(1)), message)
 
 
 class ExitStatus(IntEnum):
@@ -22,9 +35,20 @@ class ExitStatus(IntEnum):
 
 
 class EmcliError(Exception):
-    """Base class of every error emcli reports to a user (exit status 1)."""
+    """Base class of every error emcli reports to a user (exit status 1).
+
+    Messages name the Python parameters they are about as ``{reg_covar}``, ``{n_components}``:
+    ``str(error)`` reads "increase reg_covar" for a Python user, ``error.render(flags)`` reads
+    "increase --reg-covar" on the command line (the CLI's one table of flag names).
+    """
 
     exit_status = ExitStatus.ERROR
+
+    def __str__(self) -> str:
+        return render(super().__str__())
+
+    def render(self, names: Mapping[str, str] | None = None) -> str:
+        return render(super().__str__(), names)
 
 
 class DataError(EmcliError):
