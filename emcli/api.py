@@ -1,4 +1,4 @@
-"""The Python surface of emcli: ``fit`` a Gaussian mixture to an array or a table.
+"""The Python surface of emcli: ``fit`` a mixture to an array, a table or an engine.
 
 Example::
 
@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .em import EMSettings, FitOutcome, Monitor, canonical_order, fit_em
+from .em.driver import EMSettings, FitOutcome, fit_em
+from .em.monitor import Monitor
 from .engines.memory import MemoryEngine
 from .engines.summary import check_rows
-from .errors import DataError, UsageError
-from .families.missing import MISSING_POLICIES, observed_var
-from .model import GaussianMixtureModel
+from .errors import DataError, ModelFileError, UsageError, render
+from .families import get_family
+from .families.gaussian.missing import MISSING_POLICIES, observed_var
+from .model import MixtureModel
 
 Array = NDArray[np.float64]
 # Larger magnitudes overflow float64 once squared and summed over rows.
@@ -36,8 +38,9 @@ def fit(
     n_components: int,
     *,
     columns: Sequence[str] | None = None,
-    covariance_type: str = "full",
-    init: str = "kmeans",
+    family: str = "gaussian",
+    covariance_type: str | None = None,
+    init: Any = "kmeans",
     n_restarts: int = 10,
     max_iter: int = 1000,
     tol: float = 1e-8,
@@ -45,19 +48,25 @@ def fit(
     seed: int = 0,
     init_sample: int = 100_000,
     missing: str = "em",
+    sample_weight: Any = None,
     monitor: Monitor | None = None,
     accelerate: bool = False,
     dtype: str = "float64",
-) -> GaussianMixtureModel:
-    """Fit a Gaussian mixture by EM with several starts and keep the best.
+) -> MixtureModel:
+    """Fit a mixture by EM with several starts and keep the best.
 
     Args:
         x: data of shape (n_samples, n_features): a numpy array or a pandas DataFrame
             (its column names are kept).
         n_components: number of mixture components k (>= 1, at most n_samples).
         columns: names of the columns (default: the DataFrame's, or x0, x1, ...).
-        covariance_type: "full", "tied", "diag" or "spherical" (scikit-learn's meaning).
-        init: "kmeans" (k-means++ seeded Lloyd), "kmeans++" or "random".
+        family: the mixture family (``emcli.families.FAMILIES``; "gaussian").
+        covariance_type: "full", "tied", "diag" or "spherical" (scikit-learn's meaning;
+            mclust's names VVV, EEE, VVI, VII too); default "full", or the covariance
+            type of ``init`` when that is a model.
+        init: "kmeans" (k-means++ seeded Lloyd), "kmeans++", "random", or a fitted model
+            (a ``MixtureModel`` or the path of a model file): a warm start, run as the one
+            start from that model's parameters.
         n_restarts: independent starts; the highest log-likelihood that is not collapsed wins.
         max_iter: maximum EM iterations per start.
         tol: stop when the mean log-likelihood per row changes by less than this; 0 runs
@@ -69,64 +78,73 @@ def fit(
             density of its observed cells (EM over the gaps); "drop" fits on the complete
             rows only; "error" refuses data with gaps.  With "em" and "drop" the model
             still predicts every row (from its observed cells).
+        sample_weight: frequency weights, shape (n_samples,): a row of weight 3 counts as
+            three identical rows (log-likelihood, BIC/AIC with n = the sum of the weights,
+            parameters).  Rows of weight 0 still get labels.
         monitor: receives progress (see ``emcli.em.Monitor``).
         accelerate: SQUAREM-accelerated EM (fewer iterations to the same optimum; the
             likelihood still never decreases); ignored when ``tol`` is 0.
         dtype: "float64" (default) or "float32": the E-step on single-precision rows (about
             2x less memory traffic; statistics and M-step stay float64).  Log-likelihoods
             then agree with float64 to about 1e-6 relative, so use it with a ``tol`` no
-            smaller than ~1e-5 (README, "Speed").
+            smaller than ~1e-5 (docs/speed.md).
 
     Returns:
         The fitted model; ``model.notes`` and ``model.warnings`` hold messages for the user.
 
     Raises:
-        DataError: the data cannot be fitted (infinite values, too few rows, a column with
-            no observed value, or missing values with ``missing="error"``).
+        DataError: the data cannot be fitted (infinite values, too few rows, a column with no
+            observed value, missing values with ``missing="error"``, bad weights).
         UsageError: an invalid setting.
         FitError: every start failed (e.g. singular covariances with ``reg_covar=0``).
     """
     x, names = _as_array(x, columns)
-    settings = EMSettings(
-        n_components=int(n_components),
-        covariance_type=covariance_type,
-        init=init,
-        n_restarts=int(n_restarts),
-        max_iter=int(max_iter),
-        tol=float(tol),
-        reg_covar=float(reg_covar),
-        seed=int(seed),
-        init_sample=int(init_sample),
-        accelerate=bool(accelerate),
-        dtype=str(dtype),
+    weights = check_weights(sample_weight, x.shape[0])
+    if dtype not in ("float64", "float32"):
+        raise UsageError("{dtype} must be float64 or float32")
+    engine = MemoryEngine(x, weights=weights, dtype=dtype)
+    return fit_engine(
+        engine, n_components, columns=names, family=family, covariance_type=covariance_type,
+        init=init, n_restarts=n_restarts, max_iter=max_iter, tol=tol, reg_covar=reg_covar,
+        seed=seed, init_sample=init_sample, missing=missing, monitor=monitor,
+        accelerate=accelerate, dtype=dtype,
     )
+
+
+def check_weights(sample_weight: Any, n: int) -> Array | None:
+    """Frequency weights as a float array of shape (n,), or None; DataError naming the first
+    bad row (1-based data row) for negative, NaN or infinite weights, and for all-zero ones."""
+    if sample_weight is None:
+        return None
     try:
-        settings.validate()
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    if missing not in MISSING_POLICIES:
-        raise UsageError(f"missing must be one of {', '.join(MISSING_POLICIES)}")
-    check_fittable(x, names, settings.n_components, missing=missing)
-    x_fit, record, notes = apply_missing_policy(x, missing)
-    if x_fit is not x:  # complete rows only: is k still possible?
-        check_fittable(x_fit, names, settings.n_components, missing=missing)
-    outcome = fit_em(MemoryEngine(x_fit, dtype=settings.dtype), settings, monitor)
-    model = model_from_outcome(outcome, settings, names, x_fit.shape[0])
-    model.extra["missing"] = record
-    model.notes.extend(notes)
-    model.notes.extend(data_notes(x_fit, names, settings.reg_covar))
-    return model
+        w = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError("{sample_weight} must be numbers, one per row") from None
+    if w.shape != (n,):
+        raise DataError(f"{{sample_weight}} has shape {w.shape}; expected ({n},), one per row")
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise DataError(
+            f"{{sample_weight}} of data row {i + 1} is {w[i]:g}; weights must be finite "
+            "numbers >= 0"
+        )
+    if n and not np.any(w > 0):
+        raise DataError("every {sample_weight} is 0: nothing to fit")
+    return np.ascontiguousarray(w)
 
 
-def apply_missing_policy(x: Array, policy: str) -> tuple[Array, dict[str, Any], list[str]]:
-    """The rows to fit under ``policy``, the model file's "missing" record, and notes."""
+def apply_missing_policy(x: Array, policy: str
+                         ) -> tuple[NDArray[np.bool_] | None, dict[str, Any], list[str]]:
+    """The rows to fit under ``policy`` (a mask, None for all), the model file's "missing"
+    record, and notes."""
     gaps = np.isnan(x)
     rows = gaps.any(axis=1)
     record, notes = missing_record(policy, x.shape[0], int(gaps.sum()), int(rows.sum()),
                                    int(gaps.all(axis=1).sum()))
     if policy == "drop" and rows.any():
-        return np.ascontiguousarray(x[~rows]), record, notes
-    return x, record, notes
+        return ~rows, record, notes
+    return None, record, notes
 
 
 def missing_record(policy: str, n: int, cells: int, n_gap: int,
@@ -148,12 +166,12 @@ def missing_record(policy: str, n: int, cells: int, n_gap: int,
     if policy == "drop":
         if n_gap == n:
             raise DataError(
-                "every row has a missing value, so --missing drop leaves nothing to fit; "
-                "use --missing em"
+                "every row has a missing value, so {missing} drop leaves nothing to fit; "
+                "use {missing} em"
             )
         record["rows_dropped"] = n_gap
         return record, [
-            f"dropped {n_gap} of {n} rows with missing values (--missing drop); the model is "
+            f"dropped {n_gap} of {n} rows with missing values ({{missing}} drop); the model is "
             "fitted on the complete rows, and labels/responsibilities are still given for "
             "every row, from its observed columns"
         ]
@@ -213,61 +231,37 @@ def check_fittable(
         if empty.size:
             raise DataError(
                 f"column '{names[empty[0]]}' has no observed value; leave it out with "
-                "-c/--columns"
+                "{columns}"
             )
     if gaps.any() and missing not in ("em", "drop"):
         row, col = np.argwhere(gaps)[0]
         raise DataError(
             f"the data has {int(gaps.sum())} missing value(s) (first: column '{names[col]}', "
-            f"data row {row + 1}); fit them with --missing em, drop incomplete rows with "
-            "--missing drop, or fill the gaps"
+            f"data row {row + 1}); fit them with {{missing}} em, drop incomplete rows with "
+            "{missing} drop, or fill the gaps"
         )
     if n_components > n:
         raise DataError(
-            f"-k {n_components} is more components than the {n} data rows; use at most -k {n}"
+            f"{{n_components}} {n_components} is more components than the {n} data rows; use "
+            f"at most {{n_components}} {n}"
         )
 
 
-def data_notes(x: Array, names: Sequence[str], reg_covar: float) -> list[str]:
-    """Notes on the data a user should see: constant columns, a floor out of scale."""
-    return variance_notes(observed_var(x), names, reg_covar)  # x.var(axis=0) when complete
-
-
-def variance_notes(var: Array, names: Sequence[str], reg_covar: float) -> list[str]:
-    """``data_notes`` from the column variances (engines that never hold all rows)."""
-    notes = []
-    constant = [n for n, v in zip(names, var, strict=True) if v == 0.0]
-    if constant:
-        notes.append(
-            f"column(s) {', '.join(constant)} are constant over the input; they are fitted "
-            f"with variance --reg-covar ({reg_covar:g}) and do not separate clusters"
-        )
-    tiny = [n for n, v in zip(names, var, strict=True) if 0.0 < v < 100.0 * reg_covar]
-    if tiny:
-        notes.append(
-            f"--reg-covar {reg_covar:g} is not small next to the variance of column(s) "
-            f"{', '.join(tiny)}; scale the data or lower --reg-covar"
-        )
-    return notes
-
-
-def model_from_outcome(
-    outcome: FitOutcome, settings: EMSettings, columns: Sequence[str], n_samples: int
-) -> GaussianMixtureModel:
-    """The winning start as a model, its components in the canonical order."""
+def model_from_outcome(outcome: FitOutcome, family: Any, settings: dict[str, Any],
+                       columns: Sequence[str], n_samples: float) -> MixtureModel:
+    """The winning start as a model, its components in the family's canonical order."""
     best = outcome.best
-    assert best.params is not None
-    order = canonical_order(best.params)
+    order = family.canonical_order(best.params)
     rank = {int(old): new for new, old in enumerate(order)}
-    model = GaussianMixtureModel(
-        params=best.params.permuted(order),
+    model = MixtureModel(
+        params=family.permute(best.params, order),
         columns=list(columns),
         log_likelihood=best.log_likelihood,
         n_samples=n_samples,
         n_iter=best.n_iter,
         converged=best.converged,
         history=list(best.history),
-        settings=asdict(settings),
+        settings=settings,
         starts=[
             {
                 "start": s.start,
@@ -275,12 +269,13 @@ def model_from_outcome(
                 "log_likelihood": s.log_likelihood if s.usable else None,
                 "converged": s.converged,
                 "collapsed": bool(s.collapsed),
-                "error": s.error,
+                "error": None if s.error is None else render(s.error),
                 "history": list(s.history),
             }
             for s in outcome.starts
         ],
         collapsed=sorted(rank[j] for j in best.collapsed),
+        family=family,
     )
     model.extra["best_start"] = best.start
     model.extra["reseeded"] = outcome.reseeded
@@ -288,15 +283,54 @@ def model_from_outcome(
     return model
 
 
+def warm_start(init: Any, family_name: str, covariance_type: str | None, k: int,
+               n_features: int) -> tuple[MixtureModel | None, str | None]:
+    """(the model to start from or None, the covariance type to fit) for ``init``."""
+    from .em.init import INIT_METHODS
+
+    if isinstance(init, str) and init in INIT_METHODS:
+        return None, covariance_type
+    if isinstance(init, (str, bytes)) or hasattr(init, "__fspath__"):
+        model = MixtureModel.load(init)  # ModelFileError names the file
+    elif isinstance(init, MixtureModel):
+        model = init
+    else:
+        raise UsageError(
+            f"{{init}} must be one of {', '.join(INIT_METHODS)}, a fitted model or the path "
+            f"of a model file, not {init!r}"
+        )
+    if model.family_name != family_name:
+        raise UsageError(f"the {{init}} model is of family {model.family_name!r}, not "
+                         f"{family_name!r}")
+    if model.n_components != k:
+        raise UsageError(f"the {{init}} model has {model.n_components} components but "
+                         f"{{n_components}} is {k}")
+    if model.n_features != n_features:
+        raise ModelFileError(f"the {{init}} model has {model.n_features} columns but the "
+                             f"data has {n_features}")
+    kind = model.covariance_type
+    if covariance_type is not None and covariance_type != kind:
+        from .families.gaussian import covariance_model
+
+        if covariance_model(covariance_type) is not covariance_model(kind):
+            raise UsageError(f"the {{init}} model has {{covariance_type}} {kind}, not "
+                             f"{covariance_type}; leave {{covariance_type}} out or match it")
+    return model, kind
+
+
 def fit_engine(
     engine: Any,
     n_components: int,
     *,
     columns: Sequence[str] | None = None,
+    family: str = "gaussian",
+    covariance_type: str | None = None,
+    init: Any = "kmeans",
+    reg_covar: float = 1e-6,
     missing: str = "em",
     monitor: Monitor | None = None,
     **settings: Any,
-) -> GaussianMixtureModel:
+) -> MixtureModel:
     """Fit from an engine (``emcli.engines``): the rows stay where the engine keeps them.
 
     Same settings, rules and result as ``fit`` (which is this on a ``MemoryEngine``); an
@@ -310,54 +344,77 @@ def fit_engine(
 
     Args:
         engine: a ``MemoryEngine``, ``StreamEngine``, ``DaskEngine`` or any object with
-            ``n_samples``, ``n_features``, ``take(indices)`` and ``e_step(params)``; the
-            stream and dask engines also run the data checks and notes of ``fit``.
+            ``n_samples``, ``n_features``, ``dtype``, ``take(indices)`` and
+            ``e_step(family, plan)``; the stream and dask engines also run the data checks
+            and notes of ``fit``.
         n_components: number of mixture components k.
         columns: column names (default: ``engine.columns``, else x0, x1, ...).
-        missing: "em", "drop" or "error", as for ``fit``.
+        family, covariance_type, init, reg_covar, missing: as for ``fit``.
         monitor: receives progress (see ``emcli.em.Monitor``).
-        **settings: the keyword settings of ``fit`` (covariance_type, init, n_restarts,
-            max_iter, tol, reg_covar, seed, init_sample).
+        **settings: the other keyword settings of ``fit`` (n_restarts, max_iter, tol, seed,
+            init_sample, accelerate, dtype).
     """
-    try:
-        settings_ = EMSettings(n_components=int(n_components), **settings)
-        settings_.validate()
-    except (TypeError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-    if missing not in MISSING_POLICIES:
-        raise UsageError(f"missing must be one of {', '.join(MISSING_POLICIES)}")
     if columns is None:
         columns = getattr(engine, "columns", None) or [f"x{j}" for j in range(engine.n_features)]
     names = [str(c) for c in columns]
-    k = settings_.n_components
-    record: dict[str, Any] | None = None
-    notes: list[str] = []
-    var: Array | None = None
+    k = int(n_components)
+    start_model, kind = warm_start(init, family, covariance_type, k, len(names))
+    try:
+        em = EMSettings(n_components=k, init="kmeans" if start_model else init,
+                        **{key: v for key, v in settings.items()})
+    except TypeError as exc:
+        raise UsageError(str(exc)) from None
+    em.validate()
+    fam = get_family(family, covariance_type=kind or "full", reg_covar=float(reg_covar))
+    if missing not in MISSING_POLICIES:
+        raise UsageError(f"{{missing}} must be one of {', '.join(MISSING_POLICIES)}")
+    engine, record, notes, var = _prepare_rows(engine, names, k, missing, em.dtype)
+    init_params = None if start_model is None else start_model.params
+    outcome = fit_em(engine, fam, em, monitor, init_params)
+    recorded = {**asdict(em), **fam.settings(), "family": fam.name}
+    if start_model is not None:
+        recorded["init"] = "model"
+    total = getattr(engine, "total_weight", engine.n_samples)
+    model = model_from_outcome(outcome, fam, recorded, names, _as_count(total))
+    if record is not None:
+        model.extra["missing"] = record
+    weights = getattr(engine, "weights", None)
+    if weights is not None:
+        model.extra["sample_weight"] = {"rows": engine.n_samples, "total": _as_count(total)}
+    model.notes.extend(notes)
+    if var is not None:
+        model.notes.extend(render(n) for n in fam.notes(var, names))
+    return model
+
+
+def _as_count(total: float) -> float:
+    """A total weight as an int when it is one (so n_samples reads as a row count)."""
+    return int(total) if float(total).is_integer() else float(total)
+
+
+def _prepare_rows(engine: Any, names: list[str], k: int, missing: str, dtype: str):
+    """Run the data checks; apply the missing-value policy.  Returns (engine, missing
+    record, notes, column variances)."""
     if isinstance(engine, MemoryEngine):
         check_fittable(engine.x, names, k, missing=missing)
-        x_fit, record, notes = apply_missing_policy(engine.x, missing)
-        if x_fit is not engine.x:
-            check_fittable(x_fit, names, k, missing=missing)
-            engine = MemoryEngine(x_fit, dtype=settings_.dtype)
-        var = observed_var(x_fit)
-    elif hasattr(engine, "summary"):  # the stream and dask engines (engines.summary)
+        keep, record, notes = apply_missing_policy(engine.x, missing)
+        if keep is not None:
+            w = None if engine.weights is None else engine.weights[keep]
+            engine = MemoryEngine(engine.x[keep], weights=w, dtype=dtype)
+            check_fittable(engine.x, names, k, missing=missing)
+            if w is not None:
+                check_weights(w, engine.n_samples)
+        return engine, record, notes, observed_var(engine.x.astype(np.float64, copy=False))
+    if hasattr(engine, "summary"):  # the stream and dask engines (engines.summary)
         engine.check(k, missing)
         s = engine.summary
         record, notes = missing_record(missing, s.n_rows, s.n_missing, s.rows_with_gaps,
                                        s.rows_all_missing)
         engine.complete_only = missing == "drop" and s.rows_with_gaps > 0
         check_rows(k, engine.n_samples)
-        var = engine.variances()
-    else:
-        check_rows(k, engine.n_samples)
-    outcome = fit_em(engine, settings_, monitor)
-    model = model_from_outcome(outcome, settings_, names, engine.n_samples)
-    if record is not None:
-        model.extra["missing"] = record
-    model.notes.extend(notes)
-    if var is not None:
-        model.notes.extend(variance_notes(var, names, settings_.reg_covar))
-    return model
+        return engine, record, notes, engine.variances()
+    check_rows(k, engine.n_samples)
+    return engine, None, [], None
 
 
 def fit_file(
@@ -372,7 +429,7 @@ def fit_file(
     scheduler: str | None = None,
     monitor: Monitor | None = None,
     **settings: Any,
-) -> GaussianMixtureModel:
+) -> MixtureModel:
     """Fit a file (CSV, TSV, Parquet; for dask also a glob) with the named engine.
 
     ``engine`` is "memory", "stream" or "dask"; ``scheduler`` is a Dask scheduler address

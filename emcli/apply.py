@@ -117,20 +117,18 @@ class LowestRows:
         return rows[order], values[order]
 
 
-def describe(model: GaussianMixtureModel) -> dict[str, Any]:
-    """The model at a glance: figures, components (weight, means, sds), settings, selection."""
-    full = model.params.full_covariances()
-    sds = np.sqrt(np.diagonal(full, axis1=1, axis2=2))
-    components = [
-        {
-            "component": j,
-            "weight": float(model.weights[j]),
-            "mean": dict(zip(model.columns, map(float, model.means[j]), strict=True)),
-            "sd": dict(zip(model.columns, map(float, sds[j]), strict=True)),
-        }
-        for j in range(model.n_components)
-    ]
+def describe(model: GaussianMixtureModel, full_covariances: bool = False) -> dict[str, Any]:
+    """The model at a glance: figures, components (weight, means, sds), settings, selection.
+
+    With ``full_covariances`` every Gaussian component also gets its full d x d
+    ``covariance`` matrix (the model file stores the covariance model's native shape).
+    """
+    components = model.family.describe(model.params, model.columns)
+    if full_covariances and hasattr(model.params, "full_covariances"):
+        for j, row in enumerate(components):
+            row["covariance"] = model.params.permuted(np.array([j])).full_covariances()[0].tolist()
     out: dict[str, Any] = {
+        "family": model.family_name,
         "covariance_type": model.covariance_type,
         "n_components": model.n_components,
         "n_features": model.n_features,

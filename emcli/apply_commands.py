@@ -19,7 +19,8 @@ import numpy as np
 
 from .errors import ModelFileError, UsageError
 from .io import OutputSet, csv_header
-from .model import GaussianMixtureModel, _finite
+from .model import GaussianMixtureModel
+from .modelfile import finite as _finite
 
 
 # ---------------------------------------------------------------------------- shared
@@ -165,7 +166,7 @@ def run_score(model_path: str, source: str, options: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------------------- sample
 def run_sample(model_path: str, n_samples: int, seed: int, output: str) -> None:
-    from .sampling import sample_blocks
+    from .families.gaussian.sampling import sample_blocks
 
     model = load_model(model_path)
     if "component" in model.columns:
@@ -190,7 +191,7 @@ def run_describe(model_path: str, as_json: bool) -> None:
     from .apply import describe
 
     model = load_model(model_path)
-    summary = describe(model)
+    summary = describe(model, full_covariances=as_json)
     if as_json:
         text = json.dumps(_finite(summary), indent=2, allow_nan=False) + "\n"
         sys.stdout.buffer.write(text.encode())

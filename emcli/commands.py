@@ -81,7 +81,7 @@ def row_writers(outputs: OutputSet, paths: dict[str, str], model: GaussianMixtur
 
 def run_fit(source: str, k_spec: str, covariance_spec: str, options: dict[str, Any]) -> None:
     from . import api
-    from .selection import parse_components, parse_covariances
+    from .em.selection import parse_components, parse_covariances
 
     quiet, verbose = options.pop("quiet"), options.pop("verbose")
     try:
@@ -148,7 +148,7 @@ def _run_selection(table: Table, ks: list[int], kinds: list[str], options: dict[
                    settings: dict[str, Any], quiet: bool, verbose: bool):
     from .errors import FitError
     from .progress import print_selection
-    from .selection import select, selection_record
+    from .em.selection import select, selection_record
 
     criterion = options["criterion"]
     display = make_display(quiet, verbose)

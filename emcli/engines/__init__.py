@@ -1,6 +1,7 @@
 """Engines sum the sufficient statistics over all rows, wherever the rows are.
 
-An engine offers ``n_samples``, ``n_features``, ``e_step(params) -> SufficientStats``,
+An engine offers ``n_samples``, ``n_features``, ``dtype``, ``e_step(family, plan)`` (the
+family's statistics summed over every row; engines never import a family),
 ``take(indices)`` (rows for initialisation) and ``blocks()`` (row blocks, in input order, for
 writing labels and responsibilities).  The EM driver knows nothing else about the data.
 """

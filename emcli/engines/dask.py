@@ -6,7 +6,7 @@ given), CSV by byte ranges cut at line ends (``dask.bytes.read_bytes``, as
 ``dask.dataframe.read_csv`` does), each parsed by pyarrow exactly as the stream engine parses
 it (same types, nulls and errors).  Each partition becomes a float64 array of the chosen
 columns kept in the workers' memory (read once, not per iteration).  Each EM iteration maps
-the E-step (``memory.chunked_e_step``: the memory engine's kernels, one thread per task) over
+the E-step (``memory.reduce_rows``: the family's E-step, one thread per task) over
 the partitions and adds the statistics up a tree of fixed shape on the workers; the M-step
 runs on the client.  Rows are numbered across partitions in input order (files in sorted
 name order, then file order), so the initialisation sample picks the same rows as the memory
@@ -28,9 +28,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DataError, EmcliError, UsageError
-from ..families.gaussian import GaussianParams, SufficientStats
 from ..io import detect_format, select_columns, to_array
-from .memory import chunked_e_step
+from .memory import reduce_rows
 from .stream import _complete_rows, guarded, parse_csv, read_head
 from .summary import ColumnSummary, ScannedEngine, total_summary
 
@@ -116,7 +115,11 @@ class DaskEngine(ScannedEngine):
     def n_samples(self) -> int:
         return int(self.offsets[-1])
 
-    def take(self, indices: NDArray[np.intp]) -> Array:
+    @property
+    def dtype(self) -> Any:
+        return np.float64
+
+    def take(self, indices: NDArray[np.intp]) -> tuple[Array, Array | None]:
         indices = np.asarray(indices)
         futures = []
         for part, lo, hi in zip(self.parts, self.offsets[:-1], self.offsets[1:], strict=True):
@@ -125,10 +128,11 @@ class DaskEngine(ScannedEngine):
                 futures.append(self.client.submit(_take, part, indices[a:b] - lo,
                                                   self.complete_only))
         rows = self.client.gather(futures)
-        return np.concatenate(rows) if rows else np.empty((0, self.n_features))
+        return (np.concatenate(rows) if rows else np.empty((0, self.n_features))), None
 
-    def e_step(self, params: GaussianParams) -> SufficientStats:
-        return self._reduce(self.client.map(_part_e_step, self.parts, params=params,
+    def e_step(self, family: Any, plan: Any) -> Any:
+        """``family.e_step`` on every partition (on the workers), tree-summed."""
+        return self._reduce(self.client.map(_part_e_step, self.parts, family=family, plan=plan,
                                             complete_only=self.complete_only), _sum_stats)
 
     def blocks(self, n_components: int) -> Iterator[Array]:
@@ -277,15 +281,15 @@ def _count_complete(x: Array) -> int:
     return int((~np.isnan(x).any(axis=1)).sum())
 
 
-def _part_e_step(x: Array, params: GaussianParams, complete_only: bool = False
-                 ) -> SufficientStats:
+def _part_e_step(x: Array, family: Any, plan: Any, complete_only: bool = False) -> Any:
     if complete_only:
         x = _complete_rows(x)
     # One thread per task: the workers' own threads are the parallelism here.
-    return chunked_e_step([x], params, n_threads=1)
+    total = reduce_rows(family, plan, x, n_threads=1)
+    return family.e_step(x[:0], plan) if total is None else total
 
 
-def _sum_stats(parts: Sequence[SufficientStats]) -> SufficientStats:
+def _sum_stats(parts: Sequence[Any]) -> Any:
     total = parts[0]
     for part in parts[1:]:
         total = total + part

@@ -29,9 +29,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import DataError
-from ..families.gaussian import GaussianParams, SufficientStats
 from ..io import _arrow_message, arrow_errors, detect_format, select_columns, to_array
-from .memory import chunked_e_step
+from .memory import reduce_rows
 from .summary import ColumnSummary, ScannedEngine
 
 Array = NDArray[np.float64]
@@ -83,8 +82,12 @@ class StreamEngine(ScannedEngine):
     def n_samples(self) -> int:
         return self.fitted_summary.n_rows
 
-    def take(self, indices: NDArray[np.intp]) -> Array:
-        """Rows ``indices`` (sorted), collected in one pass."""
+    @property
+    def dtype(self) -> Any:
+        return np.float64
+
+    def take(self, indices: NDArray[np.intp]) -> tuple[Array, Array | None]:
+        """Rows ``indices`` (sorted) and their weights, collected in one pass."""
         indices = np.asarray(indices)
         out = np.empty((len(indices), self.n_features))
         offset = 0
@@ -92,10 +95,14 @@ class StreamEngine(ScannedEngine):
             lo, hi = np.searchsorted(indices, [offset, offset + len(xb)])
             out[lo:hi] = xb[indices[lo:hi] - offset]
             offset += len(xb)
-        return out
+        return out, None
 
-    def e_step(self, params: GaussianParams) -> SufficientStats:
-        return chunked_e_step(self._fit_arrays(), params)
+    def e_step(self, family: Any, plan: Any) -> Any:
+        """The family's statistics summed over the file, block by block (one pass)."""
+        total = None
+        for xb in self._fit_arrays():
+            total = reduce_rows(family, plan, xb, total=total)
+        return family.e_step(np.empty((0, self.n_features)), plan) if total is None else total
 
     def blocks(self, n_components: int) -> Iterator[Array]:
         return self._arrays()

@@ -1,15 +1,11 @@
-"""The Gaussian family: log-densities, sufficient statistics and the M-step.
+"""Gaussian mixture parameters and their log-densities (the plain reference form).
 
-One EM iteration is a map-reduce (see ``../shared/design.md``)::
-
-    E-step on a block of rows:  (params, rows)  -> SufficientStats
-    reduce:                     SufficientStats + SufficientStats -> SufficientStats
-    M-step:                     SufficientStats -> params
-
-Covariance types follow scikit-learn: ``full`` (one d x d matrix per component), ``tied``
-(one d x d matrix shared by all components), ``diag`` (one diagonal per component) and
-``spherical`` (one variance per component).  Native shapes are scikit-learn's:
-full (k, d, d), tied (d, d), diag (k, d), spherical (k,).
+The covariance model of the parameters is a value (``models.CovarianceModel``); its
+``form`` tells how the covariances are stored and how densities are computed: ``full`` (one
+d x d matrix per component), ``tied`` (one d x d matrix shared by all components), ``diag``
+(one diagonal per component) and ``spherical`` (one variance per component), in
+scikit-learn's native shapes: full (k, d, d), tied (d, d), diag (k, d), spherical (k,).
+The fast E-step is in ``kernels``; this module states the mathematics plainly.
 
 Numerics: densities go through the Cholesky factor of each precision matrix (the log-det is
 the sum of the log of its diagonal); no ``inv``/``det`` on data-sized work.  Second moments
@@ -25,9 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import FitError
+from ...errors import FitError
+from .models import CovarianceModel, covariance_model, from_full, to_full
 
-COVARIANCE_TYPES: tuple[str, ...] = ("full", "tied", "diag", "spherical")
 LOG_2PI = float(np.log(2.0 * np.pi))
 # scikit-learn guards N_k the same way; it keeps empty components finite (no 0/0).
 _NK_GUARD = 10.0 * np.finfo(np.float64).eps
@@ -39,8 +35,8 @@ def singular_message(component: int | None = None) -> str:
     which = f" of component {component}" if component is not None else ""
     return (
         f"the covariance matrix{which} is singular (not positive definite): a component "
-        "collapsed onto too few distinct points. Try a smaller -k, a larger --reg-covar, "
-        "a simpler --covariance (diag, spherical or tied), or scaling the data"
+        "collapsed onto too few distinct points. Try a smaller {n_components}, a larger "
+        "{reg_covar}, a simpler {covariance_type} (diag, spherical or tied), or scaling the data"
     )
 
 
@@ -50,15 +46,15 @@ class GaussianParams:
     """Parameters of a Gaussian mixture.
 
     Attributes:
-        covariance_type: one of ``COVARIANCE_TYPES``.
+        model: the covariance model (``models.MODELS``).
         weights: mixing weights, shape (n_components,), summing to 1.
         means: component means, shape (n_components, n_features).
-        covariances: native shape for the type (see module docstring).
+        covariances: native shape for the model's form (see module docstring).
         precisions_cholesky: Cholesky factors of the precisions, same shape as
             ``covariances`` (for diag/spherical: 1 / standard deviation).
     """
 
-    covariance_type: str
+    model: CovarianceModel
     weights: Array
     means: Array
     covariances: Array
@@ -66,17 +62,24 @@ class GaussianParams:
 
     @classmethod
     def from_covariances(
-        cls, covariance_type: str, weights: Array, means: Array, covariances: Array
+        cls, model: CovarianceModel | str, weights: Array, means: Array, covariances: Array
     ) -> GaussianParams:
         """Build parameters, computing the precision Cholesky factors.
 
         Raises:
             FitError: a covariance is not positive definite.
         """
-        if covariance_type not in COVARIANCE_TYPES:
-            raise ValueError(f"unknown covariance type {covariance_type!r}")
-        prec = _PRECISION_CHOLESKY[covariance_type](covariances)
-        return cls(covariance_type, weights, means, covariances, prec)
+        model = covariance_model(model)
+        prec = _PRECISION_CHOLESKY[model.form](covariances)
+        return cls(model, weights, means, covariances, prec)
+
+    @property
+    def covariance_type(self) -> str:
+        return self.model.name
+
+    @property
+    def form(self) -> str:
+        return self.model.form
 
     @property
     def n_components(self) -> int:
@@ -87,42 +90,27 @@ class GaussianParams:
         return int(self.means.shape[1])
 
     def full_covariances(self) -> Array:
-        """Covariances as k full (d x d) matrices, whatever the type."""
-        return to_full_covariances(self.covariance_type, self.covariances, *self.means.shape)
+        """Covariances as k full (d x d) matrices, whatever the model."""
+        return to_full(self.form, self.covariances, *self.means.shape)
 
     def permuted(self, order: NDArray[np.intp]) -> GaussianParams:
         """The same mixture with its components listed in ``order``."""
-        if self.covariance_type == "tied":
+        if self.form == "tied":
             cov, prec = self.covariances, self.precisions_cholesky
         else:
             cov, prec = self.covariances[order], self.precisions_cholesky[order]
-        return GaussianParams(
-            self.covariance_type, self.weights[order], self.means[order], cov, prec
-        )
+        return GaussianParams(self.model, self.weights[order], self.means[order], cov, prec)
 
 
-def to_full_covariances(covariance_type: str, covariances: Array, k: int, d: int) -> Array:
+def to_full_covariances(model: CovarianceModel | str, covariances: Array, k: int, d: int
+                        ) -> Array:
     """Native covariances -> array of shape (k, d, d)."""
-    if covariance_type == "full":
-        return np.array(covariances, dtype=np.float64)
-    if covariance_type == "tied":
-        return np.repeat(np.asarray(covariances)[None, :, :], k, axis=0)
-    if covariance_type == "diag":
-        return np.stack([np.diag(row) for row in covariances])
-    return np.stack([np.eye(d) * v for v in covariances])
+    return to_full(covariance_model(model).form, covariances, k, d)
 
 
-def from_full_covariances(covariance_type: str, full: Array) -> Array:
-    """Array of k full (d x d) matrices -> native covariances for the type."""
-    full = np.asarray(full, dtype=np.float64)
-    if covariance_type == "full":
-        return full
-    if covariance_type == "tied":
-        return full[0].copy()
-    diag = np.diagonal(full, axis1=1, axis2=2).copy()
-    if covariance_type == "diag":
-        return diag
-    return diag[:, 0].copy()
+def from_full_covariances(model: CovarianceModel | str, full: Array) -> Array:
+    """Array of k full (d x d) matrices -> native covariances for the model."""
+    return from_full(covariance_model(model).form, full)
 
 
 def _chol_full(cov: Array) -> Array:
@@ -188,7 +176,7 @@ _PRECISION_CHOLESKY: dict[str, Callable[[Array], Array]] = {
 
 def log_det_cholesky(params: GaussianParams) -> Array:
     """log det of each precision Cholesky factor, shape (k,) (= -1/2 log det Sigma_j)."""
-    prec, kind, d = params.precisions_cholesky, params.covariance_type, params.n_features
+    prec, kind, d = params.precisions_cholesky, params.form, params.n_features
     if kind == "full":
         return np.log(np.diagonal(prec, axis1=1, axis2=2)).sum(axis=1)
     if kind == "tied":
@@ -196,17 +184,6 @@ def log_det_cholesky(params: GaussianParams) -> Array:
     if kind == "diag":
         return np.log(prec).sum(axis=1)
     return d * np.log(prec)
-
-
-def n_parameters(covariance_type: str, k: int, d: int) -> int:
-    """Free parameters of the mixture (scikit-learn's ``_n_parameters``)."""
-    cov = {
-        "full": k * d * (d + 1) // 2,
-        "tied": d * (d + 1) // 2,
-        "diag": k * d,
-        "spherical": k,
-    }[covariance_type]
-    return int(cov + k * d + k - 1)
 
 
 # ---------------------------------------------------------------------------- log-densities
@@ -257,7 +234,7 @@ def mixture_center(params: GaussianParams) -> Array:
 def log_gaussian(x: Array, params: GaussianParams) -> Array:
     """log N(x_i | mean_j, Sigma_j) for a block of rows, shape (b, k)."""
     shift = mixture_center(params)
-    maha = _MAHALANOBIS[params.covariance_type](x, params, shift)
+    maha = _MAHALANOBIS[params.form](x, params, shift)
     const = -0.5 * params.n_features * LOG_2PI + log_det_cholesky(params)
     maha *= -0.5
     maha += const[None, :]
@@ -291,112 +268,3 @@ def normalise_log_prob(wlp: Array) -> tuple[Array, Array]:
     return wlp, norm + top
 
 
-# ---------------------------------------------------------------------------- statistics
-@dataclass
-class SufficientStats:
-    """Sums over rows that the M-step needs; they add up across blocks, files and machines.
-
-    Second moments are taken around ``centers`` (the means the E-step used), so
-    ``sum_x`` is sum_i r_ij (x_i - center_j) and ``sum_xx`` the matching second moment:
-    shape (k, d, d) for full, (d, d) summed over components for tied, (k, d) for
-    diag and spherical.
-    """
-
-    covariance_type: str
-    centers: Array
-    n_k: Array
-    sum_x: Array
-    sum_xx: Array
-    log_likelihood: float
-    n_samples: int
-
-    def __add__(self, other: SufficientStats) -> SufficientStats:
-        return SufficientStats(
-            self.covariance_type,
-            self.centers,
-            self.n_k + other.n_k,
-            self.sum_x + other.sum_x,
-            self.sum_xx + other.sum_xx,
-            self.log_likelihood + other.log_likelihood,
-            self.n_samples + other.n_samples,
-        )
-
-    @classmethod
-    def zeros(cls, covariance_type: str, centers: Array) -> SufficientStats:
-        k, d = centers.shape
-        shape = {"full": (k, d, d), "tied": (d, d)}.get(covariance_type, (k, d))
-        return cls(
-            covariance_type,
-            centers,
-            np.zeros(k),
-            np.zeros((k, d)),
-            np.zeros(shape),
-            0.0,
-            0,
-        )
-
-
-def block_stats(
-    x: Array, resp: Array, centers: Array, covariance_type: str, log_likelihood: float
-) -> SufficientStats:
-    """Sufficient statistics of one block of rows given its responsibilities (b, k)."""
-    k, d = centers.shape
-    n_k = resp.sum(axis=0)
-    # Shifted by the centres' mean: resp.T @ x - n_k * centers cancels for data far from 0
-    # (values near 1e8 lose the digits of a small spread); one product, as before.
-    shift = centers.mean(axis=0)
-    sum_x = resp.T @ (x - shift) - n_k[:, None] * (centers - shift)
-    if covariance_type in ("full", "tied"):
-        full = np.empty((k, d, d))
-        for j in range(k):
-            diff = x - centers[j]
-            full[j] = (diff * resp[:, j : j + 1]).T @ diff
-        sum_xx = full if covariance_type == "full" else full.sum(axis=0)
-    else:
-        sum_xx = np.empty((k, d))
-        for j in range(k):
-            diff = x - centers[j]
-            diff *= diff
-            sum_xx[j] = resp[:, j] @ diff
-    return SufficientStats(
-        covariance_type, centers, n_k, sum_x, sum_xx, float(log_likelihood), int(x.shape[0])
-    )
-
-
-# ---------------------------------------------------------------------------- M-step
-def m_step(stats: SufficientStats, reg_covar: float) -> GaussianParams:
-    """New parameters from summed statistics; ``reg_covar`` is added to every diagonal.
-
-    Raises:
-        FitError: a covariance is not positive definite even with the floor.
-    """
-    kind = stats.covariance_type
-    n_k = stats.n_k + _NK_GUARD
-    shift = stats.sum_x / n_k[:, None]  # new mean - center, small near convergence
-    means = stats.centers + shift
-    weights = n_k / n_k.sum()
-    d = means.shape[1]
-    if kind == "full":
-        cov = stats.sum_xx / n_k[:, None, None] - shift[:, :, None] * shift[:, None, :]
-        cov = 0.5 * (cov + cov.transpose(0, 2, 1))
-        cov[:, np.arange(d), np.arange(d)] += reg_covar
-    elif kind == "tied":
-        cov = (stats.sum_xx - (shift * n_k[:, None]).T @ shift) / n_k.sum()
-        cov = 0.5 * (cov + cov.T)
-        cov[np.arange(d), np.arange(d)] += reg_covar
-    else:
-        cov = np.maximum(stats.sum_xx / n_k[:, None] - shift * shift, 0.0)
-        if kind == "spherical":
-            cov = cov.mean(axis=1)
-        cov = cov + reg_covar
-    return GaussianParams.from_covariances(kind, weights, means, cov)
-
-
-def params_from_labels(
-    x: Array, labels: NDArray[np.intp], centers: Array, covariance_type: str, reg_covar: float
-) -> GaussianParams:
-    """M-step from a hard assignment of rows to components (used by initialisation)."""
-    k = centers.shape[0]
-    resp = np.zeros((x.shape[0], k))
-    resp[np.arange(x.shape[0]), labels] = 1.0
-    return m_step(block_stats(x, resp, centers, covariance_type, 0.0), reg_covar)

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import DataError, EmcliError
-from .model import GaussianMixtureModel
+from ..errors import DataError, EmcliError
+from ..model import MixtureModel
 
 Array = NDArray[np.float64]
 CRITERIA = ("bic", "icl", "aic")
@@ -39,7 +39,7 @@ class Candidate:
 
     n_components: int
     covariance_type: str
-    model: GaussianMixtureModel | None = None
+    model: MixtureModel | None = None
     icl: float | None = None
     reason: str | None = None
 
@@ -94,12 +94,19 @@ def parse_components(spec: str) -> list[int]:
 
 def parse_covariances(spec: str) -> list[str]:
     """'full' -> ['full']; 'diag,full' -> both; 'all' -> the four types."""
-    from .families.gaussian import COVARIANCE_TYPES
+    from ..families.gaussian import COVARIANCE_TYPES, covariance_model
 
     names = [v.strip().lower() for v in spec.split(",") if v.strip()]
     if names == ["all"]:
         return list(COVARIANCE_TYPES)
-    bad = [v for v in names if v not in COVARIANCE_TYPES]
+    known = []
+    bad = []
+    for v in names:
+        try:
+            known.append(covariance_model(v).name)
+        except ValueError:
+            bad.append(v)
+    names = known
     if bad or not names:
         raise ValueError(
             f"unknown covariance type '{', '.join(bad) or spec}'; choose from "
@@ -108,15 +115,12 @@ def parse_covariances(spec: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def entropy(model: GaussianMixtureModel, x: Array) -> float:
+def entropy(model: MixtureModel, x: Array) -> float:
     """-sum r log r over rows and components (0 log 0 = 0)."""
-    from .engines.memory import block_rows
-    from .families.missing import log_resp_and_norm
-
     total = 0.0
-    size = block_rows(model.n_components, model.n_features)
+    size = 8192
     for s in range(0, x.shape[0], size):
-        log_resp = log_resp_and_norm(x[s : s + size], model.params)[0]
+        log_resp = model.log_resp_and_norm(x[s : s + size])[0]
         resp = np.exp(log_resp)
         total -= float(np.sum(resp * np.where(resp > 0, log_resp, 0.0)))
     return total
@@ -124,7 +128,7 @@ def entropy(model: GaussianMixtureModel, x: Array) -> float:
 
 def _fit_candidate(x: Array, columns: Sequence[str], k: int, kind: str,
                    options: dict[str, Any]) -> Candidate:
-    from .api import fit
+    from ..api import fit
 
     cand = Candidate(k, kind)
     try:

@@ -8,12 +8,12 @@ component, the conditional expectation and covariance of the missing coordinates
     Cov[x_m | x_o, j] = Sigma_j,mm - Sigma_j,mo Sigma_j,oo^-1 Sigma_j,om
 
 and accumulates the *same* ``SufficientStats`` as complete rows (the expected first and
-second moments), so the M-step of ``gaussian.py`` is unchanged and EM still never decreases
+second moments), so the M-step of ``stats.py`` is unchanged and EM still never decreases
 the (observed-data) likelihood.
 
 How the linear algebra is organised:
 
-* Complete rows never come here: they take the fast path of ``gaussian.py`` unchanged.
+* Complete rows never come here: they take the kernels (``kernels.py``) unchanged.
 * full / tied: the rows of a block are grouped by missingness pattern (a sort on the
   packed mask).  The precision Q = Sigma^-1 gives everything through the Schur complement
   (see ``_full_like``): Q (x - mu_j) for every row and component is one matrix product over
@@ -38,21 +38,20 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import FitError
-from .gaussian import (
+from ...errors import FitError
+from .models import CovarianceModel
+from .params import (
     LOG_2PI,
     GaussianParams,
-    SufficientStats,
-    block_stats,
     log_det_cholesky,
     log_weights,
     lower_inverse,
     mixture_center,
     normalise_log_prob,
-    params_from_labels,
     singular_message,
 )
-from .gaussian import log_resp_and_norm as complete_log_resp_and_norm
+from .params import log_resp_and_norm as complete_log_resp_and_norm
+from .stats import SufficientStats, block_stats, params_from_labels
 
 Array = NDArray[np.float64]
 MISSING_POLICIES: tuple[str, ...] = ("em", "drop", "error")
@@ -138,7 +137,8 @@ def _patterns(gaps: NDArray[np.bool_]) -> tuple[NDArray[np.bool_], NDArray[np.in
     return gaps[order[starts[:-1]]], order, starts
 
 
-def _full_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> GapTerms:
+def _full_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams,
+               weights: Array | None = None) -> GapTerms:
     """Densities and moments for full/tied covariances (see the module docstring).
 
     With the precision Q = Sigma^-1 of a component and r = x - mu set to 0 on the gaps:
@@ -154,7 +154,7 @@ def _full_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> Gap
     b, d = x.shape
     k = params.n_components
     pc = params.precisions_cholesky
-    pc = pc[None] if params.covariance_type == "tied" else pc
+    pc = pc[None] if params.form == "tied" else pc
     kk = pc.shape[0]  # 1 for tied: one precision shared by the components
     prec = pc @ pc.swapaxes(-1, -2)  # (kk, d, d)
     pat_gaps, order, starts = _patterns(gaps)
@@ -198,7 +198,7 @@ def _full_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> Gap
     log_gauss = -0.5 * maha + log_det_cholesky(params)[None]
     log_gauss -= 0.5 * (log_det_mm[rowpat] + LOG_2PI * (d - n_miss[rowpat])[:, None])
     log_resp, norm = _normalise(log_gauss, params)
-    resp = _stats_resp(log_resp, gaps[order])
+    resp = _stats_resp(log_resp, gaps[order], None if weights is None else weights[order])
     per_pattern = np.add.reduceat(resp, starts[:-1], axis=0)
     if kk == 1:
         cond_sum = np.einsum("p,pde->de", per_pattern.sum(axis=1), cond[:, 0])[None]
@@ -207,7 +207,8 @@ def _full_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> Gap
     return GapTerms(order, log_resp, norm, resp, dev, cond_sum)
 
 
-def _diag_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> GapTerms:
+def _diag_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams,
+               weights: Array | None = None) -> GapTerms:
     """Densities and moments for diag/spherical covariances: masked products, no patterns."""
     k, d = params.means.shape
     prec = params.precisions_cholesky
@@ -218,7 +219,7 @@ def _diag_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> Gap
     shift = mixture_center(params)
     xs = np.where(gaps, 0.0, x - shift)
     mus = params.means - shift
-    # (x - m) p squared directly, as gaussian._maha_diag: the expansion
+    # (x - m) p squared directly, as params._maha_diag: the expansion
     # x^2 p - 2 x m p + m^2 p cancels to O(1) errors for a narrow component far away.
     diff = xs[:, None, :] - mus[None, :, :]  # (b, k, d)
     diff *= prec[None, :, :]
@@ -226,7 +227,7 @@ def _diag_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams) -> Gap
     maha = np.einsum("bkd,bkd->bk", diff, diff)
     log_gauss = obsf @ (np.log(prec) - 0.5 * LOG_2PI).T - 0.5 * maha
     log_resp, norm = _normalise(log_gauss, params)
-    resp = _stats_resp(log_resp, gaps)
+    resp = _stats_resp(log_resp, gaps, weights)
     cond_sum = resp.T @ gaps.astype(np.float64) * (1.0 / p2)  # (k, d)
     return GapTerms(np.arange(x.shape[0]), log_resp, norm, resp, None, cond_sum)
 
@@ -235,19 +236,23 @@ def _normalise(log_gauss: Array, params: GaussianParams) -> tuple[Array, Array]:
     return normalise_log_prob(log_gauss + log_weights(params)[None, :])
 
 
-def _stats_resp(log_resp: Array, gaps: NDArray[np.bool_]) -> Array:
+def _stats_resp(log_resp: Array, gaps: NDArray[np.bool_], weights: Array | None) -> Array:
     # Rows with nothing observed carry no information: they get weight 0 in the statistics.
+    # Frequency weights multiply the responsibilities (and so every sum over rows).
     resp = np.exp(log_resp)
     resp[gaps.all(axis=1)] = 0.0
+    if weights is not None:
+        resp *= weights[:, None]
     return resp
 
 
-def gap_terms(x: Array, params: GaussianParams) -> GapTerms:
-    """E-step quantities for rows that each have at least one missing cell (NaN)."""
+def gap_terms(x: Array, params: GaussianParams, weights: Array | None = None) -> GapTerms:
+    """E-step quantities for rows that each have at least one missing cell (NaN); ``resp``
+    and ``cond_sum`` carry the rows' frequency ``weights`` when given."""
     gaps = np.isnan(x)
-    kind = params.covariance_type
+    kind = params.form
     compute = _full_like if kind in ("full", "tied") else _diag_like
-    terms = compute(x, gaps, params)
+    terms = compute(x, gaps, params, weights)
     empty = gaps[terms.order].all(axis=1)
     if empty.any():  # exactly the weights and 0, not log(sum of weights) = +-1e-16
         terms.log_resp[empty] = log_weights(params)[None, :]
@@ -259,7 +264,7 @@ def gap_terms(x: Array, params: GaussianParams) -> GapTerms:
 def log_resp_and_norm(x: Array, params: GaussianParams) -> tuple[Array, Array]:
     """Log-responsibilities (b, k) and log-density of the observed cells (b,), any rows.
 
-    Rows without a gap go through ``gaussian.log_resp_and_norm`` (bit for bit the
+    Rows without a gap go through ``params.log_resp_and_norm`` (bit for bit the
     complete-data result); rows with gaps use the marginal density of what is observed.
     """
     gaps = np.isnan(x)
@@ -276,12 +281,21 @@ def log_resp_and_norm(x: Array, params: GaussianParams) -> tuple[Array, Array]:
     return log_resp, norm
 
 
-def gap_stats(x: Array, params: GaussianParams, centers: Array | None = None) -> SufficientStats:
-    """Sufficient statistics of rows that all have gaps (expected moments around ``centers``)."""
+def gap_stats(x: Array, params: GaussianParams, centers: Array | None = None,
+              weights: Array | None = None) -> SufficientStats:
+    """Sufficient statistics of rows that all have gaps (expected moments around ``centers``);
+    with frequency ``weights`` (b,) row i counts ``weights[i]`` times."""
     centers = params.means if centers is None else centers
-    kind = params.covariance_type
+    kind = params.form
     k, d = centers.shape
-    terms = gap_terms(x, params)
+    if weights is not None:
+        terms = gap_terms(x, params, weights)
+        w_rows = weights[terms.order]
+        norm_total = float(terms.norm @ w_rows)
+        n_total = float(weights.sum())
+    else:
+        terms = gap_terms(x, params)
+        norm_total, n_total = float(terms.norm.sum()), float(x.shape[0])
     resp = terms.resp
     n_k = resp.sum(axis=0)
     if terms.dev is not None:  # full / tied
@@ -302,23 +316,31 @@ def gap_stats(x: Array, params: GaussianParams, centers: Array | None = None) ->
             diff *= diff
             sum_xx[j] = resp[:, j] @ diff
         sum_xx += terms.cond_sum
-    return SufficientStats(
-        kind, centers, n_k, sum_x, sum_xx, float(terms.norm.sum()), int(x.shape[0])
-    )
+    return SufficientStats(params.model, centers, n_k, sum_x, sum_xx, norm_total, n_total)
 
 
-def block_stats_with_gaps(x: Array, params: GaussianParams) -> SufficientStats:
+def block_stats_with_gaps(x: Array, params: GaussianParams, weights: Array | None = None,
+                          centers: Array | None = None) -> SufficientStats:
     """Statistics of a block that may hold gaps: complete rows by the complete-data path,
-    rows with gaps by ``gap_stats``; the two add up."""
+    rows with gaps by ``gap_stats``; the two add up.  Moments about ``centers`` (default:
+    the means); frequency ``weights`` (b,) as in ``gap_stats``."""
+    centers = params.means if centers is None else centers
     rows = np.isnan(x).any(axis=1)
-    total = SufficientStats.zeros(params.covariance_type, params.means)
+    total = SufficientStats.zeros(params.model, centers)
     if not rows.all():
         xc = x[~rows]
         log_resp, norm = complete_log_resp_and_norm(xc, params)
         resp = np.exp(log_resp, out=log_resp)
-        total = total + block_stats(xc, resp, params.means, params.covariance_type, norm.sum())
+        if weights is None:
+            ll, n = float(norm.sum()), float(xc.shape[0])
+        else:
+            wc = weights[~rows]
+            resp *= wc[:, None]
+            ll, n = float(norm @ wc), float(wc.sum())
+        total = total + block_stats(xc, resp, centers, params.model, ll, n)
     if rows.any():
-        total = total + gap_stats(x[rows], params)
+        total = total + gap_stats(x[rows], params, centers,
+                                  None if weights is None else weights[rows])
     return total
 
 
@@ -342,7 +364,8 @@ def impute(x: Array, params: GaussianParams, block: int = 8192) -> Array:
 
 
 def params_from_labels_with_gaps(
-    x: Array, labels: NDArray[np.intp], centers: Array, covariance_type: str, reg_covar: float
+    x: Array, labels: NDArray[np.intp], centers: Array, model: CovarianceModel,
+    reg_covar: float, weights: Array | None = None,
 ) -> GaussianParams:
     """Initial M-step from a hard assignment when ``x`` has gaps.
 
@@ -360,4 +383,4 @@ def params_from_labels_with_gaps(
     np.add.at(counts, labels, (~gaps).astype(np.float64))
     group_means = np.where(counts > 0, sums / np.maximum(counts, 1.0), observed_mean(x)[None])
     filled = np.where(gaps, group_means[labels], x)
-    return params_from_labels(filled, labels, centers, covariance_type, reg_covar)
+    return params_from_labels(filled, labels, centers, model, reg_covar, weights)

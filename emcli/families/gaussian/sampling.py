@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.typing import NDArray
 
-from .families.gaussian import GaussianParams
+from .params import GaussianParams
 
 Array = NDArray[np.float64]
 SAMPLE_BLOCK = 65536

@@ -1,6 +1,6 @@
 """Fast E-step kernels for the Gaussian family: one block of rows -> summed statistics.
 
-``gaussian.py`` states the mathematics plainly (and keeps the reference ``block_stats``);
+``params.py`` and ``stats.py`` state the mathematics plainly (the reference ``block_stats``);
 this module computes the same E-step with few passes over memory.  Measured here, at small
 d the cost of an iteration is elementwise work on (rows x k x d) temporaries and at larger d
 it is matrix products, so both are cut down:
@@ -44,6 +44,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -84,7 +85,8 @@ class Plan:
     computed around their own means.  ``raw_to_stats`` maps them back.
     """
 
-    kind: str
+    kind: str  # the covariance model's form
+    model: Any  # the covariance model (models.CovarianceModel)
     k: int
     d: int
     m: int  # features per row
@@ -180,7 +182,7 @@ def make_plan(params, dtype=np.float64, n_rows: int | None = None) -> Plan:
     ``X_MOMENTS_ROWS * d^2`` the exact components' moments are taken over x - m_j
     (``Plan.x_moments``): a pass over (rows x k x d) more, but no O(k d^3) back mapping.
     """
-    kind, k, d = params.covariance_type, params.n_components, params.n_features
+    kind, k, d = params.form, params.n_components, params.n_features
     means = np.asarray(params.means, dtype=np.float64)
     shift = params.weights @ means
     u = means - shift
@@ -228,13 +230,13 @@ def make_plan(params, dtype=np.float64, n_rows: int | None = None) -> Plan:
         if x_moments or not e:
             back = np.zeros((0, d, d))
         else:
-            # P_j^-T is the Cholesky factor L_j of the covariance (P_j = L_j^-T, gaussian.py)
+            # P_j^-T is the Cholesky factor L_j of the covariance (P_j = L_j^-T, params.py)
             chol = np.linalg.cholesky(np.asarray(params.covariances, dtype=np.float64))
             back = np.broadcast_to(chol, (k, d, d))[exact]
     else:
         root = np.sqrt(prec[exact])
         pt, back = root[:, :, None].astype(dtype), 1.0 / root
-    return Plan(kind, k, d, m, shift, u, const, prec, feat, exact,
+    return Plan(kind, params.model, k, d, m, shift, u, const, prec, feat, exact,
                 np.ascontiguousarray(w[:, feat], dtype=dtype), dtype,
                 pt, back, ue, const[exact][:, None], n_far, x_moments)
 
@@ -243,7 +245,7 @@ def _feature_coefficients(params, prec: Array, u: Array, const: Array) -> tuple[
     """``W`` (m, k) of the feature products, and each component's offset ratio (module
     docstring): squared offset from s in standard deviations, for full/tied over the
     smallest eigenvalue of the correlation matrix."""
-    kind, k, d = params.covariance_type, params.n_components, params.n_features
+    kind, k, d = params.form, params.n_components, params.n_features
     w = np.empty((n_features_of(kind, d), k))
     if kind in ("full", "tied"):
         lam = prec @ prec.transpose(0, 2, 1)  # precision matrices
@@ -464,20 +466,27 @@ def raw_from_resp(plan: Plan, f: Array, resp: Array, ws: Workspace) -> tuple[Arr
     return g, ex
 
 
-def block_raw(plan: Plan, xb: Array, ws: Workspace | None = None) -> tuple[Array, Array, float]:
-    """Raw statistics of one block and its log-likelihood (float64)."""
+def block_raw(plan: Plan, xb: Array, weights: Array | None = None,
+              ws: Workspace | None = None) -> tuple[Array, Array, float]:
+    """Raw statistics of one block and its log-likelihood (float64); with frequency
+    ``weights`` (b,) every row counts ``weights[i]`` times."""
     ws = ws or workspace()
     f = features(plan, xb, ws)
     lp = log_prob_block(plan, f, ws)
     norm = log_sum_exp_t(lp, ws)  # lp now holds the responsibilities
+    if weights is None:
+        ll = float(np.add.reduce(norm, dtype=np.float64))
+    else:
+        lp *= weights.astype(plan.dtype, copy=False)[None, :]
+        ll = float(np.dot(norm.astype(np.float64), weights))
     g, ex = raw_from_resp(plan, f, lp, ws)
-    return g, ex, float(np.add.reduce(norm, dtype=np.float64))
+    return g, ex, ll
 
 
-def raw_to_stats(plan: Plan, g: Array, ex: Array, log_likelihood: float, n_samples: int,
+def raw_to_stats(plan: Plan, g: Array, ex: Array, log_likelihood: float, n_samples: float,
                  centers: Array):
     """Summed raw statistics -> ``SufficientStats`` around ``centers`` (the E-step's means)."""
-    from .gaussian import SufficientStats
+    from .stats import SufficientStats
 
     d, k = plan.d, plan.k
     feat, exact, u = plan.feat, plan.exact, plan.u[plan.feat]
@@ -518,18 +527,5 @@ def raw_to_stats(plan: Plan, g: Array, ex: Array, log_likelihood: float, n_sampl
     sum_x[feat] = a - nf[:, None] * u
     n_k[feat] = nf
     return SufficientStats(
-        plan.kind, centers, n_k, sum_x, sum_xx, float(log_likelihood), int(n_samples)
+        plan.model, centers, n_k, sum_x, sum_xx, float(log_likelihood), n_samples
     )
-
-
-def log_resp_and_norm_fast(x: Array, params) -> tuple[Array, Array]:
-    """Log-responsibilities (b, k) and per-row log-likelihood (b,), through the kernels."""
-    plan = make_plan(params)
-    ws = Workspace()
-    lp = log_prob_t(plan, features(plan, np.asarray(x, dtype=np.float64), ws), ws)
-    top = lp.max(axis=0)
-    top = np.where(np.isfinite(top), top, 0.0)
-    lp -= top
-    norm = np.log(np.exp(lp).sum(axis=0))
-    lp -= norm
-    return np.ascontiguousarray(lp.T), norm + top

@@ -1,0 +1,279 @@
+"""The EM driver: initialise, iterate to convergence, restart, keep the best.
+
+It is generic over families (``emcli.families.base.Family``: it calls only their methods)
+and over engines (where the rows are: ``Engine.e_step(family, plan)`` sums the family's
+E-step over every row), and reports progress through a ``Monitor``; it knows nothing of
+terminals or files.
+
+Rules (documented in the README and the man page):
+
+* Convergence: the change of the mean log-likelihood per row between two iterations is below
+  ``tol``.  ``tol == 0`` runs exactly ``max_iter`` EM iterations.
+* The reported log-likelihood is that of the reported parameters (computed by the last
+  E-step), and ``n_iter`` counts M-steps.
+* Collapsed components (``Family.collapsed``; for the Gaussian family a covariance that,
+  before the ``reg_covar`` floor and scaled to unit variance per column of the
+  initialisation sample, has an eigenvalue below 1e-8, or less than one row's worth of
+  responsibility).  A start that ends collapsed never wins over one that does not; when
+  every start collapses, as many fresh starts again are tried once, and if those collapse
+  too the best collapsed start is returned and flagged ``degenerate``.
+* A warm start (``init`` given as parameters) is the one start of the run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import FitError, UsageError
+from .init import INIT_METHODS, sample_indices
+from .monitor import Monitor, SilentMonitor, locked
+from .squarem import squarem
+from .step import e_step, finite_log_likelihood
+
+Array = NDArray[np.float64]
+# A decrease of the log-likelihood beyond this relative size is not rounding: EM is broken.
+DECREASE_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class EMSettings:
+    """How to run EM, whatever the family; the values the CLI and ``emcli.fit`` share."""
+
+    n_components: int
+    init: str = "kmeans"
+    n_restarts: int = 10
+    max_iter: int = 1000
+    tol: float = 1e-8
+    seed: int = 0
+    init_sample: int = 100_000
+    accelerate: bool = False
+    dtype: str = "float64"
+
+    def validate(self) -> None:
+        """Raise UsageError for values no data could make sense of."""
+        checks = [
+            (self.n_components >= 1, "{n_components} must be at least 1"),
+            (self.init in INIT_METHODS, f"{{init}} must be one of {', '.join(INIT_METHODS)}, "
+             "or a fitted model"),
+            (self.n_restarts >= 1, "{n_restarts} must be at least 1"),
+            (self.max_iter >= 0, "{max_iter} must be 0 or more"),
+            (self.tol >= 0 and math.isfinite(self.tol), "{tol} must be a finite number >= 0"),
+            (self.init_sample >= 1, "{init_sample} must be at least 1"),
+            (self.dtype in ("float64", "float32"), "{dtype} must be float64 or float32"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UsageError(message)
+
+
+@dataclass
+class StartResult:
+    """What one EM start produced (``params`` is None when it failed)."""
+
+    start: int
+    params: Any
+    log_likelihood: float
+    n_iter: int
+    converged: bool
+    history: list[float] = field(default_factory=list)
+    collapsed: list[int] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.params is not None
+
+    def rank_key(self) -> tuple[int, float, int]:
+        # Higher is better: usable and not collapsed first, then likelihood, then the
+        # earliest start (so ties are broken the same way every run).
+        return (
+            int(self.usable) + int(self.usable and not self.collapsed),
+            self.log_likelihood if self.usable else -math.inf,
+            -self.start,
+        )
+
+
+@dataclass
+class FitOutcome:
+    best: StartResult
+    starts: list[StartResult]
+    reseeded: bool
+    degenerate: bool
+    warnings: list[str]
+
+
+class Engine(Protocol):
+    """Where the rows are (``emcli.engines``); it never imports a family."""
+
+    @property
+    def n_samples(self) -> int: ...
+
+    @property
+    def n_features(self) -> int: ...
+
+    @property
+    def dtype(self) -> Any: ...
+
+    def take(self, indices: NDArray[np.intp]) -> tuple[Array, Array | None]: ...
+
+    def e_step(self, family: Any, plan: Any) -> Any: ...  # the family's stats, summed
+
+
+def start_rng(seed: int, stream: int) -> np.random.Generator:
+    """Independent random stream ``stream`` of a run (0: the sample, 1 + i: start i).
+
+    Start i gets the same stream whatever the number of starts, so more restarts can
+    only add candidates: the best of 20 is never worse than the best of 10.
+    """
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream,)))
+
+
+def run_em(
+    engine: Engine,
+    family: Any,
+    params: Any,
+    max_iter: int,
+    tol: float,
+    on_iteration=None,
+    accelerate: bool = False,
+) -> tuple[Any, float, int, bool, list[float]]:
+    """Plain EM from ``params`` (SQUAREM when ``accelerate`` and ``tol > 0``).
+
+    Returns (params, log_likelihood, n_iter, converged, history) where history[t] is the
+    total log-likelihood of the parameters after t M-steps (for accelerated EM: of each
+    accepted point, see ``emcli.em.squarem``).  ``tol == 0`` always runs exactly
+    ``max_iter`` plain EM iterations.  Convergence is judged per unit of weight (per row
+    without frequency weights).
+    """
+    if accelerate and tol > 0:
+        return squarem(engine, family, params, max_iter, tol, on_iteration)
+    history: list[float] = []
+    converged = False
+    n_iter = 0
+    while True:
+        stats, plan = e_step(engine, family, params)
+        ll = float(stats.log_likelihood)
+        delta = ll - history[-1] if history else math.nan
+        history.append(ll)
+        if on_iteration is not None:
+            on_iteration(n_iter, ll, delta)
+        finite_log_likelihood(stats)
+        if history[:-1] and tol > 0 and abs(delta) / max(stats.n_samples, 1e-300) < tol:
+            converged = True
+            break
+        if n_iter >= max_iter:
+            break
+        params = family.m_step(stats, plan)
+        n_iter += 1
+    return params, history[-1], n_iter, converged, history
+
+
+def fit_em(engine: Engine, family: Any, settings: EMSettings, monitor: Monitor | None = None,
+           init_params: Any = None) -> FitOutcome:
+    """EM with ``settings.n_restarts`` starts (or from ``init_params``, one start); the best
+    start is kept (module docstring)."""
+    settings.validate()
+    monitor = monitor or SilentMonitor()
+    n = engine.n_samples
+    sample, sample_w = engine.take(
+        sample_indices(n, settings.init_sample, start_rng(settings.seed, 0)))
+    scale = family.reference_scale(sample)
+    run = _Run(engine, family, settings, sample, sample_w, scale, monitor, init_params)
+    n_starts = 1 if init_params is not None else settings.n_restarts
+    starts = run.starts(range(n_starts), n_starts)
+    reseeded = False
+    if init_params is None and not any(s.usable and not s.collapsed for s in starts):
+        reseeded = True
+        starts += run.starts(range(n_starts, 2 * n_starts), 2 * n_starts)
+    best = max(starts, key=StartResult.rank_key)
+    if not best.usable:
+        raise FitError(best.error or "every start failed")
+    return FitOutcome(best, starts, reseeded, bool(best.collapsed), _warnings(best, settings))
+
+
+def _warnings(best: StartResult, settings: EMSettings) -> list[str]:
+    if best.collapsed:
+        return [
+            f"every start ended with a collapsed component (component(s) "
+            f"{', '.join(map(str, best.collapsed))} of the best start sit on too few distinct "
+            f"values, so the likelihood is held up only by {{reg_covar}}): the result is a "
+            f"spurious optimum. Try a smaller {{n_components}}, a simpler {{covariance_type}}, "
+            f"or a larger {{reg_covar}}"
+        ]
+    if settings.tol > 0 and not best.converged:
+        return [
+            f"EM did not converge within {{max_iter}} {settings.max_iter} iterations "
+            f"(tolerance {settings.tol:g}); increase {{max_iter}} or {{tol}}"
+        ]
+    return []
+
+
+@dataclass
+class _Run:
+    """What every start of one fit shares."""
+
+    engine: Engine
+    family: Any
+    settings: EMSettings
+    sample: Array
+    sample_weights: Array | None
+    scale: Any
+    monitor: Monitor
+    init_params: Any = None
+
+    def starts(self, indices: range, n_starts: int) -> list[StartResult]:
+        """Run starts on ``parallel.threads()`` threads (each start's E-step then on one
+        thread, BLAS on one thread); every start is computed alone, so the results are
+        identical to a sequential run whatever the number of threads."""
+        from .. import parallel
+
+        n_threads = min(parallel.threads(), len(indices))
+        monitor = self.monitor
+        if n_threads > 1 and getattr(self.engine, "parallel_starts", False):
+            monitor = locked(monitor)
+        else:
+            n_threads = 1
+        return parallel.worker_map(lambda i: self.one(i, n_starts, monitor), indices,
+                                   n_threads)
+
+    def one(self, index: int, n_starts: int, monitor: Monitor) -> StartResult:
+        s = self.settings
+        monitor.start(index, n_starts)
+        try:
+            if self.init_params is not None:
+                params0 = self.init_params
+            else:
+                params0 = self.family.start(self.sample, s.n_components, s.init,
+                                            start_rng(s.seed, 1 + index), self.sample_weights)
+            params, ll, n_iter, converged, history = run_em(
+                self.engine, self.family, params0, s.max_iter, s.tol,
+                lambda it, ll, delta: monitor.iteration(index, it, ll, delta),
+                accelerate=s.accelerate,
+            )
+        except FitError as exc:
+            result = StartResult(index, None, -math.inf, 0, False, error=exc.args[0])
+        else:
+            collapsed = self.family.collapsed(params, self.scale, total_weight(self.engine))
+            result = StartResult(index, params, ll, n_iter, converged, history, collapsed)
+        monitor.end(result)
+        return result
+
+
+def total_weight(engine: Engine) -> float:
+    """The engine's total frequency weight (its number of rows when unweighted)."""
+    total = getattr(engine, "total_weight", None)
+    return float(engine.n_samples if total is None else total)
+
+
+def likelihood_decreases(history: list[float]) -> list[int]:
+    """Iterations at which the log-likelihood fell by more than rounding (a bug if any)."""
+    return [
+        t
+        for t in range(1, len(history))
+        if history[t] < history[t - 1] - DECREASE_TOL * max(1.0, abs(history[t - 1]))
+    ]
