@@ -81,7 +81,8 @@ def row_writers(outputs: OutputSet, paths: dict[str, str], model: GaussianMixtur
 
 def run_fit(source: str, k_spec: str, covariance_spec: str, options: dict[str, Any]) -> None:
     from . import api
-    from .em.selection import parse_components, parse_covariances
+    from .em.selection import parse_components
+    from .families.gaussian.models import parse_covariances
 
     quiet, verbose = options.pop("quiet"), options.pop("verbose")
     try:

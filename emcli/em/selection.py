@@ -92,29 +92,6 @@ def parse_components(spec: str) -> list[int]:
     return list(dict.fromkeys(values))
 
 
-def parse_covariances(spec: str) -> list[str]:
-    """'full' -> ['full']; 'diag,full' -> both; 'all' -> the four types."""
-    from ..families.gaussian import COVARIANCE_TYPES, covariance_model
-
-    names = [v.strip().lower() for v in spec.split(",") if v.strip()]
-    if names == ["all"]:
-        return list(COVARIANCE_TYPES)
-    known = []
-    bad = []
-    for v in names:
-        try:
-            known.append(covariance_model(v).name)
-        except ValueError:
-            bad.append(v)
-    names = known
-    if bad or not names:
-        raise ValueError(
-            f"unknown covariance type '{', '.join(bad) or spec}'; choose from "
-            f"{', '.join(COVARIANCE_TYPES)}, a comma list, or all"
-        )
-    return list(dict.fromkeys(names))
-
-
 def entropy(model: MixtureModel, x: Array) -> float:
     """-sum r log r over rows and components (0 log 0 = 0)."""
     total = 0.0

@@ -120,6 +120,27 @@ def covariance_model(name: str | CovarianceModel) -> CovarianceModel:
     return MODELS[key]
 
 
+def parse_covariances(spec: str) -> list[str]:
+    """'full' -> ['full']; 'diag,full' -> both; 'all' -> the four types."""
+    names = [v.strip().lower() for v in spec.split(",") if v.strip()]
+    if names == ["all"]:
+        return list(COVARIANCE_TYPES)
+    known = []
+    bad = []
+    for v in names:
+        try:
+            known.append(covariance_model(v).name)
+        except ValueError:
+            bad.append(v)
+    names = known
+    if bad or not names:
+        raise ValueError(
+            f"unknown covariance type '{', '.join(bad) or spec}'; choose from "
+            f"{', '.join(COVARIANCE_TYPES)}, a comma list, or all"
+        )
+    return list(dict.fromkeys(names))
+
+
 # ---------------------------------------------------------------------------- shapes
 def native_shape(form: str, k: int, d: int) -> tuple[int, ...]:
     """Shape of the stored covariances of a model of this form."""
