@@ -21,8 +21,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from emcli.engines.memory import MemoryEngine  # noqa: E402
-from emcli.families.gaussian import m_step  # noqa: E402
-from emcli.init import initial_params  # noqa: E402
+from emcli.em.step import e_step  # noqa: E402
+from emcli.families.gaussian import GaussianFamily  # noqa: E402
 
 
 def data(n: int, d: int, k: int, seed: int = 0) -> np.ndarray:
@@ -35,13 +35,14 @@ def data(n: int, d: int, k: int, seed: int = 0) -> np.ndarray:
 def iteration_times(x: np.ndarray, k: int, kind: str, repeat: int) -> list[float]:
     rng = np.random.default_rng(1)
     sample = x[:20_000]
-    params = initial_params(sample, k, "kmeans", kind, 1e-6, rng)
+    family = GaussianFamily(kind, 1e-6)
+    params = family.start(sample, k, "kmeans", rng)
     engine = MemoryEngine(x)
-    params = m_step(engine.e_step(params), 1e-6)  # warm up, and realistic parameters
+    params = family.m_step(*e_step(engine, family, params))  # warm up, realistic parameters
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
-        params = m_step(engine.e_step(params), 1e-6)
+        params = family.m_step(*e_step(engine, family, params))
         times.append(time.perf_counter() - t0)
     return times
 

@@ -46,9 +46,8 @@ sys.path.insert(0, str(ROOT))
 
 from emcli.em import run_em  # noqa: E402
 from emcli.engines.memory import MemoryEngine  # noqa: E402
-from emcli.families import kernels  # noqa: E402
+from emcli.families.gaussian import GaussianFamily, kernels  # noqa: E402
 from emcli.families.gaussian import GaussianParams  # noqa: E402
-from emcli.init import initial_params  # noqa: E402
 
 FULL_CASES = [
     (1_000_000, 10, 8, "full"),
@@ -88,7 +87,7 @@ def make_data(n: int, d: int, k: int, seed: int = 0) -> np.ndarray:
 def start_params(x: np.ndarray, k: int, kind: str) -> GaussianParams:
     rng = np.random.default_rng(1)
     sample = x[np.sort(rng.choice(x.shape[0], size=min(10_000, x.shape[0]), replace=False))]
-    return initial_params(sample, k, "kmeans++", kind, REG_COVAR, np.random.default_rng(2))
+    return GaussianFamily(kind, REG_COVAR).start(sample, k, "kmeans++", np.random.default_rng(2))
 
 
 def sklearn_model(params: GaussianParams):
@@ -110,7 +109,8 @@ def time_emcli(x: np.ndarray, params: GaussianParams, iters: int,
     stamps: list[float] = []
     engine = MemoryEngine(x, dtype=dtype)
     t0 = time.perf_counter()
-    _, _, _, _, history = run_em(engine, params, iters, 0.0, REG_COVAR,
+    family = GaussianFamily(params.model, REG_COVAR)
+    _, _, _, _, history = run_em(engine, family, params, iters, 0.0,
                                  lambda it, ll, delta: stamps.append(time.perf_counter()))
     times = np.diff([t0, *stamps])[1:].tolist()  # E-step + M-step of each iteration
     return times, history

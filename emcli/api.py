@@ -143,7 +143,7 @@ def apply_missing_policy(x: Array, policy: str
     record, notes = missing_record(policy, x.shape[0], int(gaps.sum()), int(rows.sum()),
                                    int(gaps.all(axis=1).sum()))
     if policy == "drop" and rows.any():
-        return ~rows, record, notes
+        return np.asarray(~rows), record, notes
     return None, record, notes
 
 

@@ -56,19 +56,17 @@ def apply_blocks(
 
     Yields:
         log-responsibilities of shape (rows, n_components) and per-row log-densities of
-        shape (rows,), on blocks of ``block_rows(k, d)`` rows (as the in-memory path).
+        shape (rows,), on blocks of 8192 rows.
     """
     from .blocks import rebatch
-    from .engines.memory import block_rows
 
-    size = block_rows(model.n_components, model.n_features)
+    size = 8192
     for first, x in rebatch(iter(blocks), size):
         if x.shape[1] != model.n_features:
             raise DataError(f"expected {model.n_features} columns, got {x.shape[1]}")
         check_rows(x, columns, first)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-            # One block of block_rows rows: exactly what predict_proba computes for it.
-            log_resp, norm = model._log_resp_and_norm(x)  # checked just below
+            log_resp, norm = model.log_resp_and_norm(x)  # checked just below
         far = ~np.isfinite(norm)
         if far.any():
             if not density_only:

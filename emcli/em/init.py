@@ -89,12 +89,13 @@ def kmeans(x: Array, k: int, rng: np.random.Generator, weights: Array | None = N
         if np.array_equal(new, labels):
             break
         labels = new
+        counts: Array
         if weights is None:
             counts = np.bincount(labels, minlength=k).astype(np.float64)
             sums = np.zeros_like(centers)
             np.add.at(sums, labels, x)
         else:
-            counts = np.bincount(labels, weights=weights, minlength=k)
+            counts = np.bincount(labels, weights=weights, minlength=k).astype(np.float64)
             sums = np.zeros_like(centers)
             np.add.at(sums, labels, x * weights[:, None])
         filled = counts > 0

@@ -61,7 +61,7 @@ class Candidate:
             "components": self.n_components,
             "covariance": self.covariance_type,
             "status": status,
-            "log_likelihood": m.log_likelihood if ok else None,
+            "log_likelihood": m.log_likelihood if ok and m is not None else None,
             "n_parameters": m.n_parameters if m is not None else None,
             "bic": self.criterion("bic"),
             "aic": self.criterion("aic"),
@@ -176,9 +176,9 @@ def select(
     done: list[Candidate | None] = [None] * len(grid)
     if jobs == 1:
         for i, (k, kind) in enumerate(grid):
-            done[i] = _fit_candidate(x, columns, k, kind, options)
+            cand = done[i] = _fit_candidate(x, columns, k, kind, options)
             if on_candidate:
-                on_candidate(i, len(grid), done[i])
+                on_candidate(i, len(grid), cand)
     else:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -193,9 +193,9 @@ def select(
             }
             for n_done, future in enumerate(as_completed(futures)):
                 i = futures[future]
-                done[i] = future.result()
+                cand = done[i] = future.result()
                 if on_candidate:
-                    on_candidate(n_done, len(grid), done[i])
+                    on_candidate(n_done, len(grid), cand)
         except BaseException:
             # Ctrl-C, SIGTERM or an error: stop the workers now.  Leaving the ``with`` block
             # would wait for every running candidate (minutes), and workers left behind
@@ -204,16 +204,15 @@ def select(
             raise
         pool.shutdown(wait=True)
     candidates = [c for c in done if c is not None]
-    ranked = [c for c in candidates if c.criterion(criterion) is not None
-              and math.isfinite(c.criterion(criterion))]
-    winner = min(ranked, key=lambda c: c.criterion(criterion)) if ranked else None
+    scored = [(value, c) for c in candidates
+              if (value := c.criterion(criterion)) is not None and math.isfinite(value)]
+    winner = min(scored, key=lambda vc: vc[0])[1] if scored else None
     return winner, candidates
 
 
 def selection_record(winner: Candidate, candidates: Sequence[Candidate], criterion: str) -> dict:
     """What the winner's model file records of the selection."""
-    values = sorted(c.criterion(criterion) for c in candidates
-                    if c.criterion(criterion) is not None)
+    values = sorted(v for c in candidates if (v := c.criterion(criterion)) is not None)
     margin = values[1] - values[0] if len(values) > 1 else None
     return {
         "criterion": criterion,

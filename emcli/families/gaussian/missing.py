@@ -180,7 +180,7 @@ def _full_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams,
         except np.linalg.LinAlgError:
             raise FitError(singular_message()) from None
         log_det_mm[p0:p1] = 2.0 * np.log(np.diagonal(lower, axis1=-2, axis2=-1)).sum(axis=-1)
-        linv = lower_inverse(lower)
+        linv = lower_inverse(np.asarray(lower, dtype=np.float64))
         inv_mm = linv.swapaxes(-1, -2) @ linv  # Q_mm^-1 = Cov[x_m | x_o]
         cond[np.arange(p0, p1)[:, None, None, None], np.arange(kk)[None, :, None, None],
              idx[:, None, :, None], idx[:, None, None, :]] = inv_mm

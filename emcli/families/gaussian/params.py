@@ -128,7 +128,7 @@ def _precision_cholesky(cov: Array, stacked: bool) -> Array:
     except np.linalg.LinAlgError:
         bad = next(j for j, c in enumerate(cov) if not _is_positive_definite(c))
         raise FitError(singular_message(bad if stacked else None)) from None
-    return lower_inverse(lower).transpose(0, 2, 1).copy()
+    return lower_inverse(np.asarray(lower, dtype=np.float64)).transpose(0, 2, 1).copy()
 
 
 def lower_inverse(lower: Array, leaf: int = 64) -> Array:

@@ -147,3 +147,16 @@ def params_from_labels(
     resp = np.zeros((x.shape[0], centers.shape[0]))
     resp[np.arange(x.shape[0]), labels] = 1.0 if weights is None else weights
     return m_step(block_stats(x, resp, centers, model, 0.0), reg_covar)
+
+
+def params_from_resp(
+    x: Array, resp: Array, model: CovarianceModel, reg_covar: float,
+    weights: Array | None = None,
+) -> GaussianParams:
+    """M-step from responsibilities (n, k) of complete rows, moments about the groups' own
+    means."""
+    if weights is not None:
+        resp = resp * weights[:, None]
+    n_k = resp.sum(axis=0)
+    centers = (resp.T @ x) / np.maximum(n_k, NK_GUARD)[:, None]
+    return m_step(block_stats(x, resp, centers, model, 0.0), reg_covar)
