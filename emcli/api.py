@@ -371,7 +371,7 @@ def fit_engine(
     engine, record, notes, var = _prepare_rows(engine, names, k, missing, em.dtype)
     init_params = None if start_model is None else start_model.params
     outcome = fit_em(engine, fam, em, monitor, init_params)
-    recorded = {**asdict(em), **fam.settings(), "family": fam.name}
+    recorded = _recorded_settings(asdict(em), fam)
     if start_model is not None:
         recorded["init"] = "model"
     total = getattr(engine, "total_weight", engine.n_samples)
@@ -385,6 +385,17 @@ def fit_engine(
     if var is not None:
         model.notes.extend(render(n) for n in fam.notes(var, names))
     return model
+
+
+# The order in which the model file lists the settings (0.1.0's order, then the new ones).
+_SETTINGS_ORDER = ("n_components", "covariance_type", "init", "n_restarts", "max_iter", "tol",
+                   "reg_covar", "seed", "init_sample", "accelerate", "dtype", "family")
+
+
+def _recorded_settings(em: dict[str, Any], family: Any) -> dict[str, Any]:
+    values = {**em, **family.settings(), "family": family.name}
+    ordered = {key: values.pop(key) for key in _SETTINGS_ORDER if key in values}
+    return {**ordered, **values}
 
 
 def _as_count(total: float) -> float:

@@ -38,6 +38,8 @@ from .step import e_step, finite_log_likelihood
 Array = NDArray[np.float64]
 # A decrease of the log-likelihood beyond this relative size is not rounding: EM is broken.
 DECREASE_TOL = 1e-9
+# Starts whose log-likelihoods differ by less than this (relative) reached the same optimum.
+TIE_TOL = 1e-10
 
 
 @dataclass(frozen=True)
@@ -190,10 +192,24 @@ def fit_em(engine: Engine, family: Any, settings: EMSettings, monitor: Monitor |
     if init_params is None and not any(s.usable and not s.collapsed for s in starts):
         reseeded = True
         starts += run.starts(range(n_starts, 2 * n_starts), 2 * n_starts)
-    best = max(starts, key=StartResult.rank_key)
+    best = best_start(starts)
     if not best.usable:
         raise FitError(best.error or "every start failed")
     return FitOutcome(best, starts, reseeded, bool(best.collapsed), _warnings(best, settings))
+
+
+def best_start(starts: list[StartResult]) -> StartResult:
+    """The winner: usable and not collapsed first, then the highest log-likelihood; starts
+    within ``TIE_TOL`` (relative) of the highest count as tied and the earliest of them wins,
+    so that rounding (a different summation order, another engine) never changes which of
+    several starts at the same optimum is reported."""
+    top = max(starts, key=StartResult.rank_key)
+    if not top.usable:
+        return top
+    tol = TIE_TOL * max(1.0, abs(top.log_likelihood))
+    tied = [s for s in starts if s.rank_key()[0] == top.rank_key()[0]
+            and s.log_likelihood >= top.log_likelihood - tol]
+    return min(tied, key=lambda s: s.start)
 
 
 def _warnings(best: StartResult, settings: EMSettings) -> list[str]:
