@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import COVARIANCE_TYPES, planted_mixture, sklearn_at
+from gaussian_steps import engine_stats
 
 import emcli
 from emcli.engines.memory import MemoryEngine
-from emcli.errors import DataError, UsageError
+from emcli.errors import DataError, ModelFileError, UsageError
 from emcli.families.gaussian import GaussianParams
 from emcli.model import GaussianMixtureModel
 
@@ -23,7 +24,7 @@ def model_from_sklearn(gm, x: np.ndarray) -> GaussianMixtureModel:
     params = GaussianParams.from_covariances(
         gm.covariance_type, gm.weights_, gm.means_, gm.covariances_
     )
-    ll = MemoryEngine(x, block_size=13).e_step(params).log_likelihood
+    ll = engine_stats(MemoryEngine(x, block_size=13), params).log_likelihood
     return GaussianMixtureModel(params, [f"x{j}" for j in range(x.shape[1])], ll, x.shape[0])
 
 
@@ -106,10 +107,14 @@ def test_model_file_round_trip(tmp_path) -> None:
     path = tmp_path / "model.json"
     model.save(path)
     data = json.loads(path.read_text())
-    assert np.array(data["covariances"]).shape == (3, 2, 2)
+    # schema version 2: covariances in the native shape of the type (tied: one d x d)
+    assert data["schema_version"] == 2
+    assert np.array(data["covariances"]).shape == (2, 2)
     back = emcli.load(str(path))
     assert back.covariance_type == "tied"
     np.testing.assert_array_equal(back.covariances, model.covariances)
+    assert back.full_covariances().shape == (3, 2, 2)
+    np.testing.assert_array_equal(back.full_covariances(), model.full_covariances())
     np.testing.assert_array_equal(back.predict_proba(planted.x), model.predict_proba(planted.x))
     assert back.bic == model.bic
 
@@ -118,14 +123,15 @@ def test_non_convergence_is_a_warning() -> None:
     x = planted_mixture("full", k=3, d=2, n=300, seed=3, separation=1.5).x
     model = emcli.fit(x, 3, max_iter=2, tol=1e-12, n_restarts=1)
     assert not model.converged and model.n_iter == 2
-    assert any("--max-iter" in w for w in model.warnings)
+    # the library names the parameter to change (the CLI shows its flag)
+    assert any("max_iter" in w for w in model.warnings)
 
 
 @pytest.mark.parametrize(
     ("x", "k", "message"),
     [
         (np.array([[1.0, 2.0], [np.inf, 1.0], [3.0, 3.0]]), 2, "infinite"),
-        (np.arange(6.0).reshape(3, 2), 4, "at most -k 3"),
+        (np.arange(6.0).reshape(3, 2), 4, "at most n_components 3"),
         (np.array([[1.0, 2.0], [1e160, 1.0], [3.0, 3.0]]), 2, "too large"),
         (np.empty((0, 2)), 1, "no rows"),
         (np.zeros((2, 2, 2)), 1, "2-D"),
@@ -147,7 +153,7 @@ def test_missing_values_are_refused_on_request() -> None:
     [
         {"n_components": 0},
         {"covariance_type": "banana"},
-        {"init": "nope"},
+        {"init": 3},  # neither a method, nor a model, nor a path
         {"n_restarts": 0},
         {"tol": -1.0},
         {"tol": math.nan},
@@ -160,6 +166,13 @@ def test_invalid_settings_are_usage_errors(options) -> None:
     kwargs = {"n_components": 2, **options}
     with pytest.raises(UsageError):
         emcli.fit(x, **kwargs)
+
+
+def test_init_that_is_no_method_is_read_as_a_model_file() -> None:
+    # ``init`` takes a method name, a fitted model or the path of a model file.
+    x = np.random.default_rng(0).normal(size=(20, 2))
+    with pytest.raises(ModelFileError, match="model file 'nope' does not exist"):
+        emcli.fit(x, 2, init="nope")
 
 
 def test_k_equal_to_rows_is_flagged_degenerate_without_nan() -> None:

@@ -8,23 +8,15 @@ import math
 import numpy as np
 import pytest
 from conftest import COVARIANCE_TYPES, integer_column_data, planted_mixture
+from gaussian_steps import REG, gaussian_em, initial_params
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from emcli.em import (
-    COLLAPSE_TOL,
-    EMSettings,
-    collapsed_components,
-    fit_em,
-    likelihood_decreases,
-    run_em,
-    start_rng,
-)
+from emcli.em import EMSettings, fit_em, likelihood_decreases
+from emcli.em.driver import start_rng
 from emcli.engines.memory import MemoryEngine
-from emcli.families.gaussian import GaussianParams
-from emcli.init import initial_params
-
-REG = 1e-6
+from emcli.families.gaussian import GaussianFamily, GaussianParams
+from emcli.families.gaussian.family import COLLAPSE_TOL, collapsed_components
 
 
 def sklearn_trajectory(x: np.ndarray, p0: GaussianParams, n_iter: int, reg_covar: float):
@@ -58,7 +50,7 @@ def test_loglik_trajectory_equals_sklearn_from_the_same_start(kind: str) -> None
     x = overlapping_data(seed=1)
     p0 = initial_params(x, 3, "random", kind, REG, np.random.default_rng(4))
     n_steps = 40
-    params, ll, n_iter, converged, history = run_em(
+    params, ll, n_iter, converged, history = gaussian_em(
         MemoryEngine(x, block_size=7), p0, n_steps, tol=0.0, reg_covar=REG
     )
     want, gm = sklearn_trajectory(x, p0, n_steps, REG)
@@ -85,7 +77,8 @@ def test_likelihood_never_decreases(kind, n, d, k, seed, method) -> None:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, d)) * rng.uniform(0.1, 10.0, d) + rng.normal(scale=5.0, size=d)
     p0 = initial_params(x, k, method, kind, REG, rng)
-    params, *_, history = run_em(MemoryEngine(x, block_size=5), p0, 30, tol=0.0, reg_covar=REG)
+    params, *_, history = gaussian_em(MemoryEngine(x, block_size=5), p0, 30, tol=0.0,
+                                      reg_covar=REG)
     assert len(history) == 31
     assert all(math.isfinite(v) for v in history)
     # EM's guarantee holds while the reg_covar floor is negligible.  A component collapsing
@@ -108,11 +101,11 @@ def test_likelihood_never_decreases_far_from_zero(kind: str) -> None:
         p_far = GaussianParams.from_covariances(
             kind, p_near.weights, p_near.means + 1e8, p_near.covariances
         )
-        history = run_em(MemoryEngine(far), p_far, 30, tol=0.0, reg_covar=1e-13)[4]
+        history = gaussian_em(MemoryEngine(far), p_far, 30, tol=0.0, reg_covar=1e-13)[4]
         assert likelihood_decreases(history) == []
         # the same points near 0 give the same trajectory (up to the means' own rounding
         # at 1e8: ulp 1.5e-8 against a spread of 1e-4)
-        reference = run_em(MemoryEngine(near), p_near, 30, tol=0.0, reg_covar=1e-13)[4]
+        reference = gaussian_em(MemoryEngine(near), p_near, 30, tol=0.0, reg_covar=1e-13)[4]
         np.testing.assert_allclose(history, reference, rtol=1e-5)
 
 
@@ -125,7 +118,8 @@ def test_likelihood_decreases_detects_a_drop() -> None:
 def test_tol_zero_runs_exactly_max_iter() -> None:
     x = overlapping_data(seed=2)
     p0 = initial_params(x, 2, "kmeans", "full", REG, np.random.default_rng(0))
-    _, _, n_iter, converged, history = run_em(MemoryEngine(x), p0, 5, tol=0.0, reg_covar=REG)
+    _, _, n_iter, converged, history = gaussian_em(MemoryEngine(x), p0, 5, tol=0.0,
+                                                   reg_covar=REG)
     assert (n_iter, converged, len(history)) == (5, False, 6)
 
 
@@ -133,7 +127,8 @@ def test_convergence_rule_is_the_mean_change_per_row() -> None:
     x = overlapping_data(seed=3)
     p0 = initial_params(x, 3, "kmeans", "full", REG, np.random.default_rng(0))
     tol = 1e-4
-    _, _, n_iter, converged, history = run_em(MemoryEngine(x), p0, 1000, tol=tol, reg_covar=REG)
+    _, _, n_iter, converged, history = gaussian_em(MemoryEngine(x), p0, 1000, tol=tol,
+                                                   reg_covar=REG)
     assert converged
     changes = np.abs(np.diff(history)) / x.shape[0]
     assert changes[-1] < tol and np.all(changes[:-1] >= tol)
@@ -188,8 +183,9 @@ def test_components_come_in_canonical_order() -> None:
 # ---------------------------------------------------------------------------- restarts
 def test_more_restarts_never_end_worse() -> None:
     x = overlapping_data(seed=7, n=300)
-    few = fit_em(MemoryEngine(x), EMSettings(6, "full", init="random", n_restarts=3, tol=1e-6))
-    many = fit_em(MemoryEngine(x), EMSettings(6, "full", init="random", n_restarts=10, tol=1e-6))
+    full = GaussianFamily("full", REG)
+    few = fit_em(MemoryEngine(x), full, EMSettings(6, init="random", n_restarts=3, tol=1e-6))
+    many = fit_em(MemoryEngine(x), full, EMSettings(6, init="random", n_restarts=10, tol=1e-6))
     assert many.best.log_likelihood >= few.best.log_likelihood
     # start i draws from the same stream whatever the number of starts
     for a, b in zip(few.starts, many.starts[:3], strict=True):
@@ -210,11 +206,12 @@ def test_start_streams_are_independent_of_run_size() -> None:
 
 def test_same_seed_same_fit_and_other_seed_differs() -> None:
     x = overlapping_data(seed=9)
-    s = EMSettings(4, "full", init="random", n_restarts=2, tol=1e-6, seed=1)
-    one, two = fit_em(MemoryEngine(x), s), fit_em(MemoryEngine(x), s)
+    full = GaussianFamily("full", REG)
+    s = EMSettings(4, init="random", n_restarts=2, tol=1e-6, seed=1)
+    one, two = fit_em(MemoryEngine(x), full, s), fit_em(MemoryEngine(x), full, s)
     assert [r.history for r in one.starts] == [r.history for r in two.starts]
     other = fit_em(
-        MemoryEngine(x), EMSettings(4, "full", init="random", n_restarts=2, tol=1e-6, seed=2)
+        MemoryEngine(x), full, EMSettings(4, init="random", n_restarts=2, tol=1e-6, seed=2)
     )
     assert [r.history[0] for r in other.starts] != [r.history[0] for r in one.starts]
 
@@ -234,7 +231,8 @@ def test_collapsed_components_detects_a_singular_covariance() -> None:
 
 def test_a_collapsed_start_never_wins_over_a_sound_one() -> None:
     x = integer_column_data()
-    outcome = fit_em(MemoryEngine(x), EMSettings(4, "full", n_restarts=6, seed=0))
+    outcome = fit_em(MemoryEngine(x), GaussianFamily("full", REG),
+                     EMSettings(4, n_restarts=6, seed=0))
     sound = [s for s in outcome.starts if s.usable and not s.collapsed]
     spikes = [s for s in outcome.starts if s.usable and s.collapsed]
     # The data does what it is built for: some starts collapse, and those have the
@@ -298,5 +296,6 @@ def test_every_start_failing_is_a_fit_error_naming_the_fix() -> None:
     from emcli.errors import FitError
 
     x = np.array([[0.0, 0.0]] * 5 + [[1.0, 1.0]] * 5)  # two distinct rows
-    with pytest.raises(FitError, match="--reg-covar"):
+    # The library names the parameter (the CLI shows its flag, tests/test_cli_fit.py).
+    with pytest.raises(FitError, match="reg_covar"):
         emcli.fit(x, 2, reg_covar=0.0, n_restarts=2)

@@ -21,14 +21,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from gaussian_steps import engine_stats
 
 from emcli import api
+from emcli.em.init import sample_indices
 from emcli.engines.choose import choose_engine, estimated_bytes, parse_size
 from emcli.engines.memory import MemoryEngine
 from emcli.engines.stream import StreamEngine, estimated_rows
 from emcli.errors import DataError, UsageError
 from emcli.families.gaussian import GaussianParams
-from emcli.init import sample_indices
 
 ROOT = Path(__file__).resolve().parents[1]
 COVARIANCES = ("full", "tied", "diag", "spherical")
@@ -108,10 +109,12 @@ def test_stream_blocks_take_and_e_step_equal_memory(data):
         assert max(sizes) <= 11 and len(sizes) > 50
         np.testing.assert_array_equal(np.vstack(list(engine.blocks(3))), x)
         idx = sample_indices(len(x), 97, np.random.default_rng(5))
-        np.testing.assert_array_equal(engine.take(idx), x[idx])
+        rows, weights = engine.take(idx)
+        np.testing.assert_array_equal(rows, x[idx])
+        assert weights is None
         params = GaussianParams.from_covariances(
             "full", np.array([0.5, 0.5]), x[:2].copy(), np.stack([np.eye(3)] * 2))
-        got, want = engine.e_step(params), MemoryEngine(x).e_step(params)
+        got, want = engine_stats(engine, params), engine_stats(MemoryEngine(x), params)
     np.testing.assert_allclose(got.n_k, want.n_k, rtol=1e-12)
     np.testing.assert_allclose(got.sum_xx, want.sum_xx, rtol=1e-12)
     assert rel(got.log_likelihood, want.log_likelihood) < 1e-12
@@ -231,7 +234,7 @@ PEAK_SCRIPT = textwrap.dedent("""
     import sys
     import numpy as np
     from emcli.engines.stream import StreamEngine
-    from emcli.families.gaussian import GaussianParams
+    from emcli.families.gaussian import GaussianFamily, GaussianParams
     from emcli.io import read_table
 
     path, mode = sys.argv[1], sys.argv[2]
@@ -239,7 +242,8 @@ PEAK_SCRIPT = textwrap.dedent("""
         engine = StreamEngine(path, block_rows=20_000)
         p = GaussianParams.from_covariances(
             "full", np.array([0.5, 0.5]), np.zeros((2, 4)) + [[0], [1]], np.stack([np.eye(4)] * 2))
-        engine.e_step(p)
+        family = GaussianFamily("full")
+        engine.e_step(family, family.prepare(p, engine.dtype, n_rows=engine.n_samples))
         engine.take(np.arange(0, engine.n_samples, 97))
         for block in engine.blocks(2):
             pass

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import COVARIANCE_TYPES, random_covariances
+from gaussian_steps import engine_stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mixtures import narrow_far_mixture
@@ -15,15 +16,18 @@ from scipy.stats import multivariate_normal
 from emcli.engines.memory import MemoryEngine
 from emcli.errors import FitError
 from emcli.families.gaussian import (
+    GaussianFamily,
     GaussianParams,
     block_stats,
+    covariance_model,
     from_full_covariances,
     log_gaussian,
     log_resp_and_norm,
     m_step,
-    n_parameters,
     to_full_covariances,
 )
+
+FULL = covariance_model("full")
 
 
 def random_params(kind: str, k: int, d: int, seed: int, offset: float = 0.0) -> GaussianParams:
@@ -80,7 +84,7 @@ def test_log_gaussian_of_a_narrow_component_far_from_the_others(kind: str) -> No
 def test_marginal_density_of_rows_with_gaps_near_a_narrow_component(kind: str) -> None:
     # The same situation for rows with a missing cell (the E-step of --missing em): the
     # marginal density of the observed cells, against scipy on the observed coordinates.
-    from emcli.families.missing import log_resp_and_norm as gap_log_resp_and_norm
+    from emcli.families.gaussian.missing import log_resp_and_norm as gap_log_resp_and_norm
 
     means = np.array([[0.0, 0.0, 0.0], [1e6, -1e6, 2e5], [-2e6, 5e5, 0.0]])
     if kind == "tied":
@@ -158,7 +162,8 @@ def test_full_covariances_round_trip(kind: str) -> None:
 def test_singular_covariance_is_a_fit_error_naming_the_fix(kind: str) -> None:
     cov = np.array([[1.0, 1.0], [1.0, 1.0]])
     native = np.stack([np.eye(2), cov]) if kind == "full" else cov
-    with pytest.raises(FitError, match="--reg-covar"):
+    # The library names the parameter (the CLI shows its flag).
+    with pytest.raises(FitError, match="reg_covar"):
         GaussianParams.from_covariances(kind, np.array([0.5, 0.5]), np.zeros((2, 2)), native)
 
 
@@ -170,7 +175,27 @@ def test_n_parameters_equals_sklearn(kind: str, d: int) -> None:
     for k in (1, 2, 7):
         gm = GaussianMixture(k, covariance_type=kind)
         gm.means_ = np.zeros((k, d))
-        assert n_parameters(kind, k, d) == gm._n_parameters()
+        full = np.repeat(np.eye(d)[None], k, axis=0)
+        params = GaussianParams.from_covariances(
+            kind, np.full(k, 1.0 / k), np.zeros((k, d)), from_full_covariances(kind, full)
+        )
+        assert GaussianFamily(kind).n_parameters(params) == gm._n_parameters()
+        # the covariance model's own count, plus means and weights
+        model = covariance_model(kind)
+        assert model.n_parameters(k, d) + k * d + k - 1 == gm._n_parameters()
+
+
+@pytest.mark.parametrize("kind", COVARIANCE_TYPES)
+def test_parameters_and_family_pickle_to_the_same_covariance_model(kind: str) -> None:
+    # Model selection with several jobs ships fitted models between processes (pickle);
+    # the rows of the model table hold functions, and code compares models by identity.
+    import pickle
+
+    params = random_params(kind, k=2, d=3, seed=1)
+    back = pickle.loads(pickle.dumps(params))
+    assert back.model is params.model is covariance_model(kind)
+    np.testing.assert_array_equal(back.covariances, params.covariances)
+    assert pickle.loads(pickle.dumps(GaussianFamily(kind, 1e-3))).model is params.model
 
 
 # ---------------------------------------------------------------------------- statistics
@@ -199,9 +224,10 @@ def test_sufficient_statistics_add_up_over_any_row_split(kind, n, d, k, seed, da
     ll = rng.normal(size=n)
     cuts = sorted(data.draw(st.lists(st.integers(1, n - 1), max_size=5, unique=True)))
     bounds = [0, *cuts, n]
-    whole = block_stats(x, resp, centers, kind, ll.sum())
+    model = covariance_model(kind)
+    whole = block_stats(x, resp, centers, model, ll.sum())
     parts = [
-        block_stats(x[a:b], resp[a:b], centers, kind, ll[a:b].sum())
+        block_stats(x[a:b], resp[a:b], centers, model, ll[a:b].sum())
         for a, b in zip(bounds, bounds[1:], strict=False)
     ]
     total = parts[0]
@@ -214,9 +240,9 @@ def test_sufficient_statistics_add_up_over_any_row_split(kind, n, d, k, seed, da
 def test_memory_engine_block_size_does_not_change_the_statistics(kind: str) -> None:
     params = random_params(kind, k=3, d=2, seed=2)
     x = np.random.default_rng(0).normal(scale=3.0, size=(101, 2))
-    ref = MemoryEngine(x, block_size=101).e_step(params)
+    ref = engine_stats(MemoryEngine(x, block_size=101), params)
     for size in (1, 7, 50):
-        _stats_close(MemoryEngine(x, block_size=size).e_step(params), ref)
+        _stats_close(engine_stats(MemoryEngine(x, block_size=size), params), ref)
 
 
 def closed_form_m_step(x, resp, kind, reg_covar):
@@ -250,7 +276,7 @@ def test_m_step_equals_closed_forms(kind: str, center_offset: float) -> None:
     x = rng.normal(size=(80, 3)) * [1.0, 2.0, 0.5] + 50.0
     resp = random_resp(80, 4, rng)
     centers = (resp.T @ x) / resp.sum(axis=0)[:, None] + center_offset * rng.normal(size=(4, 3))
-    params = m_step(block_stats(x, resp, centers, kind, 0.0), reg_covar=1e-3)
+    params = m_step(block_stats(x, resp, centers, covariance_model(kind), 0.0), reg_covar=1e-3)
     weights, means, cov = closed_form_m_step(x, resp, kind, 1e-3)
     np.testing.assert_allclose(params.weights, weights, rtol=1e-12)
     np.testing.assert_allclose(params.means, means, rtol=1e-12)
@@ -264,7 +290,8 @@ def test_m_step_equals_sklearn_estimate(kind: str) -> None:
     rng = np.random.default_rng(8)
     x = rng.normal(size=(60, 2))
     resp = random_resp(60, 3, rng)
-    params = m_step(block_stats(x, resp, np.zeros((3, 2)), kind, 0.0), reg_covar=1e-6)
+    stats = block_stats(x, resp, np.zeros((3, 2)), covariance_model(kind), 0.0)
+    params = m_step(stats, reg_covar=1e-6)
     nk, means, covs = _estimate_gaussian_parameters(x, resp, 1e-6, kind)
     np.testing.assert_allclose(params.weights, nk / 60, rtol=1e-12)
     np.testing.assert_allclose(params.means, means, rtol=1e-10, atol=1e-12)
@@ -276,7 +303,7 @@ def test_m_step_of_an_empty_component_stays_finite() -> None:
     x = rng.normal(size=(30, 2))
     resp = np.zeros((30, 2))
     resp[:, 0] = 1.0  # component 1 owns nothing
-    params = m_step(block_stats(x, resp, np.zeros((2, 2)), "full", 0.0), reg_covar=1e-6)
+    params = m_step(block_stats(x, resp, np.zeros((2, 2)), FULL, 0.0), reg_covar=1e-6)
     assert np.all(np.isfinite(params.means)) and np.all(np.isfinite(params.covariances))
     assert params.weights[1] < 1e-12
 
@@ -287,4 +314,4 @@ def test_m_step_without_floor_on_a_collapsed_component_is_a_fit_error() -> None:
     resp[:2, 0] = 1.0
     resp[2:, 1] = 1.0
     with pytest.raises(FitError, match="component 0"):
-        m_step(block_stats(x, resp, np.zeros((2, 2)), "full", 0.0), reg_covar=0.0)
+        m_step(block_stats(x, resp, np.zeros((2, 2)), FULL, 0.0), reg_covar=0.0)

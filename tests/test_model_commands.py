@@ -28,6 +28,7 @@ from emcli.apply import LowestRows, describe
 from emcli.errors import ModelFileError
 from emcli.families.gaussian import GaussianParams
 from emcli.model import GaussianMixtureModel
+from emcli.modelfile import SCHEMA_VERSION
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
@@ -130,8 +131,10 @@ def test_schema_validates_fit_outputs_and_documents_every_field(tmp_path, fitted
             assert key in spec["properties"]["settings"]["properties"], key
         for key in data["starts"][0]:
             assert key in spec["properties"]["starts"]["items"]["properties"], key
-    # ... and every documented top-level field is written by a selection fit.
-    assert set(json.loads(selected.read_text())) == set(spec["properties"])
+    # ... and every documented top-level field is written by a selection fit, but for
+    # sample_weight, which only a fit with frequency weights writes (emcli.fit's
+    # sample_weight=; test_schema_validates_warm_start_and_weighted_fits).
+    assert set(json.loads(selected.read_text())) | {"sample_weight"} == set(spec["properties"])
     for key, prop in spec["properties"].items():
         assert prop.get("description"), key
 
@@ -139,12 +142,26 @@ def test_schema_validates_fit_outputs_and_documents_every_field(tmp_path, fitted
 def test_schema_rejects_what_the_loader_rejects(model_file):
     jsonschema = pytest.importorskip("jsonschema")
     data = json.loads(model_file.read_text())
-    for broken in ({"a": 1}, {**data, "schema_version": 2}, {**data, "format": "other"},
+    newer = SCHEMA_VERSION + 1
+    for broken in ({"a": 1}, {**data, "schema_version": newer}, {**data, "format": "other"},
                    {k: v for k, v in data.items() if k != "weights"}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(broken, schema())
         with pytest.raises(ModelFileError):
             GaussianMixtureModel.from_dict(broken)
+
+
+def test_schema_validates_warm_start_and_weighted_fits(model_file):
+    jsonschema = pytest.importorskip("jsonschema")
+    x = planted(200, seed=3)
+    start = emcli.load(str(model_file))
+    warm = emcli.fit(x, 3, init=start, columns=["a", "b"], max_iter=3)
+    weighted = emcli.fit(x, 3, columns=["a", "b"], n_restarts=1,
+                         sample_weight=np.arange(200) % 3)
+    assert warm.settings["init"] == "model"
+    for model in (warm, weighted):
+        jsonschema.validate(json.loads(model.to_json()), schema())
+    assert json.loads(weighted.to_json())["sample_weight"] == {"rows": 200, "total": 199}
 
 
 @pytest.mark.parametrize("kind", COVARIANCE_TYPES)
@@ -167,10 +184,11 @@ def test_round_trip_gives_the_same_numbers(tmp_path, kind):
 
 def test_newer_schema_version_is_refused(tmp_path, model_file):
     data = json.loads(model_file.read_text())
-    data["schema_version"] = 2
+    data["schema_version"] = SCHEMA_VERSION + 1
     newer = tmp_path / "newer.json"
     newer.write_text(json.dumps(data))
-    assert_one_line_error(run("describe", newer), "schema version 2", "upgrade emcli")
+    assert_one_line_error(run("describe", newer), f"schema version {SCHEMA_VERSION + 1}",
+                          "upgrade emcli")
 
 
 def _broken_models(data: dict) -> dict[str, tuple[object, str]]:
@@ -195,7 +213,8 @@ def _broken_models(data: dict) -> dict[str, tuple[object, str]]:
         "future version": ({**data, "schema_version": 99}, "schema version 99"),
         "not positive definite": (not_pd, "component 0 is not positive definite"),
         "not symmetric": (asym, "component 1 is not symmetric"),
-        "shape mismatch": (short, "disagree in shape"),
+        # k comes from the means; the covariances must have its native shape
+        "shape mismatch": (short, f"'full' must have shape {k - 1} x {d} x {d}"),
         "ragged means": (ragged, "means must be"),
         "weights": (weights, "weights must be"),
         "n_components": (wrong_k, "n_components"),
@@ -317,7 +336,7 @@ def test_predict_parquet_tsv_and_stdin_equal_csv(tmp_path, train, fitted):
 
 def test_small_blocks_give_the_in_memory_results(tmp_path, train, fitted, monkeypatch):
     import emcli.blocks
-    import emcli.engines.memory
+    import emcli.families.gaussian.family
 
     model = emcli.load(str(fitted["model"]))
     x = np.column_stack(list(read_csv(train).values()))
@@ -328,7 +347,8 @@ def test_small_blocks_give_the_in_memory_results(tmp_path, train, fitted, monkey
     monkeypatch.setattr(emcli.blocks, "CSV_BLOCK_BYTES", 97)  # a few rows per read
     monkeypatch.setattr(emcli.blocks, "_HEAD_CHUNK", 3)  # the header spans reads
     monkeypatch.setattr(emcli.blocks, "PARQUET_BATCH_ROWS", 13)
-    monkeypatch.setattr(emcli.engines.memory, "_BLOCK_ELEMENTS", 1)  # 256-row compute blocks
+    # 256-row compute blocks (the plain paths' blocks: GaussianFamily.log_resp_and_norm)
+    monkeypatch.setattr(emcli.families.gaussian.family, "_REFERENCE_ELEMENTS", 1)
     for source in (train, tmp_path / "t.parquet"):
         out = tmp_path / source.suffix[1:]
         ok("predict", fitted["model"], source, "-o", out)
@@ -369,10 +389,10 @@ def test_a_bad_value_late_in_the_file_leaves_no_output(tmp_path, fitted, monkeyp
 
 def test_an_interrupt_while_streaming_leaves_nothing(tmp_path, train, fitted, monkeypatch):
     """Ctrl-C after the first block: exit 130, no output file, no directory, no temp file."""
-    import emcli.model
+    from emcli.families.gaussian import missing
 
     calls = {"n": 0}
-    original = emcli.model.log_resp_and_norm
+    original = missing.log_resp_and_norm  # one block of GaussianFamily.log_resp_and_norm
 
     def interrupted(x, params):
         calls["n"] += 1
@@ -380,8 +400,8 @@ def test_an_interrupt_while_streaming_leaves_nothing(tmp_path, train, fitted, mo
             raise KeyboardInterrupt
         return original(x, params)
 
-    monkeypatch.setattr(emcli.model, "log_resp_and_norm", interrupted)
-    monkeypatch.setattr("emcli.engines.memory._BLOCK_ELEMENTS", 1)  # 256-row blocks
+    monkeypatch.setattr(missing, "log_resp_and_norm", interrupted)
+    monkeypatch.setattr("emcli.families.gaussian.family._REFERENCE_ELEMENTS", 1)  # 256 rows
     result = run("predict", fitted["model"], train, "-o", tmp_path / "out",
                  "--labels", tmp_path / "l.csv")
     assert result.exit_code == 130 and result.stdout == ""
@@ -602,7 +622,10 @@ def test_describe_json_and_text(tmp_path, model_file):
     result = ok("describe", model_file, "--json")
     assert result.stderr == ""
     data = json.loads(result.stdout)
-    assert data == json.loads(json.dumps(describe(model)))
+    # --json adds each component's full d x d covariance (the file stores native shapes)
+    assert data == json.loads(json.dumps(describe(model, full_covariances=True)))
+    np.testing.assert_array_equal([c["covariance"] for c in data["components"]],
+                                  model.full_covariances())
     assert [c["weight"] for c in data["components"]] == model.weights.tolist()
     means = dict(zip(model.columns, model.means[0].tolist(), strict=True))
     assert data["components"][0]["mean"] == means

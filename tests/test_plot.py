@@ -22,7 +22,7 @@ pytest.importorskip("matplotlib")
 import emcli  # noqa: E402
 from emcli import plot as eplot  # noqa: E402
 from emcli.cli import main  # noqa: E402
-from emcli.selection import select, selection_record  # noqa: E402
+from emcli.em.selection import select, selection_record  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -19,7 +19,8 @@ from conftest import (
 )
 from scipy.special import xlogy
 
-from emcli.selection import parse_components, parse_covariances, select
+from emcli.em.selection import parse_components, select
+from emcli.families.gaussian.models import parse_covariances
 
 TABLE_COLUMNS = [
     "components",

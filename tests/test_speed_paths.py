@@ -1,6 +1,8 @@
-"""The fast E-step (emcli.families.kernels via MemoryEngine) against a plain reference
-written here from the formulas, against scikit-learn's trajectory, and for determinism;
-SQUAREM (--accelerate) for monotonicity and the optimum it reaches."""
+"""The fast E-step (``GaussianFamily.e_step``: emcli.families.gaussian.kernels, via
+MemoryEngine) against a plain reference written here from the formulas and against the
+plain per-block statistics (``missing.block_stats_with_gaps``), against scikit-learn's
+trajectory, and for determinism; SQUAREM (--accelerate) for monotonicity and the optimum it
+reaches."""
 
 from __future__ import annotations
 
@@ -9,17 +11,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gaussian_steps import REG, engine_stats, gaussian_em, initial_params, rows_stats
 from mixtures import narrow_far_mixture
 from scipy.special import logsumexp
 
-from emcli.em import EMSettings, fit_em, likelihood_decreases, run_em
-from emcli.engines.memory import MemoryEngine, fast_e_step
-from emcli.families import kernels
-from emcli.families.gaussian import GaussianParams, from_full_covariances, log_resp_and_norm
-from emcli.init import initial_params
+from emcli.em import EMSettings, fit_em, likelihood_decreases
+from emcli.engines.memory import MemoryEngine, reduce_rows
+from emcli.families.gaussian import (
+    GaussianFamily,
+    GaussianParams,
+    from_full_covariances,
+    kernels,
+    log_resp_and_norm,
+)
+from emcli.families.gaussian.missing import block_stats_with_gaps
 
 KINDS = ("full", "tied", "diag", "spherical")
-REG = 1e-6
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -65,6 +72,16 @@ def sample(rng, p: GaussianParams, n: int) -> np.ndarray:
     return p.means[labels] + np.einsum("nd,ned->ne", z, chol[labels])
 
 
+def kernel_resp_and_norm(x: np.ndarray, p: GaussianParams) -> tuple[np.ndarray, np.ndarray]:
+    """Responsibilities (n, k) and per-row log-likelihood (n,) as the kernels compute them
+    inside ``kernels.block_raw``: the feature-product densities, then ``log_sum_exp_t``."""
+    plan = kernels.make_plan(p)
+    ws = kernels.Workspace()
+    lp = kernels.log_prob_t(plan, kernels.features(plan, x, ws), ws)  # (k, n), its own array
+    norm = kernels.log_sum_exp_t(lp, ws).copy()  # lp -> responsibilities, in place
+    return np.ascontiguousarray(lp.T), norm
+
+
 def assert_stats_close(stats, ref: dict, rtol: float) -> None:
     for name in ("n_k", "sum_x", "sum_xx"):
         got, want = getattr(stats, name), ref[name]
@@ -80,7 +97,7 @@ def test_fast_e_step_matches_plain_reference(kind: str, block_size: int | None) 
     rng = np.random.default_rng(11)
     p = random_params(rng, kind, k=4, d=5)
     x = sample(rng, p, 1000)
-    stats = MemoryEngine(x, block_size=block_size).e_step(p)
+    stats = engine_stats(MemoryEngine(x, block_size=block_size), p)
     assert_stats_close(stats, reference_stats(x, p), 1e-10)
     assert stats.sum_xx.shape == {"full": (4, 5, 5), "tied": (5, 5)}.get(kind, (4, 5))
     assert stats.n_samples == 1000
@@ -91,8 +108,8 @@ def test_result_does_not_depend_on_the_number_of_threads(kind: str) -> None:
     rng = np.random.default_rng(5)
     p = random_params(rng, kind, k=3, d=4)
     x = sample(rng, p, 5000)
-    one = fast_e_step(x, p, block_size=256, n_threads=1)
-    two = fast_e_step(x, p, block_size=256, n_threads=2)
+    one = rows_stats(x, p, block_size=256, n_threads=1)
+    two = rows_stats(x, p, block_size=256, n_threads=2)
     for name in ("n_k", "sum_x", "sum_xx"):
         assert np.array_equal(getattr(one, name), getattr(two, name))
     assert one.log_likelihood == two.log_likelihood
@@ -107,7 +124,8 @@ def test_far_apart_components_keep_their_digits(kind: str) -> None:
     x = sample(rng, p, 600)
     plan = kernels.make_plan(p)
     assert len(plan.exact) > 0
-    assert_stats_close(MemoryEngine(x, block_size=101).e_step(p), reference_stats(x, p), 1e-9)
+    assert_stats_close(engine_stats(MemoryEngine(x, block_size=101), p), reference_stats(x, p),
+                       1e-9)
 
 
 @pytest.mark.parametrize("kind", ["full", "tied"])
@@ -128,9 +146,10 @@ def test_direct_and_mixed_plans_match_the_reference(monkeypatch, kind: str,
     plan = kernels.make_plan(p)
     assert plan.direct == direct
     assert set(plan.exact) == ({0, 1, 2, 3, 4, 5} if plan.direct else {0, 1})
-    assert_stats_close(MemoryEngine(x, block_size=97).e_step(p), reference_stats(x, p), 1e-10)
-    np.testing.assert_allclose(kernels.log_resp_and_norm_fast(x, p)[1],
-                               log_resp_and_norm(x, p)[1], rtol=1e-12)
+    assert_stats_close(engine_stats(MemoryEngine(x, block_size=97), p), reference_stats(x, p),
+                       1e-10)
+    np.testing.assert_allclose(kernel_resp_and_norm(x, p)[1], log_resp_and_norm(x, p)[1],
+                               rtol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["full", "tied"])
@@ -151,7 +170,7 @@ def test_direct_plan_on_separated_clusters_dense_and_sparse(monkeypatch, kind: s
     if not sparse:
         monkeypatch.setattr(kernels, "SPARSE_FILL", 0.0)
     assert kernels.make_plan(p, n_rows=4000).x_moments == x_moments
-    stats = MemoryEngine(x, block_size=600).e_step(p)
+    stats = engine_stats(MemoryEngine(x, block_size=600), p)
     assert_stats_close(stats, reference_stats(x, p), 1e-11)
     resp = np.exp(log_resp_and_norm(x, p)[0])
     assert (resp > 1e-30).mean() < 0.3  # the sparse branch is taken when allowed
@@ -159,22 +178,39 @@ def test_direct_plan_on_separated_clusters_dense_and_sparse(monkeypatch, kind: s
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("rows_with_gaps", [0.05, 0.6])
-def test_data_with_gaps_complete_rows_through_the_kernels(kind: str,
+def test_data_with_gaps_complete_rows_through_the_kernels(monkeypatch, kind: str,
                                                          rows_with_gaps: float) -> None:
-    # With few rows with gaps, the memory engine sends the complete rows of each chunk to
-    # the kernels and the others to families.missing; with many, whole blocks go to
-    # families.missing.  Either way: the plain per-block path (e_step_reference), and the
-    # stream-style chunked E-step over uneven chunks, to rounding.
-    from emcli.engines.memory import chunked_e_step
-
+    # With few rows with gaps, GaussianFamily.e_step sends the complete rows of each block
+    # to the kernels and the others to the gap path (families.gaussian.missing); with many,
+    # whole blocks go to the gap path.  Either way: the plain per-block statistics
+    # (block_stats_with_gaps: complete rows by the plain complete-data formulas), for the
+    # memory engine and for the stream engine's way over uneven chunks, to rounding.
     rng = np.random.default_rng(4)
     p = random_params(rng, kind, k=3, d=5)
     x = sample(rng, p, 3000)
     rows = rng.random(3000) < rows_with_gaps
     x[rows, rng.integers(0, 5, size=rows.sum())] = np.nan
+    want = block_stats_with_gaps(x[:1000], p)
+    for start in (1000, 2000):
+        want = want + block_stats_with_gaps(x[start : start + 1000], p)
+    kernel_rows = []
+    block_raw = kernels.block_raw
+
+    def counting(plan, xb, *args, **kwargs):
+        kernel_rows.append(len(xb))
+        return block_raw(plan, xb, *args, **kwargs)
+
+    monkeypatch.setattr(kernels, "block_raw", counting)
     engine = MemoryEngine(x)
-    want = engine.e_step_reference(p)
-    for got in (engine.e_step(p), chunked_e_step(np.array_split(x, [5, 900, 901]), p)):
+    memory = engine_stats(engine, p)
+    # the route: complete rows through the kernels unless most rows of the block have gaps
+    assert sum(kernel_rows) == (0 if rows_with_gaps > 0.25 else int((~rows).sum()))
+    family = GaussianFamily(kind)
+    plan = family.prepare(p)
+    chunked = None  # as the stream engine sums its blocks
+    for chunk in np.array_split(x, [5, 900, 901]):
+        chunked = reduce_rows(family, plan, chunk, total=chunked)
+    for got in (memory, family.finish(chunked, plan)):
         for name in ("n_k", "sum_x", "sum_xx"):
             np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-11,
                                        atol=1e-11 * np.abs(getattr(want, name)).max())
@@ -183,22 +219,22 @@ def test_data_with_gaps_complete_rows_through_the_kernels(kind: str,
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_log_resp_and_norm_fast_matches_plain(kind: str) -> None:
+def test_kernel_responsibilities_and_norm_match_plain(kind: str) -> None:
     rng = np.random.default_rng(8)
     p = random_params(rng, kind, k=3, d=4)
     x = sample(rng, p, 300)
-    fast_resp, fast_norm = kernels.log_resp_and_norm_fast(x, p)
+    fast_resp, fast_norm = kernel_resp_and_norm(x, p)
     plain_resp, plain_norm = log_resp_and_norm(x, p)
     np.testing.assert_allclose(fast_norm, plain_norm, rtol=1e-11, atol=1e-11)
-    np.testing.assert_allclose(np.exp(fast_resp), np.exp(plain_resp), atol=1e-12)
+    np.testing.assert_allclose(fast_resp, np.exp(plain_resp), atol=1e-12)
 
 
 def test_float32_stats_are_close_to_float64() -> None:
     rng = np.random.default_rng(2)
     p = random_params(rng, "full", k=3, d=4)
     x = sample(rng, p, 4000)
-    s64 = fast_e_step(x, p)
-    s32 = fast_e_step(x.astype(np.float32), p)
+    s64 = rows_stats(x, p)
+    s32 = rows_stats(x.astype(np.float32), p)
     assert abs(s32.log_likelihood - s64.log_likelihood) <= 1e-5 * abs(s64.log_likelihood)
     np.testing.assert_allclose(s32.n_k, s64.n_k, rtol=1e-4)
 
@@ -225,7 +261,7 @@ def test_trajectory_matches_sklearn_with_odd_blocks(kind: str) -> None:
     truth = random_params(rng, kind, k=3, d=3, spread=1.5)
     x = sample(rng, truth, 700)
     p0 = initial_params(x, 3, "random", kind, REG, np.random.default_rng(1))
-    _, _, n_iter, _, history = run_em(MemoryEngine(x, block_size=97), p0, 15, 0.0, REG)
+    _, _, n_iter, _, history = gaussian_em(MemoryEngine(x, block_size=97), p0, 15, 0.0, REG)
     assert n_iter == 15
     np.testing.assert_allclose(history, sklearn_history(x, p0, 15), rtol=1e-10)
 
@@ -241,8 +277,8 @@ def test_squarem_never_decreases_and_reaches_the_plain_optimum(kind: str) -> Non
     x = overlapping(4)
     p0 = initial_params(x, 2, "kmeans++", kind, REG, np.random.default_rng(0))
     engine = MemoryEngine(x)
-    plain = run_em(engine, p0, 5000, 1e-10, REG)
-    fast = run_em(engine, p0, 5000, 1e-10, REG, accelerate=True)
+    plain = gaussian_em(engine, p0, 5000, 1e-10, REG)
+    fast = gaussian_em(engine, p0, 5000, 1e-10, REG, accelerate=True)
     assert plain[3] and fast[3]  # both converged
     assert likelihood_decreases(fast[4]) == []
     assert fast[2] < plain[2]
@@ -254,8 +290,8 @@ def test_squarem_never_decreases_and_reaches_the_plain_optimum(kind: str) -> Non
 def test_tol_zero_runs_plain_em_even_when_accelerated() -> None:
     x = overlapping(5, 300)
     p0 = initial_params(x, 2, "random", "full", REG, np.random.default_rng(0))
-    plain = run_em(MemoryEngine(x), p0, 12, 0.0, REG)
-    acc = run_em(MemoryEngine(x), p0, 12, 0.0, REG, accelerate=True)
+    plain = gaussian_em(MemoryEngine(x), p0, 12, 0.0, REG)
+    acc = gaussian_em(MemoryEngine(x), p0, 12, 0.0, REG, accelerate=True)
     assert acc[2] == 12 and acc[4] == plain[4]
 
 
@@ -265,9 +301,8 @@ def test_squarem_fewer_iterations_on_faithful_tied() -> None:
     x = pd.read_csv(ROOT / "sample_data" / "faithful.csv").to_numpy(dtype=float)
     runs = {}
     for acc in (False, True):
-        settings = EMSettings(n_components=3, covariance_type="tied", n_restarts=3,
-                              accelerate=acc)
-        runs[acc] = fit_em(MemoryEngine(x), settings)
+        settings = EMSettings(n_components=3, n_restarts=3, accelerate=acc)
+        runs[acc] = fit_em(MemoryEngine(x), GaussianFamily("tied", REG), settings)
     plain, fast = runs[False], runs[True]
     assert sum(s.n_iter for s in fast.starts) < sum(s.n_iter for s in plain.starts)
     for a, b in zip(plain.starts, fast.starts, strict=True):  # no start lands on a worse optimum
@@ -296,11 +331,12 @@ def test_cli_accelerate_flag(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- parallel starts
 def test_parallel_starts_give_the_same_result_as_sequential(monkeypatch) -> None:
     x = overlapping(6, 900)
-    settings = EMSettings(n_components=3, covariance_type="full", n_restarts=4, tol=1e-6)
+    settings = EMSettings(n_components=3, n_restarts=4, tol=1e-6)
+    family = GaussianFamily("full", REG)
     monkeypatch.setenv("EMCLI_THREADS", "2")
-    par = fit_em(MemoryEngine(x), settings)
+    par = fit_em(MemoryEngine(x), family, settings)
     monkeypatch.setenv("EMCLI_THREADS", "1")
-    seq = fit_em(MemoryEngine(x), settings)
+    seq = fit_em(MemoryEngine(x), family, settings)
     assert [s.history for s in par.starts] == [s.history for s in seq.starts]
     assert par.best.start == seq.best.start
     assert np.array_equal(par.best.params.covariances, seq.best.params.covariances)
@@ -324,7 +360,7 @@ def test_interrupt_in_a_parallel_start_stops_every_start(monkeypatch) -> None:
     x = overlapping(7, 5000)
     settings = EMSettings(n_components=3, n_restarts=2, max_iter=100_000, tol=0)
     with pytest.raises(KeyboardInterrupt):
-        fit_em(MemoryEngine(x), settings, Interrupting())
+        fit_em(MemoryEngine(x), GaussianFamily("full", REG), settings, Interrupting())
     assert not parallel._CANCEL.is_set()
 
 

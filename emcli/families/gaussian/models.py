@@ -60,6 +60,11 @@ class CovarianceModel:
     def __str__(self) -> str:
         return self.name
 
+    def __reduce__(self) -> tuple[Callable[[str], CovarianceModel], tuple[str]]:
+        # Pickled by name (the rows hold lambdas; model selection ships fitted models
+        # between processes), and unpickled as the same row of ``MODELS``.
+        return covariance_model, (self.name,)
+
 
 def _full(s: Scatter, reg_covar: float) -> Array:
     cov = s.w / s.n_k[:, None, None]
