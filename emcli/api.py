@@ -19,16 +19,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .data import checks
+from .data.checks import check_n_components
 from .em import EMSettings, FitOutcome, Monitor, canonical_order, fit_em
 from .engines.memory import MemoryEngine
-from .engines.summary import check_rows
 from .errors import DataError, UsageError
 from .families.missing import MISSING_POLICIES, observed_var
 from .model import GaussianMixtureModel
 
 Array = NDArray[np.float64]
-# Larger magnitudes overflow float64 once squared and summed over rows.
-MAX_ABS_VALUE = 1e100
 
 
 def fit(
@@ -188,44 +187,13 @@ def _as_array(x: Any, columns: Sequence[str] | None) -> tuple[Array, list[str]]:
 
 
 def check_fittable(
-    x: Array, names: Sequence[str], n_components: int, missing: str = "error"
+    x: Array, names: Sequence[str], n_components: int, missing: str = "error",
+    weights: Array | None = None,
 ) -> None:
-    """Raise DataError for data EM cannot take: no rows, inf, k > rows, a column with no
-    observed value, gaps unless ``missing`` is "em" or "drop"."""
-    n = x.shape[0]
-    if n == 0 or x.shape[1] == 0:
-        raise DataError("the data has no rows or no columns")
-    if np.isinf(x).any():
-        row, col = np.argwhere(np.isinf(x))[0]
-        raise DataError(f"column '{names[col]}' has an infinite value (data row {row + 1})")
-    # Squares and sums of squares of such values overflow to inf (numpy warnings, then a
-    # misleading "singular covariance"): refuse them up front.
-    huge = np.abs(x) > MAX_ABS_VALUE
-    if huge.any():
-        row, col = np.argwhere(huge)[0]
-        raise DataError(
-            f"column '{names[col]}' has a value too large to fit ({x[row, col]:g}, data row "
-            f"{row + 1}); EM needs |values| <= {MAX_ABS_VALUE:g}: scale the data"
-        )
-    gaps = np.isnan(x)
-    if gaps.any():
-        empty = np.flatnonzero(gaps.all(axis=0))
-        if empty.size:
-            raise DataError(
-                f"column '{names[empty[0]]}' has no observed value; leave it out with "
-                "-c/--columns"
-            )
-    if gaps.any() and missing not in ("em", "drop"):
-        row, col = np.argwhere(gaps)[0]
-        raise DataError(
-            f"the data has {int(gaps.sum())} missing value(s) (first: column '{names[col]}', "
-            f"data row {row + 1}); fit them with --missing em, drop incomplete rows with "
-            "--missing drop, or fill the gaps"
-        )
-    if n_components > n:
-        raise DataError(
-            f"-k {n_components} is more components than the {n} data rows; use at most -k {n}"
-        )
+    """Raise DataError for data EM cannot take (``emcli.data.checks``, the checks every
+    engine runs): no rows, a column with no observed value, inf or too large values, bad
+    ``weights``, gaps unless ``missing`` is "em" or "drop", k > rows."""
+    checks.check_fittable(x, names, n_components, missing, weights)
 
 
 def data_notes(x: Array, names: Sequence[str], reg_covar: float) -> list[str]:
@@ -334,22 +302,24 @@ def fit_engine(
     notes: list[str] = []
     var: Array | None = None
     if isinstance(engine, MemoryEngine):
-        check_fittable(engine.x, names, k, missing=missing)
+        check_fittable(engine.x, names, k, missing=missing, weights=engine.weights)
         x_fit, record, notes = apply_missing_policy(engine.x, missing)
         if x_fit is not engine.x:
             check_fittable(x_fit, names, k, missing=missing)
-            engine = MemoryEngine(x_fit, dtype=settings_.dtype)
+            kept = None if engine.weights is None else \
+                engine.weights[~np.isnan(engine.x).any(axis=1)]
+            engine = MemoryEngine(x_fit, weights=kept, dtype=settings_.dtype)
         var = observed_var(x_fit)
-    elif hasattr(engine, "summary"):  # the stream and dask engines (engines.summary)
+    elif hasattr(engine, "summary"):  # the stream and dask engines (engines.scanned)
         engine.check(k, missing)
         s = engine.summary
         record, notes = missing_record(missing, s.n_rows, s.n_missing, s.rows_with_gaps,
                                        s.rows_all_missing)
         engine.complete_only = missing == "drop" and s.rows_with_gaps > 0
-        check_rows(k, engine.n_samples)
+        check_n_components(k, engine.n_samples)
         var = engine.variances()
     else:
-        check_rows(k, engine.n_samples)
+        check_n_components(k, engine.n_samples)
     outcome = fit_em(engine, settings_, monitor)
     model = model_from_outcome(outcome, settings_, names, engine.n_samples)
     if record is not None:

@@ -240,7 +240,7 @@ class GaussianMixtureModel:
             ) from None
 
     def save(self, path: str | Path) -> None:
-        from .io import write_text_atomic
+        from .data.writers import write_text_atomic
 
         write_text_atomic(path, self.to_json())
 

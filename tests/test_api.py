@@ -125,7 +125,7 @@ def test_non_convergence_is_a_warning() -> None:
     ("x", "k", "message"),
     [
         (np.array([[1.0, 2.0], [np.inf, 1.0], [3.0, 3.0]]), 2, "infinite"),
-        (np.arange(6.0).reshape(3, 2), 4, "at most -k 3"),
+        (np.arange(6.0).reshape(3, 2), 4, "at most n_components 3"),
         (np.array([[1.0, 2.0], [1e160, 1.0], [3.0, 3.0]]), 2, "too large"),
         (np.empty((0, 2)), 1, "no rows"),
         (np.zeros((2, 2, 2)), 1, "2-D"),
