@@ -356,6 +356,33 @@ def test_dask_checks_like_memory(local_client, tmp_path):
             api.fit_engine(engine, 1)
 
 
+def test_dask_weights_column(local_client, tmp_path):
+    from emcli.engines.dask import DaskEngine
+
+    x = planted(40)
+    w = np.arange(40) % 4 / 2.0
+    frame = pd.DataFrame(x, columns=["a", "b", "c"]).assign(w=w)
+    frame.to_csv(tmp_path / "w.csv", index=False)
+    frame.to_parquet(tmp_path / "w.parquet", row_group_size=7)
+    for name in ("w.csv", "w.parquet"):
+        with DaskEngine(str(tmp_path / name), client=local_client, block_rows=6,
+                        weights="w") as engine:
+            assert engine.columns == ["a", "b", "c"] and engine.weights_column == "w"
+            blocks = list(engine.blocks(3))
+            assert len(blocks) > 3
+            np.testing.assert_array_equal(np.vstack([b for b, _ in blocks]), x)
+            np.testing.assert_array_equal(np.concatenate([v for _, v in blocks]), w)
+            assert engine.summary.weight_sum == pytest.approx(w.sum())
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,w\n" + "".join(f"{i},1\n" for i in range(20)) + "3,-1\n4,2\n")
+    with DaskEngine(str(bad), client=local_client, block_rows=2, weights="w") as engine:
+        with pytest.raises(DataError, match=r"negative weight \(-1, data row 21\)"):
+            api.fit_engine(engine, 1)
+    bad.write_text("a,w\n" + "".join(f"{i},1\n" for i in range(20)) + "4,x\n")
+    with pytest.raises(DataError, match=r"'w' is not numeric \(it holds 'x', data row 21\)"):
+        DaskEngine(str(bad), client=local_client, block_rows=2, weights="w")
+
+
 @pytest.fixture(scope="module")
 def loopback_cluster(tmp_path_factory):
     """A `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
