@@ -16,6 +16,7 @@ without one); it is never a feature.
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import shutil
 import sys
@@ -338,8 +339,8 @@ def _csv_tables(source: str, label: str, columns: list[str], weights: str | None
             closer.close()
         raise
     wanted = columns + ([weights] if weights is not None else [])
-    parsed = _parsed_pieces(label, kind, header, names, _chain([rest], pieces), wanted, sep,
-                            weights, threads)
+    parsed = _parsed_pieces(label, kind, header, names, itertools.chain([rest], pieces),
+                            wanted, sep, weights, threads)
     return parsed, closer
 
 
@@ -354,11 +355,6 @@ def _parsed_pieces(label: str, kind: str, header: bytes, names: list[str],
                             threads)
         first += table.num_rows
         yield table
-
-
-def _chain(first: Iterable[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield from first
-    yield from rest
 
 
 def parse_piece(data: bytes, header: Sequence[str], wanted: Sequence[str], sep: str,
