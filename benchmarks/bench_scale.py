@@ -139,10 +139,10 @@ def bench_overhead(workdir: Path, n_rows: int, max_iter: int, repeat: int,
     import distributed
 
     from emcli import api
+    from emcli.data.reader import read_table
     from emcli.engines.dask import DaskEngine
     from emcli.engines.memory import MemoryEngine
     from emcli.engines.stream import StreamEngine
-    from emcli.io import read_table
 
     path = workdir / f"fits_{n_rows}.parquet"
     if not path.exists():

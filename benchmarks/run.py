@@ -270,7 +270,7 @@ def read_speed(target_bytes: int, repeat: int) -> dict:
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
-    from emcli.io import read_table
+    from emcli.data.reader import read_table
 
     d = 10
     rng = np.random.default_rng(5)

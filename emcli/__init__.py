@@ -26,7 +26,7 @@ _LAZY = {
     "fit_file": ("emcli.api", "fit_file"),
     "fit_engine": ("emcli.api", "fit_engine"),
     "GaussianMixtureModel": ("emcli.model", "GaussianMixtureModel"),
-    "read_table": ("emcli.io", "read_table"),
+    "read_table": ("emcli.data.reader", "read_table"),
     "EmcliError": ("emcli.errors", "EmcliError"),
     "DataError": ("emcli.errors", "DataError"),
     "FitError": ("emcli.errors", "FitError"),

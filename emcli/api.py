@@ -19,18 +19,17 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from .data import checks
+from .data.checks import check_n_components
 from .em.driver import EMSettings, FitOutcome, fit_em
 from .em.monitor import Monitor
 from .engines.memory import MemoryEngine
-from .engines.summary import check_rows
-from .errors import DataError, ModelFileError, UsageError, render
+from .errors import DataError, Message, ModelFileError, UsageError, render
 from .families import get_family
 from .families.gaussian.missing import MISSING_POLICIES, observed_var
 from .model import MixtureModel
 
 Array = NDArray[np.float64]
-# Larger magnitudes overflow float64 once squared and summed over rows.
-MAX_ABS_VALUE = 1e100
 
 
 def fit(
@@ -206,45 +205,13 @@ def _as_array(x: Any, columns: Sequence[str] | None) -> tuple[Array, list[str]]:
 
 
 def check_fittable(
-    x: Array, names: Sequence[str], n_components: int, missing: str = "error"
+    x: Array, names: Sequence[str], n_components: int, missing: str = "error",
+    weights: Array | None = None,
 ) -> None:
-    """Raise DataError for data EM cannot take: no rows, inf, k > rows, a column with no
-    observed value, gaps unless ``missing`` is "em" or "drop"."""
-    n = x.shape[0]
-    if n == 0 or x.shape[1] == 0:
-        raise DataError("the data has no rows or no columns")
-    if np.isinf(x).any():
-        row, col = np.argwhere(np.isinf(x))[0]
-        raise DataError(f"column '{names[col]}' has an infinite value (data row {row + 1})")
-    # Squares and sums of squares of such values overflow to inf (numpy warnings, then a
-    # misleading "singular covariance"): refuse them up front.
-    huge = np.abs(x) > MAX_ABS_VALUE
-    if huge.any():
-        row, col = np.argwhere(huge)[0]
-        raise DataError(
-            f"column '{names[col]}' has a value too large to fit ({x[row, col]:g}, data row "
-            f"{row + 1}); EM needs |values| <= {MAX_ABS_VALUE:g}: scale the data"
-        )
-    gaps = np.isnan(x)
-    if gaps.any():
-        empty = np.flatnonzero(gaps.all(axis=0))
-        if empty.size:
-            raise DataError(
-                f"column '{names[empty[0]]}' has no observed value; leave it out with "
-                "{columns}"
-            )
-    if gaps.any() and missing not in ("em", "drop"):
-        row, col = np.argwhere(gaps)[0]
-        raise DataError(
-            f"the data has {int(gaps.sum())} missing value(s) (first: column '{names[col]}', "
-            f"data row {row + 1}); fit them with {{missing}} em, drop incomplete rows with "
-            "{missing} drop, or fill the gaps"
-        )
-    if n_components > n:
-        raise DataError(
-            f"{{n_components}} {n_components} is more components than the {n} data rows; use "
-            f"at most {{n_components}} {n}"
-        )
+    """Raise DataError for data EM cannot take (``emcli.data.checks``, the checks every
+    engine runs): no rows, a column with no observed value, inf or too large values, bad
+    ``weights``, gaps unless ``missing`` is "em" or "drop", k > rows."""
+    checks.check_fittable(x, names, n_components, missing, weights)
 
 
 def model_from_outcome(outcome: FitOutcome, family: Any, settings: dict[str, Any],
@@ -381,9 +348,9 @@ def fit_engine(
     weights = getattr(engine, "weights", None)
     if weights is not None:
         model.extra["sample_weight"] = {"rows": engine.n_samples, "total": _as_count(total)}
-    model.notes.extend(notes)
+    model.notes.extend(Message(n) for n in notes)
     if var is not None:
-        model.notes.extend(render(n) for n in fam.notes(var, names))
+        model.notes.extend(Message(n) for n in fam.notes(var, names))
     return model
 
 
@@ -407,24 +374,22 @@ def _prepare_rows(engine: Any, names: list[str], k: int, missing: str, dtype: st
     """Run the data checks; apply the missing-value policy.  Returns (engine, missing
     record, notes, column variances)."""
     if isinstance(engine, MemoryEngine):
-        check_fittable(engine.x, names, k, missing=missing)
+        check_fittable(engine.x, names, k, missing=missing, weights=engine.weights)
         keep, record, notes = apply_missing_policy(engine.x, missing)
         if keep is not None:
             w = None if engine.weights is None else engine.weights[keep]
             engine = MemoryEngine(engine.x[keep], weights=w, dtype=dtype)
-            check_fittable(engine.x, names, k, missing=missing)
-            if w is not None:
-                check_weights(w, engine.n_samples)
+            check_fittable(engine.x, names, k, missing=missing, weights=w)
         return engine, record, notes, observed_var(engine.x.astype(np.float64, copy=False))
-    if hasattr(engine, "summary"):  # the stream and dask engines (engines.summary)
+    if hasattr(engine, "summary"):  # the stream and dask engines (engines.scanned)
         engine.check(k, missing)
         s = engine.summary
         record, notes = missing_record(missing, s.n_rows, s.n_missing, s.rows_with_gaps,
                                        s.rows_all_missing)
         engine.complete_only = missing == "drop" and s.rows_with_gaps > 0
-        check_rows(k, engine.n_samples)
+        check_n_components(k, engine.n_samples)
         return engine, record, notes, engine.variances()
-    check_rows(k, engine.n_samples)
+    check_n_components(k, engine.n_samples)
     return engine, None, [], None
 
 

@@ -9,7 +9,7 @@ in bounded memory.  ``describe`` is the model at a glance as plain data.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,28 +17,14 @@ from numpy.typing import NDArray
 from .errors import DataError
 from .model import GaussianMixtureModel
 
+if TYPE_CHECKING:
+    from .data.reader import Block
+
 Array = NDArray[np.float64]
 
 
-def check_rows(x: Array, columns: Sequence[str], first_row: int) -> None:
-    """Refuse rows the model cannot be applied to: infinite values.
-
-    Missing values (NaN) are fine: a row is scored by the marginal density of its observed
-    cells, as ``fit`` scores it (a row with nothing observed has log-density 0 and the
-    mixture weights as responsibilities).
-    """
-    bad = np.isinf(x)
-    if not bad.any():
-        return
-    row, col = np.argwhere(bad)[0]
-    raise DataError(
-        f"column '{columns[col]}', data row {first_row + row + 1} has an infinite value; "
-        "remove or replace infinite values"
-    )
-
-
 def apply_blocks(
-    model: GaussianMixtureModel, blocks: Iterable[tuple[int, Array]], columns: Sequence[str],
+    model: GaussianMixtureModel, blocks: Iterable[Block], columns: Sequence[str],
     density_only: bool = False,
 ) -> Iterator[tuple[int, Array, Array]]:
     """``(first_row, log_resp, log_density)`` for each block of rows.
@@ -48,9 +34,14 @@ def apply_blocks(
     range: with ``density_only`` it is reported as -inf (and its log_resp must not be
     used), otherwise it is a DataError, as its responsibilities cannot be computed.
 
+    Infinite values are refused (``check_finite_rows``); missing values (NaN) are fine: a
+    row is scored by the marginal density of its observed cells, as ``fit`` scores it (a
+    row with nothing observed has log-density 0 and the mixture weights as
+    responsibilities).
+
     Args:
-        blocks: ``(first_row, x)`` with x of shape (rows, n_features), in the model's
-            column order; any block sizes.
+        blocks: ``emcli.data.reader.Block``s (first row, x of shape (rows, n_features) in
+            the model's column order, weights unused); any block sizes.
         columns: input column names (for messages).
         density_only: the caller uses only the log-densities.
 
@@ -58,13 +49,14 @@ def apply_blocks(
         log-responsibilities of shape (rows, n_components) and per-row log-densities of
         shape (rows,), on blocks of 8192 rows.
     """
-    from .blocks import rebatch
+    from .data.checks import check_finite_rows
+    from .data.reader import rebatch
 
     size = 8192
-    for first, x in rebatch(iter(blocks), size):
+    for first, x, _ in rebatch(blocks, size):
         if x.shape[1] != model.n_features:
             raise DataError(f"expected {model.n_features} columns, got {x.shape[1]}")
-        check_rows(x, columns, first)
+        check_finite_rows(x, columns, first)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             log_resp, norm = model.log_resp_and_norm(x)  # checked just below
         far = ~np.isfinite(norm)

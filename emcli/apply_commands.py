@@ -1,7 +1,7 @@
 """What ``predict``, ``score``, ``sample`` and ``describe`` do once click has parsed them.
 
 Like ``commands.py`` this layer reads, calls the library and writes through ``OutputSet``; it
-holds no mathematics.  Inputs are read block by block (``emcli.blocks``) and outputs are
+holds no mathematics.  Inputs are read block by block (``emcli.data.reader``) and outputs are
 written block by block into temporary files that are renamed into place at the end, so the
 commands work on files larger than memory and still leave either complete outputs or none.
 """
@@ -17,8 +17,8 @@ from typing import IO, Any
 import click
 import numpy as np
 
+from .data.writers import OutputSet, csv_header
 from .errors import ModelFileError, UsageError
-from .io import OutputSet, csv_header
 from .model import GaussianMixtureModel
 from .modelfile import finite as _finite
 
@@ -43,8 +43,8 @@ def model_and_reader(model_path: str, source: str, options: dict[str, Any]):
 
     Opening reads the header, so a missing column fails here, before any output.
     """
-    from .blocks import open_blocks
     from .commands import split_columns
+    from .data.reader import open_blocks
 
     if model_path == "-" and source == "-":
         raise UsageError("MODEL and INPUT cannot both be standard input ('-')")
@@ -62,7 +62,7 @@ def model_and_reader(model_path: str, source: str, options: dict[str, Any]):
 
 
 def write_block(handle: IO[bytes], columns: list[Any]) -> None:
-    """Rows of equal-length columns as CSV lines (no header), as ``io.write_csv`` writes them."""
+    """Rows of equal-length columns as CSV lines (no header), as ``write_csv`` writes them."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
 

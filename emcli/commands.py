@@ -15,8 +15,10 @@ from typing import IO, Any
 import click
 import numpy as np
 
+from .data.formats import parse_delimiter
+from .data.reader import Table, read_table
+from .data.writers import OutputSet, write_csv
 from .errors import OutputError, UsageError
-from .io import OutputSet, Table, parse_delimiter, read_table, write_csv
 from .model import GaussianMixtureModel
 from .progress import make_display, print_summary, stderr_console
 

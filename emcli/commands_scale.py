@@ -17,8 +17,8 @@ from typing import Any
 import click
 import numpy as np
 
+from .data.writers import OutputSet, csv_header, replace_dir, staged_dir
 from .errors import UsageError
-from .io import OutputSet, csv_header, replace_dir, staged_dir
 from .model import GaussianMixtureModel
 from .progress import make_display, print_summary, stderr_console
 
@@ -141,7 +141,7 @@ def _csv_writer(engine: Any, model: GaussianMixtureModel, wanted: list[str]):
         for what, handle in zip(wanted, handles, strict=True):
             handle.write(csv_header(_names(model, what)).encode())
         options = pcsv.WriteOptions(include_header=False)
-        for xb in engine.blocks(model.n_components):
+        for xb, _ in engine.blocks(model.n_components):
             resp = model.predict_proba(xb)
             for what, handle in zip(wanted, handles, strict=True):
                 columns = row_columns(model, what, xb, resp)
@@ -157,10 +157,11 @@ def _write_parquet_parts(engine: Any, model: GaussianMixtureModel, what: str,
     engine.client.gather(engine.map_parts(_write_part, files, model=model, what=what))
 
 
-def _write_part(x: np.ndarray, path: str, model: GaussianMixtureModel, what: str) -> str:
+def _write_part(part: tuple[np.ndarray, Any], path: str, model: GaussianMixtureModel,
+                what: str) -> str:
     # Runs on a worker: the directory must be on storage the workers share with the client.
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.table(row_columns(model, what, x)), path)
+    pq.write_table(pa.table(row_columns(model, what, part[0])), path)
     return path

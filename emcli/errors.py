@@ -23,6 +23,27 @@ def render(message: str, names: Mapping[str, str] | None = None) -> str:
     return _PARAMETER.sub(lambda m: names.get(m.group(1), m.group(1)), message)
 
 
+class Message(str):
+    """A note or warning for the user: reads with Python parameter names (``str``, model
+    files), and ``render(flags)`` gives the command line's wording from the same template."""
+
+    template: str
+
+    def __new__(cls, template: str) -> Message:
+        template = getattr(template, "template", template)
+        out = super().__new__(cls, render(template))
+        out.template = template
+        return out
+
+    def render(self, names: Mapping[str, str] | None = None) -> str:
+        return render(self.template, names)
+
+
+def rendered(message: str, names: Mapping[str, str] | None = None) -> str:
+    """Any message (a ``Message``, an error's text or a plain string) in ``names``' wording."""
+    return render(getattr(message, "template", message), names)
+
+
 class ExitStatus(IntEnum):
     """Process exit codes (one place, documented in ``man/emcli.1``)."""
 

@@ -160,7 +160,7 @@ class MixtureModel:
         return modelfile.model_from_dict(data, cls)
 
     def save(self, path: str | Path) -> None:
-        from .io import write_text_atomic
+        from .data.writers import write_text_atomic
 
         write_text_atomic(path, self.to_json())
 

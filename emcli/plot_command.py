@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .data.reader import read_table
+from .data.writers import OutputSet
 from .errors import UsageError
-from .io import OutputSet, read_table
 from .model import GaussianMixtureModel
 
 MAX_PIXELS = 20_000  # per side; a typo such as --dpi 30000 should not eat the memory

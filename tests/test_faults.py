@@ -54,13 +54,13 @@ def small_csv(tmp_path) -> Path:
 def test_failed_run_leaves_existing_outputs_untouched(tmp_path, small_csv, monkeypatch):
     """A failure while the outputs are being written (here: the second file's writer)
     leaves every earlier file as it was and no temporary file behind."""
-    import emcli.io
+    import emcli.data.writers
 
     out = tmp_path / "out"
     out.mkdir()
     for name in ("labels.csv", "responsibilities.csv", "params.json"):
         (out / name).write_bytes(KNOWN)
-    real = emcli.io.write_csv
+    real = emcli.data.writers.write_csv
     calls = []
 
     def failing(handle, columns):
@@ -81,7 +81,7 @@ def test_failed_run_leaves_existing_outputs_untouched(tmp_path, small_csv, monke
 
 
 def test_interrupt_while_writing_leaves_no_temporary(tmp_path, small_csv, monkeypatch):
-    import emcli.io
+    import emcli.data.writers
 
     labels = tmp_path / "labels.csv"
     labels.write_bytes(KNOWN)
@@ -94,7 +94,7 @@ def test_interrupt_while_writing_leaves_no_temporary(tmp_path, small_csv, monkey
     monkeypatch.setattr("emcli.commands.write_csv", interrupted)
     code, stdout, stderr = run("fit", small_csv, "-k", "2", "-n", "1", "--labels", labels,
                                "--params", tmp_path / "model.json")
-    assert emcli.io  # the module whose OutputSet cleans up
+    assert emcli.data.writers  # the module whose OutputSet cleans up
     assert code == 130 and stdout == ""
     assert stderr == "Error: interrupted\n"
     assert labels.read_bytes() == KNOWN

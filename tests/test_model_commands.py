@@ -293,7 +293,7 @@ def test_predict_reads_columns_by_the_models_names(tmp_path, train, fitted):
 
 def test_quoted_header_and_rows_beyond_the_first_read(tmp_path, train, fitted, monkeypatch):
     """The header is found wherever the first read ends (quotes, CRLF, a newline in a name)."""
-    import emcli.blocks
+    import emcli.data.reader
 
     data = read_csv(train)
     lines = ['"note\nwith newline","b","a"']
@@ -301,7 +301,7 @@ def test_quoted_header_and_rows_beyond_the_first_read(tmp_path, train, fitted, m
     source = tmp_path / "quoted.csv"
     source.write_bytes(("\r\n".join(lines) + "\r\n").encode())
     for head_chunk in (65536, 100, 7):  # the first read: whole file, some rows, part of header
-        monkeypatch.setattr(emcli.blocks, "_HEAD_CHUNK", head_chunk)
+        monkeypatch.setattr(emcli.data.reader, "CSV_BLOCK_BYTES", head_chunk)
         result = ok("predict", fitted["model"], source, "--responsibilities", "-")
         assert result.stdout == fitted["resp"].read_text()
 
@@ -335,7 +335,7 @@ def test_predict_parquet_tsv_and_stdin_equal_csv(tmp_path, train, fitted):
 
 
 def test_small_blocks_give_the_in_memory_results(tmp_path, train, fitted, monkeypatch):
-    import emcli.blocks
+    import emcli.data.reader
     import emcli.families.gaussian.family
 
     model = emcli.load(str(fitted["model"]))
@@ -344,9 +344,8 @@ def test_small_blocks_give_the_in_memory_results(tmp_path, train, fitted, monkey
     expected_ll = model.score_samples(x)
     table = pcsv.read_csv(train)
     pq.write_table(table, tmp_path / "t.parquet", row_group_size=64)
-    monkeypatch.setattr(emcli.blocks, "CSV_BLOCK_BYTES", 97)  # a few rows per read
-    monkeypatch.setattr(emcli.blocks, "_HEAD_CHUNK", 3)  # the header spans reads
-    monkeypatch.setattr(emcli.blocks, "PARQUET_BATCH_ROWS", 13)
+    monkeypatch.setattr(emcli.data.reader, "CSV_BLOCK_BYTES", 3)  # the header spans reads
+    monkeypatch.setattr(emcli.data.reader, "PARQUET_BATCH_ROWS", 13)
     # 256-row compute blocks (the plain paths' blocks: GaussianFamily.log_resp_and_norm)
     monkeypatch.setattr(emcli.families.gaussian.family, "_REFERENCE_ELEMENTS", 1)
     for source in (train, tmp_path / "t.parquet"):
@@ -370,9 +369,9 @@ def test_small_blocks_give_the_in_memory_results(tmp_path, train, fitted, monkey
 
 
 def test_a_bad_value_late_in_the_file_leaves_no_output(tmp_path, fitted, monkeypatch):
-    import emcli.blocks
+    import emcli.data.reader
 
-    monkeypatch.setattr(emcli.blocks, "CSV_BLOCK_BYTES", 64)
+    monkeypatch.setattr(emcli.data.reader, "CSV_BLOCK_BYTES", 64)
     source = tmp_path / "late.csv"
     source.write_text("a,b\n" + "1.0,2.0\n" * 500 + "3.0,oops\n")
     keep = tmp_path / "labels.csv"
@@ -534,17 +533,20 @@ def test_lowest_rows_against_a_full_sort():
 @given(sizes=st.lists(st.integers(0, 40), max_size=12), rows=st.integers(1, 30))
 @settings(max_examples=60, deadline=None)
 def test_rebatch_gives_the_same_rows_in_fixed_blocks(sizes, rows):
-    from emcli.blocks import rebatch
+    from emcli.data.reader import Block, rebatch
 
     data = np.arange(sum(sizes) * 2, dtype=float).reshape(-1, 2)
+    weights = np.arange(sum(sizes), dtype=float)
     starts = np.cumsum([0, *sizes])[:-1]
-    blocks = [(int(s), data[s : s + n]) for s, n in zip(starts, sizes, strict=True)]
+    blocks = [Block(int(s), data[s : s + n], weights[s : s + n])
+              for s, n in zip(starts, sizes, strict=True)]
     out = list(rebatch(iter(blocks), rows))
-    assert [len(x) for _, x in out[:-1]] == [rows] * (len(out) - 1)
-    assert all(0 < len(x) <= rows for _, x in out)
-    assert [f for f, _ in out] == [rows * i for i in range(len(out))]
-    joined = np.concatenate([x for _, x in out]) if out else np.empty((0, 2))
+    assert [len(b.x) for b in out[:-1]] == [rows] * (len(out) - 1)
+    assert all(0 < len(b.x) <= rows and len(b.w) == len(b.x) for b in out)
+    assert [b.first for b in out] == [rows * i for i in range(len(out))]
+    joined = np.concatenate([b.x for b in out]) if out else np.empty((0, 2))
     np.testing.assert_array_equal(joined, data)
+    np.testing.assert_array_equal(np.concatenate([b.w for b in out]) if out else [], weights)
 
 
 # ---------------------------------------------------------------------------- sample

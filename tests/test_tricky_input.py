@@ -266,7 +266,7 @@ def test_table_to_array_any_chunking(aligned: bool) -> None:
     # the same as column-wise numpy conversion.
     import pyarrow as pa
 
-    from emcli.io import to_array
+    from emcli.data.formats import to_array
 
     rng = np.random.default_rng(3)
     a = rng.normal(size=1000)

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import FitError, UsageError
+from ..errors import FitError, Message, UsageError
 from .init import INIT_METHODS, sample_indices
 from .monitor import Monitor, SilentMonitor, locked
 from .squarem import squarem
@@ -215,16 +215,16 @@ def best_start(starts: list[StartResult]) -> StartResult:
 def _warnings(best: StartResult, settings: EMSettings) -> list[str]:
     if best.collapsed:
         return [
-            f"every start ended with a collapsed component (component(s) "
+            Message(f"every start ended with a collapsed component (component(s) "
             f"{', '.join(map(str, best.collapsed))} of the best start sit on too few distinct "
             f"values, so the likelihood is held up only by {{reg_covar}}): the result is a "
             f"spurious optimum. Try a smaller {{n_components}}, a simpler {{covariance_type}}, "
-            f"or a larger {{reg_covar}}"
+            f"or a larger {{reg_covar}}")
         ]
     if settings.tol > 0 and not best.converged:
         return [
-            f"EM did not converge within {{max_iter}} {settings.max_iter} iterations "
-            f"(tolerance {settings.tol:g}); increase {{max_iter}} or {{tol}}"
+            Message(f"EM did not converge within {{max_iter}} {settings.max_iter} iterations "
+                    f"(tolerance {settings.tol:g}); increase {{max_iter}} or {{tol}}")
         ]
     return []
 

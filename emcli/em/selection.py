@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import DataError, EmcliError
+from ..errors import DataError, EmcliError, Message
 from ..model import MixtureModel
 
 Array = NDArray[np.float64]
@@ -111,7 +111,7 @@ def _fit_candidate(x: Array, columns: Sequence[str], k: int, kind: str,
     try:
         cand.model = fit(x, k, columns=columns, covariance_type=kind, **options)
     except EmcliError as exc:
-        cand.reason = str(exc)
+        cand.reason = Message(exc.args[0] if exc.args else str(exc))
         return cand
     if options.get("missing") == "drop":  # the model was fitted on the complete rows
         x = x[~np.isnan(x).any(axis=1)]

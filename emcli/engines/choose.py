@@ -69,6 +69,7 @@ def choose_engine(
     fmt: str | None = None,
     columns: Sequence[str] | None = None,
     delimiter: str | None = None,
+    weights: str | None = None,
 ) -> Choice:
     """The engine to run: ``engine`` when given, else by the estimated size (module doc)."""
     if engine is not None:
@@ -78,7 +79,7 @@ def choose_engine(
     if source == "-" or not os.path.isfile(source):
         return Choice("memory")  # stdin's size is unknown; errors come from the reader
     limit = memory_limit if memory_limit is not None else default_memory_limit()
-    size = estimated_bytes(source, fmt, columns, delimiter)
+    size = estimated_bytes(source, fmt, columns, delimiter, weights)
     if size is None or size <= limit:
         return Choice("memory")
     origin = "--memory-limit" if memory_limit is not None else "half the physical memory"
@@ -87,19 +88,20 @@ def choose_engine(
 
 
 def estimated_bytes(
-    source: str, fmt: str | None, columns: Sequence[str] | None, delimiter: str | None
+    source: str, fmt: str | None, columns: Sequence[str] | None, delimiter: str | None,
+    weights: str | None = None,
 ) -> int | None:
-    """rows x numeric columns x 8, or None when the file cannot be read (the reader says why)."""
+    """rows x (numeric columns + weights) x 8, or None when the file cannot be read (the
+    reader says why)."""
+    from ..data.formats import detect_format, guarded, select_columns
+    from ..data.reader import estimated_rows, read_head
     from ..errors import DataError
-    from ..io import detect_format, select_columns
-    from .stream import estimated_rows, guarded, read_head
 
     try:
         kind = detect_format(source, fmt)
-        sep = delimiter or ("\t" if kind == "tsv" else ",")
-        head = guarded(source, kind, lambda: read_head(source, kind, sep))
-        names, _ = select_columns(head, columns, check_values=False)
-        return estimated_rows(source, kind) * len(names) * 8
+        head = guarded(source, kind, lambda: read_head(source, kind, delimiter))
+        names, _ = select_columns(head, columns, check_values=False, weights=weights)
+        return estimated_rows(source, kind) * (len(names) + (weights is not None)) * 8
     except (DataError, OSError):
         return None
 
@@ -113,27 +115,31 @@ def open_engine(
     delimiter: str | None = None,
     block_rows: int | None = None,
     scheduler: str | None = None,
+    weights: str | None = None,
 ) -> Iterator[Any]:
-    """An engine over ``source`` with ``.columns`` and ``.notes``; closed on exit."""
+    """An engine over ``source`` with ``.columns``, ``.notes`` and ``.weights_column`` (the
+    column of frequency weights, ``weights``); closed on exit."""
     if engine == "memory":
-        from ..io import read_table
+        from ..data.reader import read_table
         from .memory import MemoryEngine
 
-        table = read_table(source, fmt=fmt, columns=columns, delimiter=delimiter)
-        mem = MemoryEngine(table.x)
+        table = read_table(source, fmt=fmt, columns=columns, delimiter=delimiter,
+                           weights=weights)
+        mem = MemoryEngine(table.x, weights=table.weights)
         mem.columns, mem.notes = table.columns, table.notes  # type: ignore[attr-defined]
+        mem.weights_column = table.weights_column  # type: ignore[attr-defined]
         yield mem
     elif engine == "stream":
         from .stream import DEFAULT_BLOCK_ROWS, StreamEngine
 
-        with StreamEngine(source, fmt, columns, delimiter,
-                          block_rows or DEFAULT_BLOCK_ROWS) as stream:
+        with StreamEngine(source, fmt, columns, delimiter, block_rows or DEFAULT_BLOCK_ROWS,
+                          weights=weights) as stream:
             yield stream
     elif engine == "dask":
         from .dask import DaskEngine
 
         with DaskEngine(source, fmt, columns, delimiter, scheduler=scheduler,
-                        block_rows=block_rows) as dask_engine:
+                        block_rows=block_rows, weights=weights) as dask_engine:
             yield dask_engine
     else:
         raise UsageError(f"engine must be one of {', '.join(ENGINES)}")

@@ -1,11 +1,11 @@
 """The dask engine: the rows live on a Dask cluster; only statistics come back.
 
 The workers read the input (a path, a directory of Parquet files or a glob such as
-``data/part-*.parquet``): Parquet by row group (cut into pieces of ``block_rows`` rows when
-given), CSV by byte ranges cut at line ends (``dask.bytes.read_bytes``, as
-``dask.dataframe.read_csv`` does), each parsed by pyarrow exactly as the stream engine parses
-it (same types, nulls and errors).  Each partition becomes a float64 array of the chosen
-columns kept in the workers' memory (read once, not per iteration).  Each EM iteration maps
+``data/part-*.parquet``) by the parts of ``emcli.data.parts``: Parquet by row group (cut into
+pieces of ``block_rows`` rows when given), CSV by byte ranges cut at line ends, each parsed
+exactly as the stream engine parses it (same types, nulls and errors).  Each partition
+becomes ``(x, w)``, a float64 array of the chosen columns and the weights (None without a
+weights column), kept in the workers' memory (read once, not per iteration).  Each EM iteration maps
 the E-step (``memory.reduce_rows``: the family's E-step, one thread per task) over
 the partitions and adds the statistics up a tree of fixed shape on the workers; the M-step
 runs on the client.  Rows are numbered across partitions in input order (files in sorted
@@ -18,22 +18,23 @@ with one single-threaded worker process per core is started and stopped with the
 
 from __future__ import annotations
 
-import glob
 import os
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..data.checks import ColumnSummary, total_summary
+from ..data.formats import CellError, detect_format, field_delimiter, guarded, select_columns
+from ..data.parts import input_files, plan_parts, read_part
+from ..data.reader import read_head
 from ..errors import DataError, EmcliError, UsageError
-from ..io import detect_format, select_columns, to_array
 from .memory import reduce_rows
-from .stream import _complete_rows, guarded, parse_csv, read_head
-from .summary import ColumnSummary, ScannedEngine, total_summary
+from .scanned import ScannedEngine, complete_rows
 
 Array = NDArray[np.float64]
+Partition = tuple[Array, "Array | None"]  # (x, w) on a worker
 FAN_IN = 8  # statistics added per task of the reduction tree
 MISSING_DASK = 'the dask engine needs dask and distributed: pip install "emcli[dask]"'
 
@@ -54,13 +55,14 @@ class DaskEngine(ScannedEngine):
     Args:
         source: a file path, a directory of Parquet files, or a glob.
         fmt: ``csv``, ``tsv`` or ``parquet``; by default from the extension.
-        columns: the columns to use (default: every numeric column).
+        columns: the columns to use (default: every numeric column but ``weights``).
         delimiter: CSV field separator.
         scheduler: address of a running scheduler (``tcp://host:8786``); None starts a
             local cluster with one worker process per core.
         client: an existing ``distributed.Client`` (overrides ``scheduler``; not closed).
         block_rows: rows per partition for CSV input (default: dask's 64 MB blocks); for
             Parquet any value gives one partition per row group.
+        weights: the column of frequency weights (``weights_column``), or None.
     """
 
     def __init__(
@@ -72,24 +74,27 @@ class DaskEngine(ScannedEngine):
         scheduler: str | None = None,
         client: Any = None,
         block_rows: int | None = None,
+        weights: str | None = None,
     ) -> None:
         distributed = import_dask()
         if source == "-":
             raise UsageError("--engine dask reads the input on the workers, not from standard "
                              "input; give a file path or a glob (or use --engine stream)")
         self.source = source
-        self.files = _input_files(source)
+        self.files = input_files(source)
         self.kind = "parquet" if os.path.isdir(source) and not fmt else detect_format(
             self.files[0], fmt)
-        self.delimiter = delimiter or ("\t" if self.kind == "tsv" else ",")
+        self.delimiter = field_delimiter(self.kind, delimiter)
+        self.weights_column = weights
         head = guarded(source, self.kind, lambda: read_head(self.files[0], self.kind,
                                                             self.delimiter))
-        self.columns, self.notes = select_columns(head, columns, check_values=False)
+        self.columns, self.notes = select_columns(head, columns, check_values=False,
+                                                  weights=weights)
         self._own: list[Any] = []
         try:
             self.client = client or self._connect(distributed, scheduler)
             self.parts = self._load(block_rows)
-            self.lengths = [int(n) for n in self.client.gather(self.client.map(len, self.parts))]
+            self.lengths = self._lengths()
             self._offsets = _offsets(self.lengths)
             self._complete_offsets = _offsets(
                 self.client.gather(self.client.map(_count_complete, self.parts)))
@@ -128,20 +133,24 @@ class DaskEngine(ScannedEngine):
                 futures.append(self.client.submit(_take, part, indices[a:b] - lo,
                                                   self.complete_only))
         rows = self.client.gather(futures)
-        return (np.concatenate(rows) if rows else np.empty((0, self.n_features))), None
+        if not rows:
+            return np.empty((0, self.n_features)), None
+        x = np.concatenate([r[0] for r in rows])
+        w = None if rows[0][1] is None else np.concatenate([r[1] for r in rows])
+        return x, w
 
     def e_step(self, family: Any, plan: Any) -> Any:
         """``family.e_step`` on every partition (on the workers), tree-summed."""
         return self._reduce(self.client.map(_part_e_step, self.parts, family=family, plan=plan,
                                             complete_only=self.complete_only), _sum_stats)
 
-    def blocks(self, n_components: int) -> Iterator[Array]:
-        """The partitions in order, fetched to the client one at a time."""
+    def blocks(self, n_components: int) -> Iterator[Partition]:
+        """The partitions in order, ``(x, w)``, fetched to the client one at a time."""
         for part in self.parts:
             yield self.client.gather(part)
 
     def map_parts(self, function: Callable[..., Any], *args: Sequence[Any], **kwargs: Any):
-        """``function(partition_array, *args_i, **kwargs)`` on each partition (futures)."""
+        """``function((x, w), *args_i, **kwargs)`` on each partition (futures)."""
         return self.client.map(function, self.parts, *args, **kwargs)
 
     def close(self) -> None:
@@ -189,28 +198,26 @@ class DaskEngine(ScannedEngine):
         """Tasks that read one partition each on the workers, computed and kept there."""
         import dask
 
-        if self.kind == "parquet":
-            tasks = [dask.delayed(_read_parquet_part)(path, group, start, stop, self.columns)
-                     for path, group, start, stop in _parquet_parts(self.files, block_rows)]
-        else:
-            tasks = self._csv_tasks(block_rows)
+        parts = plan_parts(self.files, self.kind, block_rows)
+        tasks = [dask.delayed(read_part)(part, self.columns, self.weights_column,
+                                         self.delimiter) for part in parts]
         return list(self.client.compute(tasks))
 
-    def _csv_tasks(self, block_rows: int | None) -> list[Any]:
-        import dask
-        from dask.bytes import read_bytes
+    def _lengths(self) -> list[int]:
+        """Rows of each partition; a bad cell (CellError, row counted from its partition's
+        first row) is raised with its row in the input."""
+        import distributed
 
-        blocksize = max(64, block_rows * _bytes_per_row(self.files[0])) if block_rows \
-            else 64_000_000
-        tasks = []
-        for path in self.files:
-            with open(path, "rb") as handle:
-                header = handle.readline()
-            _, blocks = read_bytes(path, delimiter=b"\n", blocksize=blocksize, sample=False)
-            for i, block in enumerate(blocks[0]):
-                tasks.append(dask.delayed(_read_csv_part)(
-                    block, None if i == 0 else header, self.columns, self.delimiter, path))
-        return tasks
+        futures = self.client.map(_part_rows, self.parts)
+        distributed.wait(futures)
+        for i, future in enumerate(futures):
+            if future.status == "error":
+                error = future.exception()
+                if isinstance(error, CellError):
+                    before = self.client.gather(futures[:i])
+                    raise error.shifted(sum(before)) from None
+                raise error
+        return [int(n) for n in self.client.gather(futures)]
 
     def _reduce(self, futures: list[Any], combine: Callable[[Sequence[Any]], Any]) -> Any:
         """Add results up a tree of fixed shape (deterministic order) on the workers."""
@@ -222,70 +229,26 @@ class DaskEngine(ScannedEngine):
         return futures[0].result()
 
 
-def _input_files(source: str) -> list[str]:
-    if os.path.isdir(source):
-        files = sorted(str(p) for p in Path(source).rglob("*.parquet"))
-        if not files:
-            raise DataError(f"directory '{source}' holds no .parquet file")
-        return files
-    files = sorted(glob.glob(source))
-    if not files:
-        if glob.has_magic(source):
-            raise DataError(f"no file matches '{source}'")
-        raise DataError(f"input file '{source}' does not exist")
-    return files
+# Functions run on the workers (module level, so they pickle by reference); a partition is
+# ``(x, w)`` as ``emcli.data.parts.read_part`` returns it.
+def _part_rows(part: Partition) -> int:
+    return len(part[0])
 
 
-def _bytes_per_row(path: str) -> int:
-    with open(path, "rb") as handle:
-        head = handle.read(1 << 16)
-    return max(1, len(head) // max(1, head.count(b"\n")))
+def _part_summary(part: Partition, offset: int = 0, complete_only: bool = False
+                  ) -> ColumnSummary:
+    x, w = complete_rows(*part) if complete_only else part
+    return ColumnSummary.of_block(x, 0 if complete_only else int(offset), w, moments=True)
 
 
-def _parquet_parts(files: Sequence[str], block_rows: int | None):
-    """(file, row group, first row, end row) of each partition: row groups, cut in pieces of
-    ``block_rows`` rows when given."""
-    import pyarrow.parquet as pq
-
-    for path in files:
-        meta = pq.ParquetFile(path).metadata
-        for group in range(meta.num_row_groups):
-            rows = meta.row_group(group).num_rows
-            step = block_rows or max(rows, 1)
-            for start in range(0, max(rows, 1), step):
-                yield path, group, start, min(rows, start + step)
+def _count_complete(part: Partition) -> int:
+    return int((~np.isnan(part[0]).any(axis=1)).sum())
 
 
-# Functions run on the workers (module level, so they pickle by reference).  They read with
-# pyarrow exactly as the stream engine does: the same types, nulls and errors.
-def _read_parquet_part(path: str, group: int, start: int, stop: int, names: list[str]) -> Array:
-    import pyarrow.parquet as pq
-
-    table = guarded(path, "parquet", lambda: pq.ParquetFile(path).read_row_group(
-        group, columns=names, use_threads=False))
-    return to_array(table.slice(start, stop - start), names)
-
-
-def _read_csv_part(block: bytes, header: bytes | None, names: list[str], delimiter: str,
-                   path: str) -> Array:
-    data = block if header is None else header + block
-    table = guarded(path, "csv", lambda: parse_csv(data, names, delimiter))
-    return to_array(table, names)
-
-
-def _part_summary(x: Array, offset: int = 0, complete_only: bool = False) -> ColumnSummary:
-    return ColumnSummary.of_block(_complete_rows(x) if complete_only else x, int(offset))
-
-
-def _count_complete(x: Array) -> int:
-    return int((~np.isnan(x).any(axis=1)).sum())
-
-
-def _part_e_step(x: Array, family: Any, plan: Any, complete_only: bool = False) -> Any:
-    if complete_only:
-        x = _complete_rows(x)
+def _part_e_step(part: Partition, family: Any, plan: Any, complete_only: bool = False) -> Any:
+    x, w = complete_rows(*part) if complete_only else part
     # One thread per task: the workers' own threads are the parallelism here.
-    total = reduce_rows(family, plan, x, n_threads=1)
+    total = reduce_rows(family, plan, x, w, n_threads=1)
     return family.e_step(x[:0], plan) if total is None else total
 
 
@@ -296,8 +259,10 @@ def _sum_stats(parts: Sequence[Any]) -> Any:
     return total
 
 
-def _take(x: Array, local: NDArray[np.intp], complete_only: bool = False) -> Array:
-    return (_complete_rows(x) if complete_only else x)[local]
+def _take(part: Partition, local: NDArray[np.intp], complete_only: bool = False
+          ) -> Partition:
+    x, w = complete_rows(*part) if complete_only else part
+    return x[local], None if w is None else w[local]
 
 
 def _offsets(lengths: Sequence[int]) -> NDArray[np.intp]:

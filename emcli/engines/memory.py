@@ -64,8 +64,14 @@ class MemoryEngine:
 
     def __init__(self, x: Array, weights: Array | None = None, block_size: int | None = None,
                  dtype: str = "float64") -> None:
+        # dtype "float32" keeps the rows (and the E-step's products) in single precision;
+        # statistics are summed and the M-step is done in float64 either way.
         self.x = np.ascontiguousarray(x, dtype=np.dtype(dtype))
+        # Frequency weights of shape (n_samples,), float64, or None (every row counts once);
+        # the checks (emcli.data.checks) are the caller's.
         self.weights = None if weights is None else np.ascontiguousarray(weights, np.float64)
+        if self.weights is not None and self.weights.shape != (self.x.shape[0],):
+            raise ValueError(f"weights of shape {self.weights.shape} for {self.x.shape[0]} rows")
         self.block_size = block_size
         self.has_gaps = bool(np.isnan(self.x).any())
         self.notes: list[str] = []

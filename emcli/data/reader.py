@@ -1,0 +1,531 @@
+"""The one reader: a table from a file or standard input, whole or in row blocks.
+
+``read_table`` reads every row into a float64 array (CSV/TSV by pyarrow's multi-threaded
+reader, Parquet whole; standard input buffered).  ``open_blocks`` reads chosen columns block
+by block in input order, memory bounded by the block whatever the file size: CSV/TSV in
+pieces of ``CSV_BLOCK_BYTES`` cut at record ends (a newline outside double quotes), each
+parsed by pyarrow; Parquet by record batches (standard input is spooled to a temporary file
+first: Parquet keeps its metadata at the end).  Values convert exactly as in ``read_table``
+(nulls and empty cells become NaN), so a block-wise pass sees the same numbers as the
+in-memory path.  ``emcli.data.parts`` reads the same way by byte ranges and row groups.
+
+A weights column (``weights``) comes with the rows as a float64 array of shape (rows,) (None
+without one); it is never a feature.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Any, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import DataError
+from .checks import ColumnSummary
+from .formats import (
+    CellError,
+    arrow_errors,
+    arrow_message,
+    check_input_path,
+    detect_format,
+    display_name,
+    field_delimiter,
+    guarded,
+    is_numeric,
+    not_numeric,
+    parse_delimiter,
+    select_columns,
+    to_array,
+    to_weights,
+)
+
+Array = NDArray[np.float64]
+# Bytes of CSV parsed at a time, rows per Parquet batch: bounded memory, large enough for speed.
+CSV_BLOCK_BYTES = 1 << 22
+MIN_CSV_BLOCK_BYTES = 1 << 20  # with block_rows: about block_rows rows, within these bounds
+PARQUET_BATCH_ROWS = 65536
+HEAD_BYTES = 1 << 16  # read to infer CSV types and estimate bytes per row
+
+
+@dataclass
+class Table:
+    """Numeric data read from a file.
+
+    Attributes:
+        x: values of shape (n_samples, n_features), float64, NaN where a cell is missing.
+        columns: the names of the n_features columns.
+        notes: things the user should know (skipped columns).
+        weights: frequency weights of shape (n_samples,), float64, or None.
+        weights_column: the name of the column the weights came from, or None.
+    """
+
+    x: Array
+    columns: list[str]
+    notes: list[str] = field(default_factory=list)
+    weights: Array | None = None
+    weights_column: str | None = None
+
+    @property
+    def missing(self) -> NDArray[np.bool_]:
+        return np.isnan(self.x)
+
+
+def read_arrow(source: str, fmt: str | None = None, delimiter: str | None = None) -> Any:
+    """Read a whole file (or ``-`` for stdin) into a pyarrow Table."""
+    parse_delimiter(delimiter)  # a bad delimiter fails before any reading
+    check_input_path(source)
+    kind = detect_format(source, fmt)
+    sep = field_delimiter(kind, delimiter)
+
+    def read() -> Any:
+        handle: Any = io.BytesIO(sys.stdin.buffer.read()) if source == "-" else source
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return pq.read_table(handle)
+        import pyarrow.csv as pcsv
+
+        convert = pcsv.ConvertOptions(strings_can_be_null=True)
+        return pcsv.read_csv(handle, parse_options=pcsv.ParseOptions(delimiter=sep),
+                             convert_options=convert)
+
+    return guarded(source, kind, read)
+
+
+def read_table(
+    source: str,
+    fmt: str | None = None,
+    columns: Sequence[str] | None = None,
+    delimiter: str | None = None,
+    weights: str | None = None,
+) -> Table:
+    """Read a numeric table from a file path or ``-`` (stdin).
+
+    Args:
+        source: a CSV, TSV or Parquet file, or ``-`` for standard input.
+        fmt: "csv", "tsv" or "parquet" (default: from the extension; CSV for stdin).
+        columns: the feature columns (default: every numeric column but ``weights``).
+        delimiter: the CSV field separator (default: ``,``; a tab for TSV).
+        weights: a column of frequency weights (``Table.weights``); not a feature.
+
+    Raises:
+        DataError: unreadable input, no rows, no numeric column, infinite values, bad
+            weights (negative, missing, infinite, non-numeric, all 0), ...
+    """
+    table = read_arrow(source, fmt, delimiter)
+    if table.num_rows == 0:
+        raise DataError(f"'{source}' has a header but no data rows")
+    names, notes = select_columns(table, columns, weights=weights)
+    x = to_array(table, names)
+    w = to_weights(table, weights)
+    summary = ColumnSummary.of_block(x, 0, w)
+    summary.check_values(names, too_large=False)
+    summary.check_weights(weights)
+    return Table(x, names, notes, w, weights)
+
+
+def read_head(path: str, kind: str, delimiter: str | None = None) -> Any:
+    """A small leading pyarrow table of a file: column names, types and a few values."""
+    import pyarrow as pa
+
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        # pre_buffer=False: pyarrow would otherwise prefetch the whole file.
+        handle = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
+        first = next(handle.iter_batches(batch_size=1000, use_threads=False), None)
+        if first is None:
+            return handle.schema_arrow.empty_table()
+        return pa.Table.from_batches([first])
+    import pyarrow.csv as pcsv
+
+    reader = pcsv.open_csv(
+        path,
+        read_options=pcsv.ReadOptions(block_size=HEAD_BYTES),
+        parse_options=pcsv.ParseOptions(delimiter=field_delimiter(kind, delimiter)),
+        convert_options=pcsv.ConvertOptions(strings_can_be_null=True),
+    )
+    first = next(iter(reader), None)
+    if first is None:
+        return reader.schema.empty_table()
+    return pa.Table.from_batches([first])
+
+
+def estimated_rows(path: str, kind: str) -> int:
+    """Rows of a file: exact for Parquet (metadata), from the file size for CSV/TSV."""
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        head = handle.read(HEAD_BYTES)
+    lines = head.count(b"\n")
+    if len(head) == size:  # the whole file was read
+        return max(0, lines - 1 + (0 if head.endswith(b"\n") or not head else 1))
+    header = head.find(b"\n") + 1
+    per_row = max(1.0, (len(head) - header) / max(1, lines - 1))
+    return int((size - header) / per_row)
+
+
+# ---------------------------------------------------------------------------- blocks
+class Block(NamedTuple):
+    """Consecutive rows of the input: ``x`` of shape (rows, n_features) from data row
+    ``first`` (0-based), and their weights ``w`` of shape (rows,), or None."""
+
+    first: int
+    x: Array
+    w: Array | None
+
+
+class BlockReader:
+    """The ``Block``s of an input, in input order (``open_blocks``); iterate once.
+
+    Attributes:
+        source: the path given (``-`` for standard input).
+        columns: the feature columns read, in the order of the array's columns.
+        weights_column: the weights column read, or None.
+    """
+
+    def __init__(self, source: str, columns: list[str], weights: str | None,
+                 tables: Iterator[Any], closer: Any = None) -> None:
+        self.source = source
+        self.columns = columns
+        self.weights_column = weights
+        self._tables = tables
+        self._closer = closer
+
+    def blocks(self, rows: int | None = None) -> Iterator[Block]:
+        """The blocks as read, each cut into pieces of at most ``rows`` rows when given."""
+        first = 0
+        try:
+            for table in self._tables:
+                x = to_array(table, self.columns)
+                w = to_weights(table, self.weights_column)
+                step = rows or max(len(x), 1)
+                for start in range(0, len(x), step):
+                    stop = start + step
+                    yield Block(first + start, x[start:stop], None if w is None else w[start:stop])
+                first += len(x)
+        finally:
+            self.close()
+
+    def __iter__(self) -> Iterator[Block]:
+        return self.blocks()
+
+    def close(self) -> None:
+        """Close the file (standard input stays open); also done when iteration ends."""
+        if self._closer is not None:
+            self._closer.close()
+            self._closer = None
+        close = getattr(self._tables, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> BlockReader:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def open_blocks(
+    source: str,
+    columns: Sequence[str],
+    fmt: str | None = None,
+    delimiter: str | None = None,
+    weights: str | None = None,
+    block_rows: int | None = None,
+    name: str | None = None,
+    threads: bool = True,
+) -> BlockReader:
+    """Open ``source`` (``-``: standard input) to read ``columns``, in that order, by blocks.
+
+    Args:
+        columns: the feature columns to read (e.g. a model's).
+        weights: a column of frequency weights, read alongside (``Block.w``).
+        block_rows: rows per Parquet batch (default ``PARQUET_BATCH_ROWS``) and, roughly,
+            per CSV piece (``MIN_CSV_BLOCK_BYTES`` to ``CSV_BLOCK_BYTES``); iterate
+            ``reader.blocks(block_rows)`` to cut every block to at most that many rows.
+        name: how messages name the input (default: ``source``), e.g. for a spooled copy.
+        threads: parse CSV on pyarrow's threads (about 1.8x faster on two cores; its
+            per-thread arenas add some 20 MB to the peak memory, once).
+
+    Raises:
+        DataError: unreadable input, a missing, duplicated or non-numeric column (the
+            header is read here, so this fails before any output is written).
+    """
+    label = name or source
+    check_input_path(source)
+    kind = detect_format(source, fmt)
+    sep = field_delimiter(kind, delimiter)
+    if weights is not None and weights in columns:
+        raise DataError(f"column {weights!r} is the weights column ({{weights}}); leave it out "
+                        "of {columns}: weights are not a feature")
+    if kind == "parquet":
+        tables, closer = guarded(label, kind, lambda: _parquet_tables(
+            source, label, list(columns), weights, block_rows or PARQUET_BATCH_ROWS))
+    else:
+        size = guarded(label, kind, lambda: _piece_bytes(source, block_rows))
+        tables, closer = _csv_tables(source, label, list(columns), weights, sep, kind,
+                                     threads, size)
+    return BlockReader(label, list(columns), weights, tables, closer)
+
+
+def _check_header(label: str, names: Sequence[str], columns: Sequence[str],
+                  weights: str | None) -> None:
+    where = display_name(label)
+    missing = [c for c in columns if c not in names]
+    if missing:
+        raise DataError(
+            f"{where} has no column {', '.join(map(repr, missing))} (the model's columns are "
+            f"{', '.join(columns)}; the input has {', '.join(names) or 'none'}); map input "
+            "columns to the model's with {columns}"
+        )
+    if weights is not None and weights not in names:
+        raise DataError(
+            f"unknown weights column {weights!r}; the input has: "
+            f"{', '.join(map(repr, names))}; choose the weights column with {{weights}}"
+        )
+    wanted = [*columns, *([weights] if weights is not None else [])]
+    twice = [c for c in wanted if list(names).count(c) > 1]
+    if twice:
+        raise DataError(
+            f"{where} has more than one column named {', '.join(map(repr, twice))}; "
+            "rename them so each column has its own name"
+        )
+
+
+# ---------------------------------------------------------------------------- CSV
+def _piece_bytes(source: str, block_rows: int | None) -> int:
+    """Bytes of CSV per piece: about 1.5 ``block_rows`` rows (from the width of the first
+    rows of a file), within bounds.  Measured for the stream engine: 4 MiB pieces raised its
+    peak memory with the file size (allocator retention), 2.4 MB ones did not."""
+    if not block_rows or source == "-":
+        return CSV_BLOCK_BYTES
+    with open(source, "rb") as handle:
+        head = handle.read(HEAD_BYTES)
+    per_row = max(1.0, len(head) / max(1, head.count(b"\n")))
+    return int(max(MIN_CSV_BLOCK_BYTES, min(CSV_BLOCK_BYTES, 1.5 * block_rows * per_row)))
+
+
+def _csv_tables(source: str, label: str, columns: list[str], weights: str | None, sep: str,
+                kind: str, threads: bool, size: int) -> tuple[Iterator[Any], Any]:
+    """The pieces of a CSV input as pyarrow tables (header checked now), and the file to
+    close (None for standard input)."""
+    stream: IO[bytes] = sys.stdin.buffer if source == "-" else guarded(  # noqa: SIM115
+        label, kind, lambda: open(source, "rb"))
+    closer = None if stream is sys.stdin.buffer else stream
+    try:
+        pieces = record_pieces(stream, size)
+        head = next(pieces, b"")
+        end = record_end(head)
+        header, rest = head[:end], head[end:]
+        if not header.strip():
+            raise DataError(f"{display_name(label)} is empty; give a CSV file with a header row "
+                            "and data rows")
+        names = guarded(label, kind, lambda: parse_csv(header, [], sep).column_names)
+        _check_header(label, names, columns, weights)
+    except BaseException:
+        if closer is not None:
+            closer.close()
+        raise
+    wanted = columns + ([weights] if weights is not None else [])
+    parsed = _parsed_pieces(label, kind, header, names, itertools.chain([rest], pieces),
+                            wanted, sep, weights, threads)
+    return parsed, closer
+
+
+def _parsed_pieces(label: str, kind: str, header: bytes, names: list[str],
+                   pieces: Iterator[bytes], wanted: list[str], sep: str,
+                   weights: str | None, threads: bool) -> Iterator[Any]:
+    first = 0
+    for piece in pieces:
+        if not piece.strip():
+            continue
+        table = parse_piece(header + piece, names, wanted, sep, label, kind, first, weights,
+                            threads)
+        first += table.num_rows
+        yield table
+
+
+def parse_piece(data: bytes, header: Sequence[str], wanted: Sequence[str], sep: str,
+                label: str, kind: str, first_row: int, weights: str | None,
+                threads: bool = True) -> Any:
+    """``parse_csv`` of a piece whose first data row is input row ``first_row``: a value
+    that is not a number raises a CellError naming its column and row."""
+    import pyarrow as pa
+
+    try:
+        return parse_csv(data, wanted, sep, threads)
+    except pa.ArrowInvalid as exc:
+        found = _bad_cell(data, header, wanted, sep, str(exc))
+        if found is None:
+            raise DataError(arrow_message(label, kind, exc)) from None
+        column, row, value = found
+        raise CellError(column, first_row + row, value, column == weights) from None
+    except arrow_errors() as exc:
+        raise DataError(arrow_message(label, kind, exc)) from None
+
+
+def _bad_cell(data: bytes, header: Sequence[str], wanted: Sequence[str], sep: str,
+              message: str) -> tuple[str, int, Any] | None:
+    """(column, row, value) of the cell pyarrow could not convert to a number, or None."""
+    import re
+
+    from .formats import first_non_number
+
+    found = re.search(r"In CSV column #(\d+): .*invalid value", message)
+    if not found or int(found.group(1)) >= len(header):
+        return None
+    column = header[int(found.group(1))]
+    text = parse_csv(data, wanted, sep, threads=False, as_text=column)
+    cell = first_non_number(text.column(column))
+    return None if cell is None else (column, cell[0], cell[1])
+
+
+def parse_csv(data: bytes, names: Sequence[str], delimiter: str, threads: bool = False,
+              as_text: str | None = None) -> Any:
+    """A CSV text (header line and records) as a pyarrow Table of ``names``, all float64
+    (column ``as_text``: strings).  ``names`` empty: the header's columns, untyped."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    types = {name: pa.string() if name == as_text else pa.float64() for name in names}
+    convert = pcsv.ConvertOptions(strings_can_be_null=True, include_columns=list(names),
+                                  column_types=types)
+    # Blocks of 1 MiB parsed on pyarrow's threads; with quotes in the text the chunker must
+    # look for record ends outside quotes (newlines_in_values).
+    block = min(len(data) + 1, 1 << 20) if threads else min(len(data) + 1, 2**31 - 1)
+    read = pcsv.ReadOptions(use_threads=threads, block_size=block)
+    parse = pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=b'"' in data)
+    return pcsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse,
+                         convert_options=convert)
+
+
+def unquoted_newlines(data: bytes) -> NDArray[np.intp]:
+    """Positions of the newlines of ``data`` outside double quotes (data starts a record)."""
+    raw = np.frombuffer(data, dtype=np.uint8)
+    if b'"' not in data:
+        return np.flatnonzero(raw == 0x0A)
+    parity = np.cumsum(raw == 0x22, dtype=np.uint8) & 1  # uint8 wraps, parity survives
+    return np.flatnonzero((raw == 0x0A) & (parity == 0))
+
+
+def record_end(data: bytes) -> int:
+    """Position after the first record of ``data`` (the header line)."""
+    ends = unquoted_newlines(data)
+    return int(ends[0]) + 1 if len(ends) else len(data)
+
+
+def record_pieces(handle: IO[bytes], size: int) -> Iterator[bytes]:
+    """The bytes of ``handle`` in pieces of about ``size`` bytes, each ending at a record end
+    (a newline outside double quotes; a longer record makes a longer piece)."""
+    carry = b""
+    while True:
+        chunk = handle.read(size)
+        if not chunk:
+            if carry:
+                yield carry
+            return
+        carry = carry + chunk if carry else chunk
+        if b'"' not in carry:
+            cut = carry.rfind(b"\n") + 1
+        else:
+            ends = unquoted_newlines(carry)
+            cut = int(ends[-1]) + 1 if len(ends) else 0
+        if cut:
+            yield carry[:cut]
+            carry = carry[cut:]
+
+
+# ---------------------------------------------------------------------------- Parquet
+def _parquet_tables(source: str, label: str, columns: list[str], weights: str | None,
+                    batch_rows: int) -> tuple[Iterator[Any], Any]:
+    import pyarrow.parquet as pq
+
+    spool = None
+    if source == "-":
+        # Parquet keeps its metadata at the end: spool standard input to a temporary file
+        # (on disk beyond 64 MB) and read that.
+        spool = tempfile.SpooledTemporaryFile(max_size=1 << 26)  # noqa: SIM115
+        shutil.copyfileobj(sys.stdin.buffer, spool)
+        spool.seek(0)
+    try:
+        # Buffered, single-threaded reads keep memory flat whatever the file size (pyarrow's
+        # defaults read ahead and grew with the file; measured for the stream engine).
+        handle = pq.ParquetFile(spool if spool is not None else source, pre_buffer=False,
+                                buffer_size=1 << 20)
+        _check_header(label, handle.schema_arrow.names, columns, weights)
+        wanted = columns + ([weights] if weights is not None else [])
+        for name in wanted:
+            if not is_numeric(handle.schema_arrow.field(name).type):
+                raise _parquet_not_numeric(handle, name, name == weights)
+        batches = handle.iter_batches(batch_size=batch_rows, columns=wanted, use_threads=False)
+    except BaseException:
+        if spool is not None:
+            spool.close()
+        raise
+    return _parquet_batches(label, batches), spool
+
+
+def _parquet_batches(label: str, batches: Iterator[Any]) -> Iterator[Any]:
+    import pyarrow as pa
+
+    while True:
+        batch = guarded(label, "parquet", lambda: next(batches, None))
+        if batch is None:
+            return
+        yield pa.Table.from_batches([batch])
+
+
+def _parquet_not_numeric(handle: Any, name: str, weights: bool) -> DataError:
+    """The error for a Parquet column of another type than numbers (first bad cell)."""
+    import pyarrow as pa
+
+    first = 0
+    for batch in handle.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=[name],
+                                     use_threads=False):
+        error = not_numeric(pa.Table.from_batches([batch]), name, weights, first)
+        if isinstance(error, CellError) or first + batch.num_rows >= handle.metadata.num_rows:
+            return error
+        first += batch.num_rows
+    return not_numeric(handle.schema_arrow.empty_table(), name, weights)
+
+
+# ---------------------------------------------------------------------------- rebatching
+def rebatch(blocks: Iterable[Block], rows: int) -> Iterator[Block]:
+    """The same rows as ``blocks``, cut into blocks of exactly ``rows`` (the last: fewer)."""
+    pending: list[Block] = []
+    held = 0
+    first = 0
+    for block in blocks:
+        pending.append(block)
+        held += block.x.shape[0]
+        if held < rows:
+            continue
+        x, w = _joined(pending)
+        cut = (held // rows) * rows
+        for s in range(0, cut, rows):
+            yield Block(first, x[s : s + rows], None if w is None else w[s : s + rows])
+            first += rows
+        pending = [Block(first, x[cut:], None if w is None else w[cut:])] if cut < held else []
+        held -= cut
+    if held:
+        yield Block(first, *_joined(pending))
+
+
+def _joined(blocks: list[Block]) -> tuple[Array, Array | None]:
+    if len(blocks) == 1:
+        return blocks[0].x, blocks[0].w
+    x = np.concatenate([b.x for b in blocks])
+    w = None if blocks[0].w is None else np.concatenate([b.w for b in blocks])  # type: ignore
+    return x, w

@@ -1,0 +1,253 @@
+"""The one reader (emcli.data): every format, standard input, blocks and parts, weights.
+
+The reference is the hand-made table itself (values written into small files here), and
+the three ways of reading it (whole, by blocks, by parts) must give the same numbers.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+
+import emcli
+from emcli.data import reader
+from emcli.data.formats import CellError
+from emcli.data.parts import input_files, plan_parts, read_part
+from emcli.data.reader import Block, open_blocks, read_table
+from emcli.errors import DataError, UsageError
+
+# 13 rows: a, b (features, with gaps), w (weights), name (text, skipped by default).
+A = np.array([1.5, -2.0, 3.25, np.nan, 5.0, 6.0, -7.5, 8.0, 9.0, 10.0, 11.0, 12.5, 13.0])
+B = np.array([0.0, 1.0, 2.0, 3.0, np.nan, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 1e3])
+W = np.array([1.0, 2.0, 0.0, 1.0, 3.0, 1.0, 1.0, 0.5, 2.0, 1.0, 1.0, 4.0, 1.0])
+N = len(A)
+
+
+def _cell(v: float) -> str:
+    return "" if np.isnan(v) else repr(float(v))
+
+
+def csv_text(sep: str = ",", quoted: bool = False) -> str:
+    q = '"' if quoted else ""
+    lines = [sep.join(f"{q}{c}{q}" for c in ("a", "name", "b", "w"))]
+    for i in range(N):
+        lines.append(sep.join([f"{q}{_cell(A[i])}{q}", f"{q}row {i}{q}", _cell(B[i]),
+                               repr(float(W[i]))]))
+    return "\n".join(lines) + "\n"
+
+
+def arrow_table() -> pa.Table:
+    return pa.table({"a": A, "name": [f"row {i}" for i in range(N)], "b": B, "w": W})
+
+
+@pytest.fixture()
+def files(tmp_path):
+    """The same table in every format and spelling the reader takes."""
+    out = {
+        "csv": tmp_path / "t.csv",
+        "tsv": tmp_path / "t.tsv",
+        "tab": tmp_path / "t.tab",
+        "parquet": tmp_path / "t.parquet",
+        "pq": tmp_path / "t.pq",
+        "quoted-bom-crlf": tmp_path / "odd.csv",
+    }
+    out["csv"].write_text(csv_text())
+    out["tsv"].write_text(csv_text("\t"))
+    out["tab"].write_text(csv_text("\t"))
+    pq.write_table(arrow_table(), out["parquet"], row_group_size=4)
+    pq.write_table(arrow_table(), out["pq"], row_group_size=5)
+    odd = csv_text(quoted=True).replace("\n", "\r\n")
+    out["quoted-bom-crlf"].write_bytes(b"\xef\xbb\xbf" + odd.encode())
+    return out
+
+
+def stdin(monkeypatch, data: bytes) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+
+def expected_x(columns=("a", "b")) -> np.ndarray:
+    return np.column_stack([{"a": A, "b": B}[c] for c in columns])
+
+
+# ---------------------------------------------------------------------------- read_table
+@pytest.mark.parametrize("kind", ["csv", "tsv", "tab", "parquet", "pq", "quoted-bom-crlf"])
+def test_read_table_every_format(files, kind):
+    table = read_table(str(files[kind]))
+    assert table.columns == ["a", "b", "w"]
+    assert table.notes == ["skipped non-numeric column(s): name"]
+    np.testing.assert_array_equal(table.x, np.column_stack([A, B, W]))
+    assert table.x.dtype == np.float64 and table.x.flags.c_contiguous
+    assert table.weights is None and table.weights_column is None
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet", "quoted-bom-crlf"])
+def test_read_table_weights_column(files, kind):
+    table = read_table(str(files[kind]), weights="w")
+    assert table.columns == ["a", "b"]  # numeric, but weights are not a feature
+    np.testing.assert_array_equal(table.x, expected_x())
+    assert table.weights.dtype == np.float64 and table.weights.shape == (N,)
+    np.testing.assert_array_equal(table.weights, W)
+    assert table.weights_column == "w"
+    chosen = read_table(str(files[kind]), columns=["b"], weights="w")
+    np.testing.assert_array_equal(chosen.x, expected_x(["b"]))
+    np.testing.assert_array_equal(chosen.weights, W)
+
+
+def test_read_table_from_stdin_csv_and_parquet(files, monkeypatch):
+    stdin(monkeypatch, files["csv"].read_bytes())
+    table = read_table("-", weights="w")
+    np.testing.assert_array_equal(table.x, expected_x())
+    np.testing.assert_array_equal(table.weights, W)
+    stdin(monkeypatch, files["parquet"].read_bytes())
+    table = read_table("-", fmt="parquet", columns=["b", "a"])
+    np.testing.assert_array_equal(table.x, expected_x(["b", "a"]))
+
+
+def test_format_option_and_delimiter(files, tmp_path):
+    blob = tmp_path / "t.txt"
+    blob.write_text(csv_text(";"))
+    with pytest.raises(DataError, match="cannot tell the format") as error:
+        read_table(str(blob))
+    assert "fmt csv|tsv|parquet" in str(error.value)  # the parameter, not a CLI flag
+    table = read_table(str(blob), fmt="csv", delimiter=";", weights="w")
+    np.testing.assert_array_equal(table.x, expected_x())
+    assert read_table(str(files["tsv"]), fmt="csv", delimiter="tab").columns == ["a", "b", "w"]
+    with pytest.raises(UsageError, match="delimiter ';;' must be one character"):
+        read_table(str(files["csv"]), delimiter=";;")
+
+
+def test_lazy_emcli_read_table(files):
+    assert emcli.read_table is read_table
+    np.testing.assert_array_equal(emcli.read_table(str(files["csv"]), weights="w").weights, W)
+
+
+# ---------------------------------------------------------------------------- blocks
+@pytest.mark.parametrize("kind", ["csv", "tsv", "parquet", "quoted-bom-crlf"])
+@pytest.mark.parametrize("weights", [None, "w"])
+def test_blocks_equal_read_table(files, monkeypatch, kind, weights):
+    monkeypatch.setattr(reader, "CSV_BLOCK_BYTES", 23)  # a few rows per piece
+    monkeypatch.setattr(reader, "PARQUET_BATCH_ROWS", 3)
+    whole = read_table(str(files[kind]), columns=["b", "a"], weights=weights)
+    with open_blocks(str(files[kind]), ["b", "a"], weights=weights) as blocks:
+        assert blocks.columns == ["b", "a"] and blocks.weights_column == weights
+        got = list(blocks)
+    assert len(got) > 3
+    assert [b.first for b in got] == list(np.cumsum([0] + [len(b.x) for b in got[:-1]]))
+    np.testing.assert_array_equal(np.vstack([b.x for b in got]), whole.x)
+    if weights is None:
+        assert all(b.w is None for b in got)
+    else:
+        np.testing.assert_array_equal(np.concatenate([b.w for b in got]), W)
+        assert all(len(b.w) == len(b.x) for b in got)
+
+
+def test_blocks_cut_to_block_rows_and_rebatched(files):
+    got = list(open_blocks(str(files["parquet"]), ["a"], weights="w",
+                           block_rows=5).blocks(2))
+    assert max(len(b.x) for b in got) <= 2
+    again = list(reader.rebatch(got, 4))
+    assert [len(b.x) for b in again] == [4, 4, 4, 1]
+    np.testing.assert_array_equal(np.concatenate([b.w for b in again]), W)
+    assert [b.first for b in again] == [0, 4, 8, 12]
+
+
+def test_blocks_from_stdin(files, monkeypatch):
+    monkeypatch.setattr(reader, "CSV_BLOCK_BYTES", 40)
+    for kind, fmt in (("csv", None), ("parquet", "parquet")):
+        stdin(monkeypatch, files[kind].read_bytes())
+        got = list(open_blocks("-", ["a", "b"], fmt=fmt, weights="w"))
+        np.testing.assert_array_equal(np.vstack([b.x for b in got]), expected_x())
+        np.testing.assert_array_equal(np.concatenate([b.w for b in got]), W)
+
+
+def test_blocks_name_a_late_bad_cell_by_row(tmp_path, monkeypatch):
+    monkeypatch.setattr(reader, "CSV_BLOCK_BYTES", 16)
+    path = tmp_path / "late.csv"
+    path.write_text("a,w\n" + "".join(f"{i},1\n" for i in range(40)) + "7,x\n8,oops\n")
+    with pytest.raises(CellError, match=r"weights column 'w' is not numeric \(it holds 'x', "
+                                        r"data row 41\)"):
+        list(open_blocks(str(path), ["a"], weights="w"))
+    with pytest.raises(CellError, match=r"column 'w' is not numeric \(it holds 'x', data row "
+                                        r"41\); choose numeric columns with columns"):
+        list(open_blocks(str(path), ["a", "w"]))
+
+
+def test_blocks_refuse_unknown_and_doubled_columns(files):
+    with pytest.raises(DataError, match="unknown weights column 'zz'.*with weights$"):
+        open_blocks(str(files["csv"]), ["a"], weights="zz")
+    with pytest.raises(DataError, match="no column 'c'"):
+        open_blocks(str(files["parquet"]), ["a", "c"])
+    with pytest.raises(DataError, match="is the weights column"):
+        open_blocks(str(files["csv"]), ["a", "w"], weights="w")
+    with pytest.raises(CellError, match="'name' is not numeric.*data row 1"):
+        open_blocks(str(files["parquet"]), ["name"])
+
+
+# ---------------------------------------------------------------------------- parts
+@pytest.mark.parametrize("kind", ["csv", "parquet", "quoted-bom-crlf"])
+@pytest.mark.parametrize("block_rows", [None, 1, 3])
+def test_parts_equal_read_table(files, kind, block_rows):
+    path = str(files[kind])
+    whole = read_table(path, columns=["a", "b"], weights="w")
+    fmt = "parquet" if kind == "parquet" else "csv"
+    parts = plan_parts(input_files(path), fmt, block_rows)
+    if block_rows:
+        assert len(parts) > 3
+    read = [read_part(p, ["a", "b"], "w", ",") for p in parts]
+    np.testing.assert_array_equal(np.vstack([x for x, _ in read]), whole.x)
+    np.testing.assert_array_equal(np.concatenate([w for _, w in read]), W)
+    unweighted = [read_part(p, ["b"]) for p in parts]
+    assert all(w is None for _, w in unweighted)
+    np.testing.assert_array_equal(np.vstack([x for x, _ in unweighted]), expected_x(["b"]))
+
+
+def test_parts_of_a_glob_in_name_order(tmp_path):
+    for i, rows in enumerate(np.array_split(np.arange(N), 3)):
+        pq.write_table(arrow_table().take(rows), tmp_path / f"part-{i}.parquet",
+                       row_group_size=2)
+    files = input_files(str(tmp_path / "part-*.parquet"))
+    assert files == sorted(files) and len(files) == 3
+    read = [read_part(p, ["a"], "w") for p in plan_parts(files, "parquet")]
+    np.testing.assert_array_equal(np.vstack([x for x, _ in read]), expected_x(["a"]))
+    np.testing.assert_array_equal(np.concatenate([w for _, w in read]), W)
+    assert input_files(str(tmp_path)) == files  # a directory of Parquet files
+    with pytest.raises(DataError, match="no file matches"):
+        input_files(str(tmp_path / "nothing-*.csv"))
+
+
+def test_a_bad_cell_in_a_part_counts_rows_from_the_part(tmp_path):
+    path = tmp_path / "late.csv"
+    path.write_text("a,w\n" + "".join(f"{i},1\n" for i in range(10)) + "7,x\n")
+    parts = plan_parts([str(path)], "csv", block_rows=2)
+    rows = 0
+    for part in parts:
+        try:
+            rows += len(read_part(part, ["a"], "w")[0])
+        except CellError as error:
+            assert error.weights and error.value == "x"
+            assert str(error.shifted(rows)).startswith(
+                "weights column 'w' is not numeric (it holds 'x', data row 11)")
+            break
+    else:
+        pytest.fail("no CellError")
+
+
+def test_csv_piece_ends_follow_records():
+    text = b'a,s\n1,"two\nlines, and ""quotes"""\n2,plain\n3,"x\n\ny"\n4,z'
+    for size in (1, 3, 7, 1000):
+        pieces = list(reader.record_pieces(io.BytesIO(text), size))
+        assert b"".join(pieces) == text
+        rows = [pcsv.read_csv(io.BytesIO(b"a,s\n" + p)).num_rows for p in pieces[1:]]
+        assert sum(rows) + pcsv.read_csv(io.BytesIO(pieces[0])).num_rows == 4
+
+
+def test_block_is_a_named_tuple():
+    block = Block(3, np.zeros((2, 1)), None)
+    first, x, w = block
+    assert (first, x.shape, w) == (3, (2, 1), None)
