@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 try:
-    __version__ = version("emcli")
+    __version__ = version("emcli-mixture")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from . import __version__
 from .errors import EmcliError, ExitStatus, StdoutClosed
 
 COVARIANCE_CHOICES = ("full", "tied", "diag", "spherical")
@@ -121,7 +122,7 @@ def display_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 # ---------------------------------------------------------------------------- commands
 @click.group(context_settings=CONTEXT)
-@click.version_option(package_name="emcli", prog_name="emcli")
+@click.version_option(__version__, prog_name="emcli")  # from the package metadata
 def cli() -> None:
     """Cluster tabular data with Expectation-Maximization (Gaussian mixtures).
 
@@ -341,7 +342,7 @@ def plot(model_path: str, input: str | None, **options: Any) -> None:
     """Draw a fitted model: its clusters, convergence, model selection or a density.
 
     MODEL is a model file written by 'emcli fit --params'; INPUT (for clusters and density)
-    is a table with the model's columns.  Needs matplotlib: pip install "emcli[plot]".
+    is a table with the model's columns.  Needs matplotlib: pip install "emcli-mixture[plot]".
 
     \b
     Example:

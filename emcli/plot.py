@@ -2,7 +2,7 @@
 
 Each ``plot_*`` function takes a ``GaussianMixtureModel`` (and the data where the picture
 needs it) and returns a ``matplotlib.figure.Figure``; ``save`` writes it as PNG, SVG or PDF.
-matplotlib is the optional extra ``emcli[plot]``: it is imported inside the functions, and
+matplotlib is the optional extra ``emcli-mixture[plot]``: it is imported inside the functions, and
 figures are made with ``Figure`` and the Agg canvas directly, never through ``pyplot``, so no
 global figure state is shared between calls (safe in servers and threads).
 
@@ -43,11 +43,11 @@ COVARIANCE_STYLE = {  # colour, marker, line style per covariance type (selectio
 }
 DEFAULT_SIZE = (7.0, 5.0)
 MAX_POINTS = 20_000  # scatter plots show a uniform sample of at most this many rows
-INSTALL_HINT = 'pip install "emcli[plot]"'
+INSTALL_HINT = 'pip install "emcli-mixture[plot]"'
 
 
 class MissingExtraError(EmcliError):
-    """An optional dependency (an ``emcli[...]`` extra) is not installed."""
+    """An optional dependency (an ``emcli-mixture[...]`` extra) is not installed."""
 
 
 def require_matplotlib() -> None:

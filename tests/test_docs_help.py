@@ -1,9 +1,11 @@
-"""Help is part of the interface: every command has working help with an example, and
-``emcli --help`` lists every command.  Commands are found by walking the click tree, so
-commands added later are covered without editing this file."""
+"""Help is part of the interface: every command has working help with an example,
+``emcli --help`` lists every command, and every command and every option its ``--help``
+shows is documented in docs/cli.md (and every command in man/emcli.1).  Commands are found
+by walking the click tree, so commands added later are covered without editing this file."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -26,6 +28,42 @@ def all_commands(group: click.Group = cli, prefix: tuple[str, ...] = ()):
 
 COMMANDS = list(all_commands())
 IDS = [" ".join(path) for path, _ in COMMANDS]
+CLI_DOC = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+# Comment lines inside code blocks ("# crontab: ...") are not headings.
+HEADINGS = re.sub(r"```.*?```", lambda m: m.group(0).replace("\n#", "\n #"), CLI_DOC, flags=re.S)
+MAN_SOURCE = (ROOT / "man" / "emcli.1").read_text(encoding="utf-8")
+
+
+def help_options(command: click.Command, path: tuple[str, ...]) -> list[str]:
+    """Every option name that ``emcli PATH --help`` shows (-h and --help included)."""
+    # The command's own context settings (its -h): click caches the help option it makes.
+    ctx = click.Context(command, info_name=" ".join(path), **command.context_settings)
+    return [
+        name
+        for param in command.get_params(ctx)
+        if isinstance(param, click.Option) and not param.hidden
+        for name in (*param.opts, *param.secondary_opts)
+    ]
+
+
+def doc_section(path: tuple[str, ...]) -> str:
+    """The section of docs/cli.md for ``emcli PATH`` (level 2: commands, 3: sub-commands)."""
+    level = "#" * (1 + len(path))
+    heading = re.escape(f"{level} `emcli {' '.join(path)}`")
+    match = re.search(rf"^{heading}\n(.*?)(?=^#{{1,{len(level)}}} |\Z)", HEADINGS, re.M | re.S)
+    assert match, f"docs/cli.md has no heading {level} `emcli {' '.join(path)}`"
+    return match.group(1)
+
+
+def mentions(text: str, option: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text) is not None
+
+
+HELP_OPTIONS = [
+    (path, option)
+    for path, command in [((), cli), *COMMANDS]
+    for option in help_options(command, path)
+]
 
 
 def test_there_are_commands() -> None:
@@ -61,6 +99,33 @@ def test_every_option_is_documented(path, command) -> None:
         if isinstance(p, click.Option) and not p.hidden and not p.help
     ]
     assert undocumented == []
+
+
+@pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
+def test_every_command_is_in_the_cli_doc_and_the_man_page(path, command) -> None:
+    assert doc_section(path).strip()
+    name = " ".join(path)
+    assert re.search(rf'^\.SS "emcli {re.escape(name)}\b', MAN_SOURCE, re.M), name
+
+
+@pytest.mark.parametrize(
+    ("path", "option"), HELP_OPTIONS, ids=[" ".join(("emcli", *p, o)) for p, o in HELP_OPTIONS]
+)
+def test_every_help_option_is_in_the_cli_doc(path, option) -> None:
+    """Named in the command's own section of docs/cli.md; options every command has
+    (-h/--help) in the top section; predict, score and plot may point to fit's shared
+    options ("as for fit")."""
+    top = HEADINGS.split("\n## Commands\n", 1)[1].split("\n## ", 1)[0]  # global options
+    places = [doc_section(path) if path else top, top]
+    if path and path[0] in ("predict", "score", "plot"):
+        places.append(doc_section(("fit",)))
+    assert any(mentions(place, option) for place in places), f"{' '.join(path)} {option}"
+
+
+def test_the_cli_doc_has_the_options_being_built() -> None:
+    """Documented ahead of the code (issue 13): frequency weights and warm starts."""
+    fit = doc_section(("fit",))
+    assert mentions(fit, "--weights") and "--init MODEL.json" in fit
 
 
 def test_fit_has_the_options_the_issues_name(run_cli) -> None:

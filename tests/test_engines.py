@@ -304,7 +304,7 @@ def test_missing_dask_is_one_line_error(monkeypatch, data):
     res = run(["fit", str(folder / "t.csv"), "-k", "2", "--engine", "dask"])
     assert res.exit_code == 1
     assert res.stderr == 'Error: the dask engine needs dask and distributed: pip install ' \
-                         '"emcli[dask]"\n'
+                         '"emcli-mixture[dask]"\n'
 
 
 @pytest.fixture(scope="module")

@@ -357,7 +357,7 @@ def test_missing_matplotlib_names_the_extra(model3, tmp_path, capsys, monkeypatc
     code, stdout, stderr = run(["plot", model3[1], "-o", out], capsys)
     assert code == 1 and stdout == ""
     assert stderr.count("\n") == 1 and stderr.startswith("Error: ")
-    assert 'pip install "emcli[plot]"' in stderr
+    assert 'pip install "emcli-mixture[plot]"' in stderr
     assert not out.exists()
 
 

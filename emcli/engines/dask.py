@@ -12,7 +12,7 @@ runs on the client.  Rows are numbered across partitions in input order (files i
 name order, then file order), so the initialisation sample picks the same rows as the memory
 engine for the same input and seed, and the log-likelihood agrees to rounding.
 
-Install with ``pip install "emcli[dask]"``.  Without a scheduler address a ``LocalCluster``
+Install with ``pip install "emcli-mixture[dask]"``.  Without a scheduler address a ``LocalCluster``
 with one single-threaded worker process per core is started and stopped with the engine.
 """
 
@@ -36,7 +36,7 @@ from .scanned import ScannedEngine, complete_rows
 Array = NDArray[np.float64]
 Partition = tuple[Array, "Array | None"]  # (x, w) on a worker
 FAN_IN = 8  # statistics added per task of the reduction tree
-MISSING_DASK = 'the dask engine needs dask and distributed: pip install "emcli[dask]"'
+MISSING_DASK = 'the dask engine needs dask and distributed: pip install "emcli-mixture[dask]"'
 
 
 def import_dask() -> Any:
