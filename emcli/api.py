@@ -380,6 +380,10 @@ def _prepare_rows(engine: Any, names: list[str], k: int, missing: str, dtype: st
             w = None if engine.weights is None else engine.weights[keep]
             engine = MemoryEngine(engine.x[keep], weights=w, dtype=dtype)
             check_fittable(engine.x, names, k, missing=missing, weights=w)
+        elif dtype == "float32" and engine.x.dtype != np.float32:
+            # EM on a single-precision copy; the caller's engine keeps its float64 rows
+            # (for labels and responsibilities).
+            engine = MemoryEngine(engine.x, weights=engine.weights, dtype=dtype)
         return engine, record, notes, observed_var(engine.x.astype(np.float64, copy=False))
     if hasattr(engine, "summary"):  # the stream and dask engines (engines.scanned)
         engine.check(k, missing)
