@@ -338,6 +338,9 @@ def fit_engine(
         x_fit, record, notes = apply_missing_policy(engine.x, missing)
         if x_fit is not engine.x:
             check_fittable(x_fit, names, k, missing=missing)
+        # dtype="float32" on float64 rows: EM runs on a single-precision copy, and the
+        # caller's engine keeps its float64 rows (for labels and responsibilities).
+        if x_fit is not engine.x or (settings_.dtype == "float32" and engine.x.dtype != np.float32):
             engine = MemoryEngine(x_fit, dtype=settings_.dtype)
         var = observed_var(x_fit)
     elif hasattr(engine, "summary"):  # the stream and dask engines (engines.summary)
