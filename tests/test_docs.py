@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
+from clirun import run
 
 from emcli.cli import cli
 from emcli.errors import ExitStatus
@@ -81,8 +81,9 @@ def test_option_in_man_page(name: str, option: str) -> None:
     else:
         # predict and score share fit's input/display options and say so; the option must
         # then be named in their own subsection or be one of fit's.
-        fit_part = man_text(re.search(r"^\.SS \"emcli fit\b.*?(?=^\.SS )", MAN_SOURCE,
-                                      re.M | re.S).group(0))
+        fit_part = man_text(
+            re.search(r"^\.SS \"emcli fit\b.*?(?=^\.SS )", MAN_SOURCE, re.M | re.S).group(0)
+        )
         pattern = rf"(?<![\w-]){re.escape(option)}(?![\w-])"
         assert re.search(pattern, section) or (
             name in ("predict", "score") and re.search(pattern, fit_part)
@@ -97,14 +98,14 @@ def test_option_in_readme(name: str, option: str) -> None:
 @pytest.mark.parametrize("name", ["", *COMMANDS])
 def test_help_has_summary_and_example(name: str) -> None:
     args = [name, "--help"] if name else ["--help"]
-    result = CliRunner().invoke(cli, args)
+    result = run(*args)
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()
     usage_end = next(i for i, line in enumerate(lines) if not line.strip())
     summary = lines[usage_end + 1].strip()
     assert summary and summary[0].isupper() and len(summary) > 20, summary
-    example = result.output.index("Example:")
-    first = result.output[example:].splitlines()[1].strip()
+    example = result.stdout.index("Example:")
+    first = result.stdout[example:].splitlines()[1].strip()
     assert first.startswith("emcli ") or "| emcli " in first, first
 
 
@@ -121,8 +122,12 @@ def test_quick_start_test_command_is_what_ci_runs() -> None:
 
 def test_every_exit_status_is_in_the_man_page() -> None:
     section = man_section("EXIT STATUS")
-    documented = {int(v) for v in re.findall(r"^\.B (\d+)$", MAN_SOURCE.split(
-        ".SH EXIT STATUS", 1)[1].split("\n.SH ", 1)[0], re.M)}
+    documented = {
+        int(v)
+        for v in re.findall(
+            r"^\.B (\d+)$", MAN_SOURCE.split(".SH EXIT STATUS", 1)[1].split("\n.SH ", 1)[0], re.M
+        )
+    }
     assert documented == {int(s) for s in ExitStatus}, section
 
 
@@ -136,9 +141,18 @@ def test_defaults_in_docs_match_the_code() -> None:
     """The defaults the README and man page state for fit are click's defaults."""
     fit = cli.commands["fit"]
     defaults = {p.opts[-1]: p.default for p in fit.params if isinstance(p, click.Option)}
-    stated = {"--restarts": 10, "--max-iter": 1000, "--tol": 1e-8, "--reg-covar": 1e-6,
-              "--seed": 0, "--init-sample": 100_000, "--init": "kmeans",
-              "--covariance": "full", "--criterion": "bic", "--missing": "em"}
+    stated = {
+        "--restarts": 10,
+        "--max-iter": 1000,
+        "--tol": 1e-8,
+        "--reg-covar": 1e-6,
+        "--seed": 0,
+        "--init-sample": 100_000,
+        "--init": "kmeans",
+        "--covariance": "full",
+        "--criterion": "bic",
+        "--missing": "em",
+    }
     for option, value in stated.items():
         assert defaults[option] == value, option
     entries = {}
@@ -148,13 +162,17 @@ def test_defaults_in_docs_match_the_code() -> None:
         entries.setdefault(header, rest)
     for option, value in stated.items():
         text = f"{value:g}".replace("e-0", "e-") if isinstance(value, float) else str(value)
-        bodies = [body for header, body in entries.items()
-                  if re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", header)]
+        bodies = [
+            body
+            for header, body in entries.items()
+            if re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", header)
+        ]
         assert bodies, option
         stated_default = re.search(r"\[default: ([^\]]+)\]", bodies[0])
         assert stated_default and stated_default.group(1) == text, option
-        readme_row = re.search(rf"^\| `[^`]*{re.escape(option)}[^`]*` \| `([^`]+)` \|",
-                               README, re.M)
+        readme_row = re.search(
+            rf"^\| `[^`]*{re.escape(option)}[^`]*` \| `([^`]+)` \|", README, re.M
+        )
         assert readme_row and readme_row.group(1) == text, option
 
 
