@@ -17,11 +17,12 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from ..errors import FitError, UsageError
+from ..errors import FitError, UsageError, render
 from .app import cli
 from .options import (
     CONTEXT,
     CRITERIA,
+    FLAGS,
     INIT_METHODS,
     display_options,
     family_names,
@@ -446,6 +447,9 @@ def fit_model(engine: Any, engine_name: str, config: FitConfig, start: Any):
             model = api.fit_engine(engine, config.ks[0], monitor=display, **settings)
     else:
         model, candidates = run_selection(engine, config, settings)
+    # The model file the CLI writes names flags in its notes and warnings, as stderr does.
+    model.notes[:] = [render(message, FLAGS) for message in model.notes]
+    model.warnings[:] = [render(message, FLAGS) for message in model.warnings]
     echo_notes(model.notes, config.quiet)
     echo_warnings(model.warnings)
     return model, candidates
