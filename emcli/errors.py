@@ -1,7 +1,7 @@
 """emcli's exception classes and its one exit-status contract.
 
-The library raises only these (plus real bugs); ``cli.py`` turns them into a one-line
-``Error: ...`` on stderr and the exit status below.  The table is documented in the man page
+The library raises only these (plus real bugs); the CLI (``emcli.cli.app.click_error``) turns
+them into a one-line ``Error: ...`` on stderr, naming flags, and the exit status below.  The table is documented in the man page
 and in the README.
 """
 

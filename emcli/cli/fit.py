@@ -49,8 +49,9 @@ class Source:
 
     def read_options(self) -> dict[str, Any]:
         """The reading arguments that are set (unset ones keep the library's default)."""
-        given = {"fmt": self.fmt, "columns": self.columns, "delimiter": self.delimiter}
-        return {key: value for key, value in {**given, "weights": self.weights}.items() if value}
+        values = {"fmt": self.fmt, "columns": self.columns, "delimiter": self.delimiter}
+        values["weights"] = self.weights
+        return {key: value for key, value in values.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,12 @@ class FitConfig:
     def warm_start(self) -> bool:
         return self.init not in INIT_METHODS
 
+    def engine_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``open_engine`` that are set."""
+        where = {"block_rows": self.block_rows, "scheduler": self.scheduler}
+        where = {key: value for key, value in where.items() if value is not None}
+        return {**self.source.read_options(), **where}
+
 
 def _parsed(parse: Any, spec: str, hint: str) -> list[Any]:
     try:
@@ -95,7 +102,7 @@ def _parsed(parse: Any, spec: str, hint: str) -> list[Any]:
 
 
 def build_config(
-    source: str, k_spec: str, covariance_spec: str, o: dict[str, Any], given: set[str]
+    source: str, k_spec: str, covariance_spec: str, options: dict[str, Any], given: set[str]
 ) -> FitConfig:
     """The ``FitConfig`` of the parsed options (``given``: the names of those set on the
     command line or in the environment); usage errors for what click cannot check."""
@@ -105,37 +112,43 @@ def build_config(
     ks = _parsed(parse_components, k_spec, "'-k' / '--components'")
     kinds = _parsed(parse_covariances, covariance_spec, "'--covariance'")
     for name, flag in (("tol", "--tol"), ("reg_covar", "--reg-covar")):
-        if not math.isfinite(o[name]):  # click's FloatRange lets nan and inf through
-            raise click.BadParameter(f"{o[name]} is not a finite number", param_hint=f"'{flag}'")
-    check_init(o["init"])
+        if not math.isfinite(options[name]):  # click's FloatRange lets nan and inf through
+            raise click.BadParameter(
+                f"{options[name]} is not a finite number", param_hint=f"'{flag}'"
+            )
+    check_init(options["init"])
     reading = Source(
-        source, o["fmt"], split_columns(o["columns"]), parse_delimiter(o["delimiter"]), o["weights"]
+        source,
+        options["fmt"],
+        split_columns(options["columns"]),
+        parse_delimiter(options["delimiter"]),
+        options["weights"],
     )
     check_weights_column(reading)
-    em = {key: o[key] for key in ("max_iter", "tol", "reg_covar", "seed", "init_sample")}
-    em.update(n_restarts=o["restarts"], missing=o["missing"])
-    paths = {name: o[name] for name in ("labels", "responsibilities", "imputed")}
-    paths.update(params=o["params_path"], selection=o["selection_path"])
+    em = {key: options[key] for key in ("max_iter", "tol", "reg_covar", "seed", "init_sample")}
+    em.update(n_restarts=options["restarts"], missing=options["missing"])
+    paths = {name: options[name] for name in ("labels", "responsibilities", "imputed")}
+    paths.update(params=options["params_path"], selection=options["selection_path"])
     return FitConfig(
         source=reading,
         ks=ks,
         kinds=kinds,
         covariance_given="covariance_spec" in given,
-        init=o["init"],
-        family=o["family"] if "family" in given else None,
+        init=options["init"],
+        family=options["family"] if "family" in given else None,
         em=em,
-        accelerate=o["accelerate"],
-        dtype=o["dtype"],
-        criterion=o["criterion"],
-        jobs=o["jobs"],
-        engine=o["engine"],
-        memory_limit=o["memory_limit"],
-        block_rows=o["block_rows"],
-        scheduler=o["scheduler"],
+        accelerate=options["accelerate"],
+        dtype=options["dtype"],
+        criterion=options["criterion"],
+        jobs=options["jobs"],
+        engine=options["engine"],
+        memory_limit=options["memory_limit"],
+        block_rows=options["block_rows"],
+        scheduler=options["scheduler"],
         paths=paths,
-        output_dir=o["output_dir"],
-        quiet=o["quiet"],
-        verbose=o["verbose"],
+        output_dir=options["output_dir"],
+        quiet=options["quiet"],
+        verbose=options["verbose"],
     )
 
 
@@ -340,13 +353,10 @@ def run_fit(config: FitConfig) -> None:
     requested = {name: path for name, path in config.paths.items() if name not in parquet}
     in_dir = {**_dir_names(parquet), "params": "params.json"}
     paths = plan_outputs(outputs, requested, config.output_dir, in_dir)
-    check_outputs(config, engine_name, paths)
+    check_run(config, engine_name, paths)
     start = warm_start_model(config)
-    where = {"block_rows": config.block_rows, "scheduler": config.scheduler}
-    reading = {**config.source.read_options()}
-    reading.update({key: value for key, value in where.items() if value is not None})
     with staged_parts(parquet) as staged:
-        with open_engine(engine_name, config.source.path, **reading) as engine:
+        with open_engine(engine_name, config.source.path, **config.engine_options()) as engine:
             echo_notes(engine.notes, config.quiet)
             model, candidates = fit_model(engine, engine_name, config, start)
             stage_outputs(outputs, paths, model, engine, candidates)
@@ -391,7 +401,7 @@ def choose(config: FitConfig) -> str:
     return choice.engine
 
 
-def check_outputs(config: FitConfig, engine_name: str, paths: dict[str, str]) -> None:
+def check_run(config: FitConfig, engine_name: str, paths: dict[str, str]) -> None:
     """Outputs (and a warm start) that this run cannot give, refused before any work."""
     if "selection" in paths and config.n_candidates == 1:
         raise UsageError("--selection needs a range of -k or several --covariance types")
@@ -507,7 +517,7 @@ def stage_outputs(
     from .outputs import add_row_outputs, add_text, write_selection
 
     add_row_outputs(outputs, paths, model, engine)
-    if "imputed" in paths:  # the memory engine (check_outputs): every row is in engine.x
+    if "imputed" in paths:  # the memory engine (check_run): every row is in engine.x
         filled = model.impute(engine.x)
         columns = {name: filled[:, j] for j, name in enumerate(engine.columns)}
         outputs.add(paths["imputed"], lambda handle: write_csv(handle, columns))
