@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from .. import __version__
 from ..errors import EmcliError, ExitStatus, StdoutClosed
 from .options import CONTEXT, FLAGS
 
@@ -28,7 +29,7 @@ class Interrupted(BaseException):
 
 
 @click.group(context_settings=CONTEXT)
-@click.version_option(package_name="emcli", prog_name="emcli")
+@click.version_option(__version__, prog_name="emcli")  # from the package metadata
 def cli() -> None:
     """Cluster tabular data with Expectation-Maximization (Gaussian mixtures).
 
