@@ -154,7 +154,8 @@ def weighted_csv(tmp_path) -> Path:
     x = np.concatenate([rng.normal(0, 1, (40, 2)), rng.normal(6, 1, (40, 2))])
     w = np.arange(80) % 3
     path = tmp_path / "weighted.csv"
-    lines = ["a,b,w"] + [f"{r[0]!r},{r[1]!r},{int(v)}" for r, v in zip(x, w, strict=True)]
+    rows = zip(x.tolist(), w.tolist(), strict=True)
+    lines = ["a,b,w"] + [f"{a!r},{b!r},{int(v)}" for (a, b), v in rows]
     path.write_text("\n".join(lines) + "\n")
     return path
 

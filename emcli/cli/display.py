@@ -17,21 +17,20 @@ from typing import Any
 import click
 
 from ..em import SilentMonitor, StartResult
-from ..errors import render
-from .options import FLAGS
+from .options import in_flags
 
 
 def echo_notes(messages: list[str], quiet: bool) -> None:
     """``Note: ...`` lines on stderr (none with --quiet); ``{parameter}`` names as flags."""
     if not quiet:
         for message in messages:
-            click.echo(f"Note: {render(message, FLAGS)}", err=True)
+            click.echo(f"Note: {in_flags(message)}", err=True)
 
 
 def echo_warnings(messages: list[str]) -> None:
     """``Warning: ...`` lines on stderr, shown even with --quiet."""
     for message in messages:
-        click.echo(f"Warning: {render(message, FLAGS)}", err=True)
+        click.echo(f"Warning: {in_flags(message)}", err=True)
 
 
 def stderr_console(force_plain: bool = False):

@@ -17,15 +17,15 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from ..errors import FitError, UsageError, render
+from ..errors import FitError, UsageError
 from .app import cli
 from .options import (
     CONTEXT,
     CRITERIA,
-    FLAGS,
     INIT_METHODS,
     display_options,
     family_names,
+    in_flags,
     input_options,
     option,
     output_options,
@@ -458,8 +458,8 @@ def fit_model(engine: Any, engine_name: str, config: FitConfig, start: Any):
     else:
         model, candidates = run_selection(engine, config, settings)
     # The model file the CLI writes names flags in its notes and warnings, as stderr does.
-    model.notes[:] = [render(message, FLAGS) for message in model.notes]
-    model.warnings[:] = [render(message, FLAGS) for message in model.warnings]
+    model.notes[:] = [in_flags(message) for message in model.notes]
+    model.warnings[:] = [in_flags(message) for message in model.warnings]
     echo_notes(model.notes, config.quiet)
     echo_warnings(model.warnings)
     return model, candidates
@@ -497,6 +497,8 @@ def run_selection(engine: Any, config: FitConfig, settings: dict[str, Any]):
             monitor=display,
             **settings,
         )
+    for cand in candidates:  # why a candidate failed, in the flags of the table and display
+        cand.reason = cand.reason and in_flags(cand.reason)
     if not config.quiet:
         print_selection(stderr_console(), candidates, winner, config.criterion)
     if winner is None:

@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from ..errors import render
+
 FORMAT_CHOICES = ("csv", "tsv", "parquet")
 INIT_METHODS = ("kmeans", "kmeans++", "random")
 CRITERIA = ("bic", "icl", "aic")
@@ -75,6 +77,15 @@ FLAGS: dict[str, str] = {
     "size": "--size",
     "dpi": "--dpi",
 }
+
+
+def in_flags(message: str) -> str:
+    """A library message in the command line's words: each ``{parameter}`` as its flag.
+
+    A note or warning that keeps its template (``message.template``) is rendered from it, so
+    a message the library already shows with parameter names still gets flags here.
+    """
+    return render(getattr(message, "template", message), FLAGS)
 
 
 class Option(click.Option):
