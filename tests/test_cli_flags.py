@@ -2,8 +2,8 @@
 table (``emcli.cli.options.FLAGS``), rendered in one place (``emcli.cli.app.click_error``).
 
 The scan reads the source of every module of ``emcli``: the message arguments of the
-``EmcliError`` classes (and of ``render``), and the literal text of every f-string (where a
-brace is only ever written on purpose, as ``{{reg_covar}}``).
+``EmcliError`` classes (and of ``render`` and ``Message``), and the literal text of every
+f-string (where a brace is only ever written on purpose, as ``{{reg_covar}}``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from clirun import run
 
 from emcli.cli import cli
 from emcli.cli.app import click_error
-from emcli.cli.options import FLAGS
+from emcli.cli.options import FLAGS, in_flags
 from emcli.errors import DataError, FitError, UsageError
 
 ROOT = Path(__file__).resolve().parents[1] / "emcli"
@@ -71,7 +71,7 @@ def placeholders(sources: dict[str, str]) -> dict[str, set[str]]:
             if (
                 isinstance(node, ast.Call)
                 and node.args
-                and _name(node.func) in (*classes, "render")
+                and _name(node.func) in (*classes, "render", "Message")
             ):
                 texts = list(_texts(node.args[0]))
             elif isinstance(node, ast.JoinedStr):
@@ -134,6 +134,15 @@ def test_an_error_is_shown_with_flags_and_its_exit_status(error, status) -> None
     assert shown.format_message() == "try a smaller -k, --covariance diag or a larger --reg-covar"
     assert shown.exit_code == status
     assert str(exc) == "try a smaller n_components, covariance_type diag or a larger reg_covar"
+
+
+def test_a_note_that_keeps_its_template_gets_flags() -> None:
+    class Note(str):  # as a library note: reads with parameter names, keeps its template
+        template = "raise {reg_covar} or lower {n_components}"
+
+    note = Note("raise reg_covar or lower n_components")
+    assert in_flags(note) == "raise --reg-covar or lower -k"
+    assert in_flags("a plain {missing} note") == "a plain --missing note"
 
 
 def test_a_library_error_reaches_the_terminal_as_one_line_naming_the_flag(
