@@ -1,8 +1,8 @@
 """emcli's exception classes and its one exit-status contract.
 
-The library raises only these (plus real bugs); ``cli.py`` turns them into a one-line
-``Error: ...`` on stderr and the exit status below.  The table is documented in the man page
-and in the README.
+The library raises only these (plus real bugs); the CLI (``emcli.cli.app.click_error``) turns
+them into a one-line ``Error: ...`` on stderr, naming flags, and the exit status below.  The
+table is documented in the man page and in the README.
 """
 
 from __future__ import annotations

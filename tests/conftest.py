@@ -1,4 +1,5 @@
-"""Shared fixtures: sample-data paths, generated mixtures with known truth, a CLI runner.
+"""Shared fixtures: sample-data paths, generated mixtures with known truth (the CLI runner is
+``clirun.run``).
 
 Generated data is the independent reference of most tests: the planted weights, means and
 covariances are known exactly, so a fit can be checked against the truth rather than
@@ -7,7 +8,6 @@ against numbers the code produced itself.
 
 from __future__ import annotations
 
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
 
 ROOT = Path(__file__).resolve().parents[1]
 # Test the checkout this file lives in, even when plain `pytest` would import another
@@ -186,40 +185,3 @@ def sklearn_at(model):
     gm.converged_, gm.n_iter_, gm.lower_bound_ = True, 1, 0.0
     gm.n_features_in_ = p.n_features
     return gm
-
-
-# ---------------------------------------------------------------------------- CLI
-class _Main:
-    """Lets CliRunner drive ``emcli.cli.main`` (the real entry point, which maps errors to
-    ``Error: ...`` and exit statuses) instead of the bare click group."""
-
-    name = "emcli"
-
-    def main(self, args: Sequence[str] = (), prog_name: str = "emcli", **extra: object) -> None:
-        from emcli.cli import main
-
-        previous = signal.getsignal(signal.SIGTERM)
-        try:
-            main(list(args))
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-
-
-@pytest.fixture
-def run_cli() -> Callable[..., Result]:
-    """run_cli(args, input=None) -> click Result with separate stdout and stderr.
-
-    Exceptions other than SystemExit propagate (a traceback is a bug, not a result).
-    """
-    runner = CliRunner()
-
-    def run(args: Sequence[str], input: str | bytes | None = None) -> Result:
-        return runner.invoke(
-            _Main(),  # type: ignore[arg-type]
-            [str(a) for a in args],
-            input=input,
-            catch_exceptions=False,
-            prog_name="emcli",
-        )
-
-    return run

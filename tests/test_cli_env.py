@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from emcli.cli import cli
+from clirun import run
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data" / "faithful.csv"
 
 
 def test_options_come_from_environment_variables_named_after_long_flags():
-    env = {"EMCLI_FIT_COMPONENTS": "2", "EMCLI_FIT_COVARIANCE": "diag",
-           "EMCLI_FIT_RESTARTS": "2", "EMCLI_FIT_SEED": "7", "EMCLI_FIT_PARAMS": "-"}
-    result = CliRunner().invoke(cli, ["fit", str(SAMPLE), "-q"], env=env,
-                                auto_envvar_prefix="EMCLI")
+    env = {
+        "EMCLI_FIT_COMPONENTS": "2",
+        "EMCLI_FIT_COVARIANCE": "diag",
+        "EMCLI_FIT_RESTARTS": "2",
+        "EMCLI_FIT_SEED": "7",
+        "EMCLI_FIT_PARAMS": "-",
+    }
+    result = run("fit", SAMPLE, "-q", env=env)
     assert result.exit_code == 0, result.output
     model = json.loads(result.stdout)
     assert (model["n_components"], model["covariance_type"]) == (2, "diag")
@@ -25,7 +27,6 @@ def test_options_come_from_environment_variables_named_after_long_flags():
 
 def test_command_line_wins_over_environment():
     env = {"EMCLI_FIT_COMPONENTS": "2"}
-    result = CliRunner().invoke(cli, ["fit", str(SAMPLE), "-k", "3", "-n", "1", "-q",
-                                      "--params", "-"], env=env, auto_envvar_prefix="EMCLI")
+    result = run("fit", SAMPLE, "-k", "3", "-n", "1", "-q", "--params", "-", env=env)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["n_components"] == 3

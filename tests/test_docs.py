@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
+from clirun import run
 
 from emcli.cli import cli
 from emcli.errors import ExitStatus
@@ -121,14 +121,14 @@ def test_option_in_man_page(name: str, option: str) -> None:
 @pytest.mark.parametrize("name", ["", *COMMANDS])
 def test_help_has_summary_and_example(name: str) -> None:
     args = [name, "--help"] if name else ["--help"]
-    result = CliRunner().invoke(cli, args)
+    result = run(*args)
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    lines = result.stdout.splitlines()
     usage_end = next(i for i, line in enumerate(lines) if not line.strip())
     summary = lines[usage_end + 1].strip()
     assert summary and summary[0].isupper() and len(summary) > 20, summary
-    example = result.output.index("Example:")
-    first = result.output[example:].splitlines()[1].strip()
+    example = result.stdout.index("Example:")
+    first = result.stdout[example:].splitlines()[1].strip()
     assert first.startswith("emcli ") or "| emcli " in first, first
 
 

@@ -11,6 +11,7 @@ import sys
 
 import click
 import pytest
+from clirun import run
 from conftest import ROOT
 
 from emcli.cli import cli
@@ -70,8 +71,8 @@ def test_there_are_commands() -> None:
     assert ("fit",) in [path for path, _ in COMMANDS]
 
 
-def test_top_level_help_lists_every_command(run_cli) -> None:
-    result = run_cli(["--help"])
+def test_top_level_help_lists_every_command() -> None:
+    result = run("--help")
     assert result.exit_code == 0
     assert result.stdout.startswith("Usage: emcli")
     assert result.stderr == ""
@@ -82,8 +83,8 @@ def test_top_level_help_lists_every_command(run_cli) -> None:
 
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=IDS)
 @pytest.mark.parametrize("flag", ["--help", "-h"])
-def test_every_command_has_help(run_cli, path, command, flag) -> None:
-    result = run_cli([*path, flag])
+def test_every_command_has_help(path, command, flag) -> None:
+    result = run(*path, flag)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith(f"Usage: emcli {' '.join(path)}")
     assert result.stderr == ""
@@ -128,8 +129,8 @@ def test_the_cli_doc_has_the_options_being_built() -> None:
     assert mentions(fit, "--weights") and "--init MODEL.json" in fit
 
 
-def test_fit_has_the_options_the_issues_name(run_cli) -> None:
-    text = run_cli(["fit", "--help"]).stdout
+def test_fit_has_the_options_the_issues_name() -> None:
+    text = run("fit", "--help").stdout
     for option in (
         "-k, --components",
         "--covariance",
@@ -154,16 +155,16 @@ def test_fit_has_the_options_the_issues_name(run_cli) -> None:
         assert option in text, option
 
 
-def test_version(run_cli) -> None:
+def test_version() -> None:
     import emcli
 
-    result = run_cli(["--version"])
+    result = run("--version")
     assert result.exit_code == 0
     assert result.stdout.strip() == f"emcli, version {emcli.__version__}"
 
 
-def test_unknown_command_is_a_usage_error(run_cli) -> None:
-    result = run_cli(["fitt"])
+def test_unknown_command_is_a_usage_error() -> None:
+    result = run("fitt")
     assert result.exit_code == 2
     assert [ln for ln in result.stderr.splitlines() if ln.startswith("Error:")]
     assert result.stdout == ""

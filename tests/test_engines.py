@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
+from clirun import run
 from gaussian_steps import engine_stats
 
 from emcli import api
@@ -43,8 +43,12 @@ def planted(n: int = 600, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     sizes = [n // 2, n // 3, n - n // 2 - n // 3]
     centres = [(0.0, 0.0, 0.0), (6.0, 1.0, -2.0), (-3.0, 7.0, 4.0)]
-    return np.vstack([rng.normal(c, 1.0 + i * 0.3, size=(m, 3))
-                      for i, (c, m) in enumerate(zip(centres, sizes, strict=True))])
+    return np.vstack(
+        [
+            rng.normal(c, 1.0 + i * 0.3, size=(m, 3))
+            for i, (c, m) in enumerate(zip(centres, sizes, strict=True))
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,32 +59,10 @@ def data(tmp_path_factory):
     frame = pd.DataFrame(x, columns=["a", "b", "c"])
     frame.insert(1, "name", "row")
     frame.to_csv(folder / "t.csv", index=False)
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), folder / "t.parquet",
-                   row_group_size=64)
+    pq.write_table(
+        pa.Table.from_pandas(frame, preserve_index=False), folder / "t.parquet", row_group_size=64
+    )
     return x, folder
-
-
-class _Main:
-    """Lets CliRunner drive ``emcli.cli.main``, which maps errors to exit statuses."""
-
-    name = "emcli"
-
-    def main(self, args=(), prog_name="emcli", **extra):
-        import signal
-
-        from emcli.cli import main
-
-        previous = signal.getsignal(signal.SIGTERM)
-        try:
-            main(list(args))
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def run(args, input=None):
-    """The CLI in-process: a click Result with separate stdout and stderr."""
-    return CliRunner().invoke(_Main(), [str(a) for a in args], input=input,  # type: ignore
-                              catch_exceptions=False, prog_name="emcli")
 
 
 def rel(a: float, b: float) -> float:
@@ -92,8 +74,7 @@ def rel(a: float, b: float) -> float:
 @pytest.mark.parametrize("covariance_type", COVARIANCES)
 def test_stream_matches_memory(data, fmt, covariance_type):
     x, folder = data
-    reference = api.fit(x, 3, columns=["a", "b", "c"], covariance_type=covariance_type,
-                        **SETTINGS)
+    reference = api.fit(x, 3, columns=["a", "b", "c"], covariance_type=covariance_type, **SETTINGS)
     with StreamEngine(str(folder / f"t.{fmt}"), block_rows=7) as engine:
         assert engine.columns == ["a", "b", "c"]
         assert engine.n_samples == len(x)
@@ -133,23 +114,45 @@ def test_stream_checks_like_memory(tmp_path):
     }
     for name, text in cases.items():
         (tmp_path / name).write_text(text)
-        results = [run(["fit", str(tmp_path / name), "-k", "1", "-n", "1",
-                                       "--engine", engine, "--block-rows", "2"])
-                   for engine in ("memory", "stream")]
+        results = [
+            run(
+                "fit",
+                str(tmp_path / name),
+                "-k",
+                "1",
+                "-n",
+                "1",
+                "--engine",
+                engine,
+                "--block-rows",
+                "2",
+            )
+            for engine in ("memory", "stream")
+        ]
         assert results[0].exit_code == results[1].exit_code, name
-        assert results[0].stderr.replace("'" + str(tmp_path / name) + "'", "IN") == \
-            results[1].stderr.replace("'" + str(tmp_path / name) + "'", "IN"), name
-    inf = run(["fit", str(tmp_path / "inf.csv"), "-k", "1", "--engine", "stream"])
+        assert results[0].stderr.replace("'" + str(tmp_path / name) + "'", "IN") == results[
+            1
+        ].stderr.replace("'" + str(tmp_path / name) + "'", "IN"), name
+    inf = run("fit", str(tmp_path / "inf.csv"), "-k", "1", "--engine", "stream")
     assert inf.exit_code == 1 and "column 'b' has an infinite value (data row 2)" in inf.stderr
-    nan = run(["fit", str(tmp_path / "nan.csv"), "-k", "1", "--engine", "stream",
-               "--block-rows", "1", "--missing", "error"])
+    nan = run(
+        "fit",
+        str(tmp_path / "nan.csv"),
+        "-k",
+        "1",
+        "--engine",
+        "stream",
+        "--block-rows",
+        "1",
+        "--missing",
+        "error",
+    )
     assert nan.exit_code == 1
     assert "2 missing value(s) (first: column 'b', data row 2)" in nan.stderr
-    drop = run(["fit", str(tmp_path / "nan.csv"), "-k", "3", "--engine", "stream",
-                "--missing", "drop"])
-    # the library names the parameter (n_components); the CLI's table of flags will show -k
-    assert drop.exit_code == 1
-    assert re.search(r"(-k|n_components) 3 is more components than the 2 data rows", drop.stderr)
+    drop = run(
+        "fit", str(tmp_path / "nan.csv"), "-k", "3", "--engine", "stream", "--missing", "drop"
+    )
+    assert drop.exit_code == 1 and "-k 3 is more components than the 2 data rows" in drop.stderr
 
 
 def test_stream_rejects_late_text_value(tmp_path):
@@ -164,14 +167,28 @@ def test_cli_stream_outputs_equal_memory(data, tmp_path):
     x, folder = data
     out = {}
     for engine in ("memory", "stream"):
-        res = run(["fit", str(folder / "t.csv"), "-k", "3", "-n", "2",
-                                  "--init-sample", "150", "--engine", engine,
-                                  "--block-rows", "13", "-o", str(tmp_path / engine)])
+        res = run(
+            "fit",
+            str(folder / "t.csv"),
+            "-k",
+            "3",
+            "-n",
+            "2",
+            "--init-sample",
+            "150",
+            "--engine",
+            engine,
+            "--block-rows",
+            "13",
+            "-o",
+            str(tmp_path / engine),
+        )
         assert res.exit_code == 0, res.output
         assert res.stdout == ""
         out[engine] = tmp_path / engine
-    assert (out["memory"] / "labels.csv").read_bytes() == \
-        (out["stream"] / "labels.csv").read_bytes()
+    assert (out["memory"] / "labels.csv").read_bytes() == (
+        out["stream"] / "labels.csv"
+    ).read_bytes()
     resp = [pd.read_csv(out[e] / "responsibilities.csv") for e in ("memory", "stream")]
     assert list(resp[1].columns) == ["component_0", "component_1", "component_2"]
     np.testing.assert_allclose(resp[1].to_numpy(), resp[0].to_numpy(), atol=1e-9)
@@ -186,8 +203,8 @@ def test_cli_stream_from_stdin(data):
     x, folder = data
     text = (folder / "t.csv").read_text()
     args = ["fit", "-", "-k", "3", "-n", "1", "--labels", "-", "--init-sample", "150"]
-    memory = run(args, input=text)
-    stream = run([*args, "--engine", "stream", "--block-rows", "50"], input=text)
+    memory = run(*args, stdin=text)
+    stream = run(*args, "--engine", "stream", "--block-rows", "50", stdin=text)
     assert stream.exit_code == 0, stream.output
     assert stream.stdout == memory.stdout and stream.stdout.startswith("cluster\n")
 
@@ -195,19 +212,26 @@ def test_cli_stream_from_stdin(data):
 def test_auto_stream_when_over_memory_limit(data, tmp_path):
     x, folder = data
     # 600 rows x 3 numeric columns x 8 bytes = 14.4 kB: over a 10 kB limit, under 1 MB.
-    over = run(["fit", str(folder / "t.parquet"), "-k", "2", "-n", "1",
-                               "--memory-limit", "10KB", "--params", str(tmp_path / "m.json")])
+    over = run(
+        "fit",
+        str(folder / "t.parquet"),
+        "-k",
+        "2",
+        "-n",
+        "1",
+        "--memory-limit",
+        "10KB",
+        "--params",
+        str(tmp_path / "m.json"),
+    )
     assert over.exit_code == 0, over.output
     assert "Note: the input needs about 14.4 KB in memory" in over.stderr
     assert "using --engine stream" in over.stderr
-    under = run(["fit", str(folder / "t.parquet"), "-k", "2", "-n", "1",
-                                "--memory-limit", "1MB"])
+    under = run("fit", str(folder / "t.parquet"), "-k", "2", "-n", "1", "--memory-limit", "1MB")
     assert under.exit_code == 0 and "--engine stream" not in under.stderr
-    bad = run(["fit", str(folder / "t.parquet"), "-k", "2",
-                              "--memory-limit", "lots"])
+    bad = run("fit", str(folder / "t.parquet"), "-k", "2", "--memory-limit", "lots")
     assert bad.exit_code == 2 and "invalid size 'lots'" in bad.stderr
-    grid = run(["fit", str(folder / "t.parquet"), "-k", "2..3",
-                               "--engine", "stream"])
+    grid = run("fit", str(folder / "t.parquet"), "-k", "2..3", "--engine", "stream")
     assert grid.exit_code == 2 and "model selection" in grid.stderr
 
 
@@ -267,8 +291,9 @@ def write_parquet(path: Path, n_groups: int, rows: int = 100_000) -> None:
     with pq.ParquetWriter(path, schema) as writer:
         for _ in range(n_groups):
             block = rng.normal(size=(rows, 4))
-            writer.write_table(pa.table({c: block[:, j] for j, c in enumerate("abcd")}),
-                               row_group_size=rows)
+            writer.write_table(
+                pa.table({c: block[:, j] for j, c in enumerate("abcd")}), row_group_size=rows
+            )
 
 
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
@@ -288,8 +313,14 @@ def test_stream_peak_memory_bounded(tmp_path, fmt):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
     def peak_mb(name: str, mode: str) -> float:
-        out = subprocess.run([sys.executable, "-c", PEAK_SCRIPT, str(tmp_path / name), mode],
-                             env=env, capture_output=True, text=True, timeout=120, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", PEAK_SCRIPT, str(tmp_path / name), mode],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
         return int(out.stdout.strip()) / 1000
 
     baseline = peak_mb(f"small.{fmt}", "stream")
@@ -301,7 +332,7 @@ def test_stream_peak_memory_bounded(tmp_path, fmt):
 def test_missing_dask_is_one_line_error(monkeypatch, data):
     x, folder = data
     monkeypatch.setitem(sys.modules, "distributed", None)
-    res = run(["fit", str(folder / "t.csv"), "-k", "2", "--engine", "dask"])
+    res = run("fit", str(folder / "t.csv"), "-k", "2", "--engine", "dask")
     assert res.exit_code == 1
     assert res.stderr == 'Error: the dask engine needs dask and distributed: pip install ' \
                          '"emcli-mixture[dask]"\n'
@@ -313,20 +344,26 @@ def local_client():
     pytest.importorskip("dask.dataframe")
     import logging
 
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                  dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    ) as cluster:
         with distributed.Client(cluster) as client:
             yield client
 
 
-@pytest.mark.parametrize("fmt,covariance_type", [("csv", "full"), ("parquet", "tied"),
-                                                 ("csv", "diag"), ("parquet", "spherical")])
+@pytest.mark.parametrize(
+    "fmt,covariance_type",
+    [("csv", "full"), ("parquet", "tied"), ("csv", "diag"), ("parquet", "spherical")],
+)
 def test_dask_matches_memory(local_client, data, fmt, covariance_type):
     from emcli.engines.dask import DaskEngine
 
     x, folder = data
-    reference = api.fit(x, 3, columns=["a", "b", "c"], covariance_type=covariance_type,
-                        **SETTINGS)
+    reference = api.fit(x, 3, columns=["a", "b", "c"], covariance_type=covariance_type, **SETTINGS)
     with DaskEngine(str(folder / f"t.{fmt}"), client=local_client, block_rows=40) as engine:
         assert len(engine.parts) > 8  # a reduction tree of more than one level
         model = api.fit_engine(engine, 3, covariance_type=covariance_type, **SETTINGS)
@@ -395,16 +432,44 @@ def loopback_cluster(tmp_path_factory):
     scheduler_file = folder / "scheduler.json"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     dask_cli = [sys.executable, "-m", "distributed.cli.dask_scheduler"]
-    procs = [subprocess.Popen([*dask_cli, "--host", "127.0.0.1", "--port", "0",
-                               "--no-dashboard", "--scheduler-file", str(scheduler_file)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [
+                *dask_cli,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(scheduler_file),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     try:
         for _ in range(2):
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "distributed.cli.dask_worker", "--nthreads", "1",
-                 "--no-dashboard", "--host", "127.0.0.1", "--scheduler-file",
-                 str(scheduler_file)],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "distributed.cli.dask_worker",
+                        "--nthreads",
+                        "1",
+                        "--no-dashboard",
+                        "--host",
+                        "127.0.0.1",
+                        "--scheduler-file",
+                        str(scheduler_file),
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         with distributed.Client(scheduler_file=str(scheduler_file), timeout="60s") as client:
             client.wait_for_workers(2, timeout=60)
             address = client.scheduler.address
@@ -419,13 +484,38 @@ def loopback_cluster(tmp_path_factory):
 def test_dask_scheduler_and_two_workers(loopback_cluster, data, tmp_path):
     x, folder = data
     reference = api.fit(x, 3, columns=["a", "b", "c"], **SETTINGS)
-    args = [sys.executable, "-m", "emcli", "fit", str(folder / "t.parquet"), "-k", "3",
-            "-n", "2", "--init-sample", "150", "--seed", "3", "--scheduler", loopback_cluster,
-            "--block-rows", "100", "--params", str(tmp_path / "m.json"),
-            "--labels", str(tmp_path / "labels"), "--responsibilities",
-            str(tmp_path / "resp.csv")]
-    run = subprocess.run(args, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    args = [
+        sys.executable,
+        "-m",
+        "emcli",
+        "fit",
+        str(folder / "t.parquet"),
+        "-k",
+        "3",
+        "-n",
+        "2",
+        "--init-sample",
+        "150",
+        "--seed",
+        "3",
+        "--scheduler",
+        loopback_cluster,
+        "--block-rows",
+        "100",
+        "--params",
+        str(tmp_path / "m.json"),
+        "--labels",
+        str(tmp_path / "labels"),
+        "--responsibilities",
+        str(tmp_path / "resp.csv"),
+    ]
+    run = subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout == ""
     model = json.loads((tmp_path / "m.json").read_text())
@@ -460,8 +550,22 @@ def test_cli_dask_starts_and_stops_a_local_cluster(data, tmp_path, monkeypatch):
     x, folder = data
     monkeypatch.setattr(dask_engine.os, "cpu_count", lambda: 1)  # one worker process
     reference = api.fit(x, 3, columns=["a", "b", "c"], **SETTINGS)
-    res = run(["fit", folder / "t.csv", "-k", "3", "-n", "2", "--init-sample", "150",
-               "--seed", "3", "--engine", "dask", "--labels", tmp_path / "labels.csv"])
+    res = run(
+        "fit",
+        folder / "t.csv",
+        "-k",
+        "3",
+        "-n",
+        "2",
+        "--init-sample",
+        "150",
+        "--seed",
+        "3",
+        "--engine",
+        "dask",
+        "--labels",
+        tmp_path / "labels.csv",
+    )
     assert res.exit_code == 0, res.stderr
     labels = pd.read_csv(tmp_path / "labels.csv")["cluster"].to_numpy()
     np.testing.assert_array_equal(labels, reference.predict(x))
@@ -514,8 +618,9 @@ def gappy(tmp_path_factory):
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_stream_missing_values_match_memory(gappy, fmt, missing):
     x, folder = gappy
-    reference = api.fit(x, 3, columns=["a", "b", "c"], covariance_type="diag",
-                        missing=missing, **SETTINGS)
+    reference = api.fit(
+        x, 3, columns=["a", "b", "c"], covariance_type="diag", missing=missing, **SETTINGS
+    )
     with StreamEngine(str(folder / f"g.{fmt}"), block_rows=9) as engine:
         model = api.fit_engine(engine, 3, covariance_type="diag", missing=missing, **SETTINGS)
     assert rel(model.log_likelihood, reference.log_likelihood) < 1e-9

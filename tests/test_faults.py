@@ -21,8 +21,7 @@ from clirun import run
 
 ROOT = Path(__file__).resolve().parents[1]
 KNOWN = b"earlier output, must survive\n"
-ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1",
-       "OMP_NUM_THREADS": "1"}
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 STOP_WITHIN = 3.0  # seconds from the signal to the exit (issue: "a second or two"; shared CI)
 
 
@@ -54,13 +53,13 @@ def small_csv(tmp_path) -> Path:
 def test_failed_run_leaves_existing_outputs_untouched(tmp_path, small_csv, monkeypatch):
     """A failure while the outputs are being written (here: the second file's writer)
     leaves every earlier file as it was and no temporary file behind."""
-    import emcli.data.writers
+    import emcli.cli.outputs
 
     out = tmp_path / "out"
     out.mkdir()
     for name in ("labels.csv", "responsibilities.csv", "params.json"):
         (out / name).write_bytes(KNOWN)
-    real = emcli.data.writers.write_csv
+    real = emcli.cli.outputs.write_block
     calls = []
 
     def failing(handle, columns):
@@ -70,7 +69,7 @@ def test_failed_run_leaves_existing_outputs_untouched(tmp_path, small_csv, monke
             raise OSError(28, "No space left on device")
         real(handle, columns)
 
-    monkeypatch.setattr("emcli.commands.write_csv", failing)
+    monkeypatch.setattr("emcli.cli.outputs.write_block", failing)
     code, stdout, stderr = run("fit", small_csv, "-k", "2", "-n", "1", "-o", out)
     assert code == 1 and stdout == ""
     assert stderr.startswith("Error: cannot write") and "No space left" in stderr
@@ -91,10 +90,20 @@ def test_interrupt_while_writing_leaves_no_temporary(tmp_path, small_csv, monkey
         os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C: through cli.main's handler
         time.sleep(5)  # the handler raises before this ends
 
-    monkeypatch.setattr("emcli.commands.write_csv", interrupted)
-    code, stdout, stderr = run("fit", small_csv, "-k", "2", "-n", "1", "--labels", labels,
-                               "--params", tmp_path / "model.json")
-    assert emcli.data.writers  # the module whose OutputSet cleans up
+    monkeypatch.setattr("emcli.cli.outputs.write_block", interrupted)
+    code, stdout, stderr = run(
+        "fit",
+        small_csv,
+        "-k",
+        "2",
+        "-n",
+        "1",
+        "--labels",
+        labels,
+        "--params",
+        tmp_path / "model.json",
+    )
+    assert emcli.cli.outputs  # the module whose OutputSet cleans up
     assert code == 130 and stdout == ""
     assert stderr == "Error: interrupted\n"
     assert labels.read_bytes() == KNOWN
@@ -106,7 +115,7 @@ def test_new_output_directory_is_removed_after_a_failure(tmp_path, small_csv, mo
     def failing(handle, columns):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr("emcli.commands.write_csv", failing)
+    monkeypatch.setattr("emcli.cli.outputs.write_block", failing)
     code, _, stderr = run("fit", small_csv, "-k", "2", "-n", "1", "-o", tmp_path / "new")
     assert code == 1 and stderr.startswith("Error: ")
     assert not (tmp_path / "new").exists()
@@ -135,19 +144,24 @@ def _wait_for(predicate, timeout: float) -> bool:
 FIT_LONG = ["-k", "4", "-n", "500", "--tol", "0", "--max-iter", "100000"]
 
 
-def _signal_a_running_fit(tmp_path: Path, csv: Path, signum: int, options: list[str],
-                          verbose: bool) -> tuple[int, list[str], float]:
+def _signal_a_running_fit(
+    tmp_path: Path, csv: Path, signum: int, options: list[str], verbose: bool
+) -> tuple[int, list[str], float]:
     """Start fit, wait until EM iterates, send ``signum``; return (status, stderr lines,
     seconds from the signal to the exit)."""
     out = tmp_path / "out"
     out.mkdir()
     (out / "labels.csv").write_bytes(KNOWN)
     args = [sys.executable, "-m", "emcli", "fit", str(csv), "-o", str(out), *options]
-    proc = subprocess.Popen(args + (["-v"] if verbose else []), cwd=ROOT, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        args + (["-v"] if verbose else []),
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(
-        line.decode() for line in proc.stderr))  # type: ignore[union-attr]
+    reader = threading.Thread(target=lambda: lines.extend(line.decode() for line in proc.stderr))  # type: ignore[union-attr]
     reader.start()
     try:
         if verbose:
@@ -170,8 +184,7 @@ def _signal_a_running_fit(tmp_path: Path, csv: Path, signum: int, options: list[
         # workers of a parallel selection too (orphans would keep computing).
         reader.join(timeout=15)
         assert not reader.is_alive(), "a process started by emcli outlived it"
-        print(f"{' '.join(options)}: signal {signum} -> exit {proc.returncode} "
-              f"in {elapsed:.2f} s")
+        print(f"{' '.join(options)}: signal {signum} -> exit {proc.returncode} in {elapsed:.2f} s")
         stdout = proc.stdout.read() if proc.stdout else b""
         for pipe in (proc.stdout, proc.stderr):
             if pipe:
@@ -183,10 +196,13 @@ def _signal_a_running_fit(tmp_path: Path, csv: Path, signum: int, options: list[
     return proc.returncode, lines, elapsed
 
 
-@pytest.mark.parametrize("signum, status, message", [
-    (signal.SIGINT, 130, "Error: interrupted\n"),
-    (signal.SIGTERM, 143, "Error: terminated\n"),
-])
+@pytest.mark.parametrize(
+    "signum, status, message",
+    [
+        (signal.SIGINT, 130, "Error: interrupted\n"),
+        (signal.SIGTERM, 143, "Error: terminated\n"),
+    ],
+)
 def test_signal_stops_fit_quickly_with_one_line(tmp_path, big_csv, signum, status, message):
     code, lines, elapsed = _signal_a_running_fit(tmp_path, big_csv, signum, FIT_LONG, False)
     assert code == status
@@ -212,8 +228,12 @@ def test_signal_stops_a_parallel_selection(tmp_path, small_csv, signum, status):
     csv = tmp_path / "sel.csv"
     np.savetxt(csv, x, delimiter=",", header="a,b,c", comments="", fmt="%.5f")
     code, lines, elapsed = _signal_a_running_fit(
-        tmp_path, csv, signum, ["-k", "3..6", "--jobs", "2", "-n", "500", "--tol", "0",
-                                "--max-iter", "100000", "-q"], False)
+        tmp_path,
+        csv,
+        signum,
+        ["-k", "3..6", "--jobs", "2", "-n", "500", "--tol", "0", "--max-iter", "100000", "-q"],
+        False,
+    )
     assert code == status
     assert len(lines) == 1 and lines[0].startswith("Error: "), lines
     assert elapsed < STOP_WITHIN, elapsed
@@ -222,10 +242,13 @@ def test_signal_stops_a_parallel_selection(tmp_path, small_csv, signum, status):
 # ---------------------------------------------------------------------------- | head
 def _pipeline(command: str, tmp_path: Path) -> tuple[int, int, str, str]:
     """Run ``COMMAND | head -n 3`` in bash; return emcli's status, head's, stdout, stderr."""
-    script = (f"{command} 2>{tmp_path / 'err.txt'} | head -n 3; "
-              'echo "${PIPESTATUS[0]} ${PIPESTATUS[1]}" >&2')
-    done = subprocess.run(["bash", "-c", script], cwd=ROOT, env=ENV, capture_output=True,
-                          timeout=120)
+    script = (
+        f"{command} 2>{tmp_path / 'err.txt'} | head -n 3; "
+        'echo "${PIPESTATUS[0]} ${PIPESTATUS[1]}" >&2'
+    )
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=ROOT, env=ENV, capture_output=True, timeout=120
+    )
     first, second = (int(v) for v in done.stderr.decode().split())
     return first, second, done.stdout.decode(), (tmp_path / "err.txt").read_text()
 
@@ -234,7 +257,8 @@ def test_head_on_sample_ends_quietly_with_141(tmp_path, small_csv):
     model = tmp_path / "model.json"
     assert run("fit", small_csv, "-k", "2", "-n", "1", "--params", model)[0] == 0
     status, head_status, stdout, stderr = _pipeline(
-        f"{sys.executable} -m emcli sample {model} -n 1000000", tmp_path)
+        f"{sys.executable} -m emcli sample {model} -n 1000000", tmp_path
+    )
     assert (status, head_status) == (141, 0)
     assert stderr == ""
     assert stdout.splitlines()[0] == "a,b,component" and len(stdout.splitlines()) == 3
@@ -243,7 +267,9 @@ def test_head_on_sample_ends_quietly_with_141(tmp_path, small_csv):
 def test_head_on_responsibilities_ends_quietly_with_141(tmp_path, big_csv):
     status, head_status, stdout, stderr = _pipeline(
         f"{sys.executable} -m emcli fit {big_csv} -k 2 -n 1 --max-iter 5 --tol 0 -q "
-        "--responsibilities -", tmp_path)
+        "--responsibilities -",
+        tmp_path,
+    )
     assert (status, head_status) == (141, 0)
     assert stderr == ""
     assert stdout.splitlines()[0] == "component_0,component_1"
@@ -251,11 +277,10 @@ def test_head_on_responsibilities_ends_quietly_with_141(tmp_path, big_csv):
 
 def test_head_on_predict_ends_quietly_with_141(tmp_path, big_csv):
     model = tmp_path / "model.json"
-    assert run("fit", big_csv, "-k", "2", "-n", "1", "--max-iter", "3", "--params",
-               model)[0] == 0
+    assert run("fit", big_csv, "-k", "2", "-n", "1", "--max-iter", "3", "--params", model)[0] == 0
     status, head_status, stdout, stderr = _pipeline(
-        f"{sys.executable} -m emcli predict {model} {big_csv} --responsibilities -",
-        tmp_path)
+        f"{sys.executable} -m emcli predict {model} {big_csv} --responsibilities -", tmp_path
+    )
     assert (status, head_status) == (141, 0)
     assert stderr == ""
 
@@ -264,8 +289,7 @@ def test_closed_stdout_from_the_start(tmp_path, small_csv):
     """A reader that exits before emcli writes anything: still 141 and silent."""
     model = tmp_path / "model.json"
     assert run("fit", small_csv, "-k", "2", "-n", "1", "--params", model)[0] == 0
-    status, _, _, stderr = _pipeline(
-        f"{sys.executable} -m emcli describe {model} --json", tmp_path)
+    status, _, _, stderr = _pipeline(f"{sys.executable} -m emcli describe {model} --json", tmp_path)
     # describe's output may fit in the pipe buffer before head exits: 0 or 141, never noise
     assert status in (0, 141) and stderr == ""
 
@@ -313,8 +337,18 @@ def test_device_output_stays_a_device(tmp_path, small_csv):
         os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
     else:
         device = Path(os.devnull)
-    code, _, stderr = run("fit", small_csv, "-k", "2", "-n", "1", "--params", device,
-                          "--labels", tmp_path / "labels.csv")
+    code, _, stderr = run(
+        "fit",
+        small_csv,
+        "-k",
+        "2",
+        "-n",
+        "1",
+        "--params",
+        device,
+        "--labels",
+        tmp_path / "labels.csv",
+    )
     assert code == 0, stderr
     assert stat.S_ISCHR(os.stat(device).st_mode)
     assert (tmp_path / "labels.csv").exists()

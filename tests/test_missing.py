@@ -9,14 +9,12 @@ known truth for the estimates.
 from __future__ import annotations
 
 import re
-import signal
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from clirun import run
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import logsumexp
@@ -80,11 +78,13 @@ def scipy_rows(params: gaussian.GaussianParams, x: np.ndarray) -> tuple[np.ndarr
             norms.append(0.0)
             resps.append(params.weights)
             continue
-        terms = np.array([
-            np.log(params.weights[j])
-            + multivariate_normal(params.means[j][o], full[j][np.ix_(o, o)]).logpdf(row[o])
-            for j in range(params.n_components)
-        ])
+        terms = np.array(
+            [
+                np.log(params.weights[j])
+                + multivariate_normal(params.means[j][o], full[j][np.ix_(o, o)]).logpdf(row[o])
+                for j in range(params.n_components)
+            ]
+        )
         norms.append(logsumexp(terms))
         resps.append(np.exp(terms - logsumexp(terms)))
     return np.array(norms), np.array(resps)
@@ -119,7 +119,7 @@ class _ReferenceEngine(MemoryEngine):
         params = plan.params
         centers = params.means if plan.centers is None else plan.centers
         total = gaussian.SufficientStats.zeros(params.model, centers)
-        for xb in self.blocks(size=self.block_size):
+        for xb, _ in self.blocks(size=self.block_size):
             log_resp, norm = gaussian.log_resp_and_norm(xb, params)
             resp = np.exp(log_resp)
             total = total + gaussian.block_stats(xb, resp, centers, params.model, norm.sum())
@@ -143,8 +143,7 @@ def test_without_gaps_results_are_identical_to_the_complete_path(kind):
     assert np.array_equal(model.score_samples(x), norm)
     assert np.array_equal(model.predict_proba(x), np.exp(log_resp))
     assert np.array_equal(model.impute(x), x)
-    assert model.extra["missing"] == {"policy": "em", "cells": 0, "rows": 0,
-                                      "rows_all_missing": 0}
+    assert model.extra["missing"] == {"policy": "em", "cells": 0, "rows": 0, "rows_all_missing": 0}
 
 
 # ---------------------------------------------------------------------------- densities
@@ -225,8 +224,10 @@ def test_statistics_add_up_across_row_splits(kind):
     x = with_gaps(np.random.default_rng(6).normal(0, 2, size=(300, 3)), 0.25)
     whole = block_stats_with_gaps(x, params)
     cut = np.random.default_rng(7).permutation(300)
-    parts = [block_stats_with_gaps(x[np.sort(cut[a:b])], params)
-             for a, b in ((0, 17), (17, 160), (160, 300))]
+    parts = [
+        block_stats_with_gaps(x[np.sort(cut[a:b])], params)
+        for a, b in ((0, 17), (17, 160), (160, 300))
+    ]
     total = parts[0] + parts[1] + parts[2]
     for name in ("n_k", "sum_x", "sum_xx"):
         np.testing.assert_allclose(getattr(total, name), getattr(whole, name), atol=1e-9)
@@ -305,37 +306,19 @@ def test_selection_with_gaps():
     from emcli.em.selection import select
 
     x = with_gaps(two_blobs(200), 0.2)
-    winner, candidates = select(x, ["a", "b", "c"], [1, 2, 3], ["full", "diag"], jobs=1,
-                                n_restarts=2)
+    winner, candidates = select(
+        x, ["a", "b", "c"], [1, 2, 3], ["full", "diag"], jobs=1, n_restarts=2
+    )
     assert winner is not None and winner.n_components == 2
     assert all(c.icl is not None and np.isfinite(c.icl) for c in candidates)
 
 
 # ---------------------------------------------------------------------------- CLI
-class _Main:
-    name = "emcli"
-
-    def main(self, args: Sequence[str] = (), **extra: object) -> None:
-        from emcli.cli import main
-
-        previous = signal.getsignal(signal.SIGTERM)
-        try:
-            main(list(args))
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def run_cli(args, input=None):
-    return CliRunner().invoke(_Main(), [str(a) for a in args], input=input,  # type: ignore
-                              catch_exceptions=False, prog_name="emcli")
-
-
 @pytest.fixture
 def gappy_csv(tmp_path):
     x = with_gaps(two_blobs(120), 0.15)
     x[4] = np.nan
-    lines = ["a,b,c"] + [",".join("" if np.isnan(v) else repr(float(v)) for v in row)
-                         for row in x]
+    lines = ["a,b,c"] + [",".join("" if np.isnan(v) else repr(float(v)) for v in row) for row in x]
     path = tmp_path / "gaps.csv"
     path.write_text("\n".join(lines) + "\n")
     return path, x
@@ -344,7 +327,7 @@ def gappy_csv(tmp_path):
 def test_cli_missing_error(gappy_csv):
     path, x = gappy_csv
     row, col = np.argwhere(np.isnan(x))[0]
-    result = run_cli(["fit", path, "-k", "2", "--missing", "error", "--labels", "-"])
+    result = run("fit", path, "-k", "2", "--missing", "error", "--labels", "-")
     assert result.exit_code == 1
     assert result.stdout == ""
     assert f"column '{'abc'[col]}', data row {row + 1}" in result.stderr
@@ -355,8 +338,20 @@ def test_cli_missing_error(gappy_csv):
 def test_cli_missing_em_and_imputed(gappy_csv, tmp_path):
     path, x = gappy_csv
     params = tmp_path / "model.json"
-    result = run_cli(["fit", path, "-k", "2", "-n", "2", "--labels", tmp_path / "labels.csv",
-                      "--params", params, "--imputed", "-"])
+    result = run(
+        "fit",
+        path,
+        "-k",
+        "2",
+        "-n",
+        "2",
+        "--labels",
+        tmp_path / "labels.csv",
+        "--params",
+        params,
+        "--imputed",
+        "-",
+    )
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "a,b,c" and len(lines) == 121
@@ -366,9 +361,12 @@ def test_cli_missing_em_and_imputed(gappy_csv, tmp_path):
     model = emcli.load(str(params))
     np.testing.assert_allclose(filled, model.impute(x), rtol=1e-12)
     np.testing.assert_allclose(filled[4], model.weights @ model.means, rtol=1e-12)  # no cell
-    assert model.to_dict()["missing"] == {"policy": "em", "cells": int(gaps.sum()),
-                                          "rows": int(gaps.any(axis=1).sum()),
-                                          "rows_all_missing": int(gaps.all(axis=1).sum())}
+    assert model.to_dict()["missing"] == {
+        "policy": "em",
+        "cells": int(gaps.sum()),
+        "rows": int(gaps.any(axis=1).sum()),
+        "rows_all_missing": int(gaps.all(axis=1).sum()),
+    }
     labels = (tmp_path / "labels.csv").read_text().splitlines()
     assert len(labels) == 121 and "" not in labels
     assert "have missing values" in result.stderr
@@ -376,8 +374,7 @@ def test_cli_missing_em_and_imputed(gappy_csv, tmp_path):
 
 def test_cli_missing_drop(gappy_csv):
     path, x = gappy_csv
-    result = run_cli(["fit", path, "-k", "2", "-n", "2", "--missing", "drop",
-                      "--responsibilities", "-"])
+    result = run("fit", path, "-k", "2", "-n", "2", "--missing", "drop", "--responsibilities", "-")
     assert result.exit_code == 0, result.stderr
     n_dropped = int(np.isnan(x).any(axis=1).sum())
     assert f"dropped {n_dropped} of 120 rows" in result.stderr
@@ -388,7 +385,7 @@ def test_cli_missing_drop(gappy_csv):
 def test_cli_column_with_no_value(tmp_path):
     path = tmp_path / "empty_col.csv"
     path.write_text("a,b\n1,\n2,\n3,\n")
-    result = run_cli(["fit", path, "-k", "1", "-c", "a,b"])
+    result = run("fit", path, "-k", "1", "-c", "a,b")
     assert result.exit_code == 1
     assert "column 'b'" in result.stderr
 

@@ -19,9 +19,10 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
+from clirun import run  # noqa: E402
+
 import emcli  # noqa: E402
 from emcli import plot as eplot  # noqa: E402
-from emcli.cli import main  # noqa: E402
 from emcli.em.selection import select, selection_record  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -74,8 +75,9 @@ def selection_model(tmp_path_factory):
     """A model holding a selection over k 1..3 x (full, diag, spherical), 2 columns."""
     rng = np.random.default_rng(3)
     x = _blobs(rng, np.array([[0.0, 0], [5, 4]]), 70, 1.0)
-    winner, candidates = select(x, ["u", "v"], [1, 2, 3], ["full", "diag", "spherical"],
-                                jobs=1, n_restarts=2, seed=0)
+    winner, candidates = select(
+        x, ["u", "v"], [1, 2, 3], ["full", "diag", "spherical"], jobs=1, n_restarts=2, seed=0
+    )
     model = winner.model
     model.extra["selection"] = selection_record(winner, candidates, "bic")
     path = tmp_path_factory.mktemp("plot") / "selection.json"
@@ -120,13 +122,6 @@ def distinct_colours(path: Path, min_pixels: int = 20) -> int:
     return int((counts >= min_pixels).sum())
 
 
-def run(args: list[str], capsys) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as info:
-        main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return info.value.code, captured.out, captured.err
-
-
 # ---------------------------------------------------------------------------- every kind, PNG + SVG
 def _kind_cases(model3, model1, selection_model, data3):
     _, path3 = model3
@@ -144,11 +139,11 @@ def _kind_cases(model3, model1, selection_model, data3):
 
 @pytest.mark.parametrize("kind", eplot.KINDS)
 def test_each_kind_renders_png_of_requested_size_and_colours(
-        kind, model3, model1, selection_model, data3, tmp_path, capsys):
+    kind, model3, model1, selection_model, data3, tmp_path, capsys
+):
     args, colours = _kind_cases(model3, model1, selection_model, data3)[kind]
     out = tmp_path / f"{kind}.png"
-    code, stdout, stderr = run(["plot", *args, "-o", out, "--size", "6x4.5", "--dpi", 80],
-                               capsys)
+    code, stdout, stderr = run("plot", *args, "-o", out, "--size", "6x4.5", "--dpi", 80)
     assert (code, stdout, stderr) == (0, "", "")
     assert png_size(out) == (480, 360)
     for colour in colours:
@@ -158,10 +153,11 @@ def test_each_kind_renders_png_of_requested_size_and_colours(
 
 @pytest.mark.parametrize("kind", eplot.KINDS)
 def test_each_kind_renders_svg_of_requested_size_and_colours(
-        kind, model3, model1, selection_model, data3, tmp_path, capsys):
+    kind, model3, model1, selection_model, data3, tmp_path, capsys
+):
     args, colours = _kind_cases(model3, model1, selection_model, data3)[kind]
     out = tmp_path / f"{kind}.svg"
-    code, stdout, _ = run(["plot", *args, "-o", out, "--width", 5, "--height", 4], capsys)
+    code, stdout, _ = run("plot", *args, "-o", out, "--width", 5, "--height", 4)
     assert (code, stdout) == (0, "")
     assert svg_size(out) == (5 * 72, 4 * 72)
     text = out.read_text().lower()
@@ -174,7 +170,7 @@ def test_pdf_and_pair_grid(model3, data3, tmp_path, capsys):
     _, path = model3
     _, csv = data3
     out = tmp_path / "pairs.pdf"
-    code, _, _ = run(["plot", path, csv, "--pairs", "-o", out], capsys)
+    code, _, _ = run("plot", path, csv, "--pairs", "-o", out)
     assert code == 0
     assert out.read_bytes()[:5] == b"%PDF-"
     fig = eplot.plot(model3[0], "clusters", data3[0], pairs=True)
@@ -184,11 +180,11 @@ def test_pdf_and_pair_grid(model3, data3, tmp_path, capsys):
 
 def test_default_size_and_dpi(model3, tmp_path, capsys):
     out = tmp_path / "c.png"
-    assert run(["plot", model3[1], "-o", out], capsys)[0] == 0
+    assert run("plot", model3[1], "-o", out)[0] == 0
     assert png_size(out) == (700, 500)
     out2 = tmp_path / "d.png"
     # --width alone keeps the default 7:5 aspect ratio.
-    assert run(["plot", model3[1], "-o", out2, "--width", 3.5, "--dpi", 40], capsys)[0] == 0
+    assert run("plot", model3[1], "-o", out2, "--width", 3.5, "--dpi", 40)[0] == 0
     assert png_size(out2) == (140, 100)
 
 
@@ -196,7 +192,7 @@ def test_default_size_and_dpi(model3, tmp_path, capsys):
 def test_same_input_gives_the_same_bytes(model3, data3, tmp_path, capsys, fmt):
     outs = [tmp_path / f"{i}.{fmt}" for i in range(2)]
     for out in outs:
-        assert run(["plot", model3[1], data3[1], "-o", out], capsys)[0] == 0
+        assert run("plot", model3[1], data3[1], "-o", out)[0] == 0
     assert outs[0].read_bytes() == outs[1].read_bytes()
 
 
@@ -286,8 +282,10 @@ def test_density_curve_is_the_mixture_marginal(model1):
     (mixture,) = [line for line in ax.lines if line.get_label() == "mixture density"]
     grid, values = mixture.get_data()
     sd = np.sqrt(model.covariances.reshape(model.n_components, -1)[:, 0])
-    expected = sum(w * norm.pdf(grid, m, s)
-                   for w, m, s in zip(model.weights, model.means[:, 0], sd, strict=True))
+    expected = sum(
+        w * norm.pdf(grid, m, s)
+        for w, m, s in zip(model.weights, model.means[:, 0], sd, strict=True)
+    )
     np.testing.assert_allclose(values, expected, rtol=1e-10, atol=1e-300)
     # Histogram bars are a density too: their area is 1.
     area = sum(p.get_width() * p.get_height() for p in ax.patches if hasattr(p, "get_width"))
@@ -302,14 +300,17 @@ def test_selection_lines_follow_the_table(selection_model):
     ax = fig.axes[0]
     for kind in ("full", "diag", "spherical"):
         (line,) = [ln for ln in ax.lines if ln.get_label() == kind]
-        rows = sorted((r for r in record["table"] if r["covariance"] == kind),
-                      key=lambda r: r["components"])
+        rows = sorted(
+            (r for r in record["table"] if r["covariance"] == kind), key=lambda r: r["components"]
+        )
         np.testing.assert_allclose(line.get_ydata(), [r["bic"] for r in rows])
     (ring,) = [ln for ln in ax.lines if ln.get_label().startswith("best")]
     best = min((r for r in record["table"] if r["bic"] is not None), key=lambda r: r["bic"])
     assert ring.get_xdata()[0] == best["components"]
-    assert (best["components"], best["covariance"]) == (record["winner"]["components"],
-                                                         record["winner"]["covariance"])
+    assert (best["components"], best["covariance"]) == (
+        record["winner"]["components"],
+        record["winner"]["covariance"],
+    )
     assert ax.get_ylabel() == "BIC (lower is better)"
 
 
@@ -317,8 +318,11 @@ def test_selection_shows_degenerate_candidates_as_gaps(selection_model):
     import copy
 
     model = copy.deepcopy(selection_model[0])
-    row = next(r for r in model.extra["selection"]["table"]
-               if r["covariance"] == "diag" and r["components"] == 2)
+    row = next(
+        r
+        for r in model.extra["selection"]["table"]
+        if r["covariance"] == "diag" and r["components"] == 2
+    )
     row.update(status="degenerate", bic=None, aic=None, icl=None)
     ax = eplot.plot_selection(model).axes[0]
     (line,) = [ln for ln in ax.lines if ln.get_label() == "diag"]
@@ -336,7 +340,8 @@ def test_convergence_highlights_the_kept_start(model3):
     others = [ln for ln in top.lines if ln.get_color() == eplot.PALETTE[5]]
     assert len(others) == len(model.starts) - 1
     assert {tuple(ln.get_ydata()) for ln in others} == {
-        tuple(s["history"]) for s in model.starts if s["start"] != model.extra["best_start"]}
+        tuple(s["history"]) for s in model.starts if s["start"] != model.extra["best_start"]
+    }
     assert best.get_linewidth() > max(ln.get_linewidth() for ln in others)
 
 
@@ -354,52 +359,53 @@ def test_missing_matplotlib_names_the_extra(model3, tmp_path, capsys, monkeypatc
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     out = tmp_path / "x.png"
-    code, stdout, stderr = run(["plot", model3[1], "-o", out], capsys)
+    code, stdout, stderr = run("plot", model3[1], "-o", out)
     assert code == 1 and stdout == ""
     assert stderr.count("\n") == 1 and stderr.startswith("Error: ")
     assert 'pip install "emcli-mixture[plot]"' in stderr
     assert not out.exists()
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--kind", "selection"], "holds no model selection"),
-    (["--kind", "clusters"], "needs the data"),
-    (["--kind", "convergence", "--column", "a"], "--column applies to --kind density"),
-    (["--size", "5x4", "--width", "3"], "either --size"),
-    (["--size", "big"], "WIDTHxHEIGHT"),
-    (["--size", "2x1.5"], "too small"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--kind", "selection"], "holds no model selection"),
+        (["--kind", "clusters"], "needs the data"),
+        (["--kind", "convergence", "--column", "a"], "--column applies to --kind density"),
+        (["--size", "5x4", "--width", "3"], "either --size"),
+        (["--size", "big"], "WIDTHxHEIGHT"),
+        (["--size", "2x1.5"], "too small"),
+    ],
+)
 def test_bad_requests_are_usage_errors(model3, tmp_path, capsys, extra, message):
     out = tmp_path / "x.png"
     out.write_bytes(b"old")
-    code, stdout, stderr = run(["plot", model3[1], "-o", out, *extra], capsys)
+    code, stdout, stderr = run("plot", model3[1], "-o", out, *extra)
     assert (code, stdout) == (2, "")
     assert message in stderr and stderr.startswith("Error: ")
     assert out.read_bytes() == b"old"  # an earlier file is left as it was
 
 
 def test_bad_extension_and_unknown_column(model3, data3, tmp_path, capsys):
-    code, _, stderr = run(["plot", model3[1], "-o", tmp_path / "x.gif"], capsys)
+    code, _, stderr = run("plot", model3[1], "-o", tmp_path / "x.gif")
     assert code == 2 and ".png, .svg or .pdf" in stderr
-    code, _, stderr = run(["plot", model3[1], data3[1], "-o", tmp_path / "x.png",
-                           "--x", "zz"], capsys)
+    code, _, stderr = run("plot", model3[1], data3[1], "-o", tmp_path / "x.png", "--x", "zz")
     assert code == 2 and "--x 'zz' is not a column" in stderr and "a, b, c" in stderr
 
 
 def test_clusters_of_one_column_points_to_density(model1, tmp_path, capsys):
     _, path, csv, _ = model1
-    code, _, stderr = run(["plot", path, csv, "--kind", "clusters", "-o", tmp_path / "x.png"],
-                          capsys)
+    code, _, stderr = run("plot", path, csv, "--kind", "clusters", "-o", tmp_path / "x.png")
     assert code == 2 and "use --kind density" in stderr
 
 
 def test_input_without_the_model_columns_is_a_data_error(model3, tmp_path, capsys):
     other = tmp_path / "other.csv"
     other.write_text("p,q\n1,2\n3,4\n")
-    code, _, stderr = run(["plot", model3[1], other, "-o", tmp_path / "x.png"], capsys)
+    code, _, stderr = run("plot", model3[1], other, "-o", tmp_path / "x.png")
     assert code == 1 and "unknown column" in stderr
 
 
 def test_plot_help_has_an_example(capsys):
-    code, stdout, _ = run(["plot", "--help"], capsys)
+    code, stdout, _ = run("plot", "--help")
     assert code == 0 and "Example:" in stdout and "--kind" in stdout

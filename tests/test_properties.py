@@ -19,24 +19,29 @@ import math
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from clirun import run
 from gaussian_steps import gaussian_em
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import emcli
-from emcli.cli import main
 from emcli.em import likelihood_decreases
 from emcli.engines.memory import MemoryEngine
 from emcli.families.gaussian import GaussianFamily, GaussianParams, collapsed_components
 
 KINDS = ("full", "tied", "diag", "spherical")
-BOUNDED = settings(max_examples=25, deadline=None,
-                   suppress_health_check=[HealthCheck.too_slow])
+BOUNDED = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def mixture_data(seed: int, n: int, d: int, k: int, scale: float = 1.0,
-                 shift: float = 0.0, separation: float = 3.0) -> np.ndarray:
+def mixture_data(
+    seed: int,
+    n: int,
+    d: int,
+    k: int,
+    scale: float = 1.0,
+    shift: float = 0.0,
+    separation: float = 3.0,
+) -> np.ndarray:
     """n rows from k Gaussian blobs (centres ``separation`` apart per unit spread)."""
     rng = np.random.default_rng(seed)
     centres = separation * rng.normal(size=(k, d))
@@ -61,16 +66,22 @@ def start_params(x: np.ndarray, k: int, kind: str, seed: int) -> GaussianParams:
     means = rows[np.sort(rng.choice(len(rows), size=k, replace=False))].copy()
     d = x.shape[1]
     cov = np.atleast_2d(np.cov(x, rowvar=False)) + 1e-3 * np.var(x) * np.eye(d)
-    native = {"full": np.repeat(cov[None], k, axis=0), "tied": cov,
-              "diag": np.repeat(np.diag(cov)[None], k, axis=0),
-              "spherical": np.full(k, np.trace(cov) / d)}[kind]
+    native = {
+        "full": np.repeat(cov[None], k, axis=0),
+        "tied": cov,
+        "diag": np.repeat(np.diag(cov)[None], k, axis=0),
+        "spherical": np.full(k, np.trace(cov) / d),
+    }[kind]
     return GaussianParams.from_covariances(kind, np.full(k, 1.0 / k), means, native)
 
 
 def transformed(params: GaussianParams, scale: float, shift: float) -> GaussianParams:
     return GaussianParams.from_covariances(
-        params.covariance_type, params.weights, scale * params.means + shift,
-        scale**2 * params.covariances)
+        params.covariance_type,
+        params.weights,
+        scale * params.means + shift,
+        scale**2 * params.covariances,
+    )
 
 
 def same_partition(a: np.ndarray, b: np.ndarray) -> bool:
@@ -84,15 +95,17 @@ def assert_all_finite(model) -> None:
     assert math.isfinite(model.log_likelihood) and math.isfinite(model.bic)
 
 
-shapes = st.fixed_dictionaries({
-    "seed": st.integers(0, 2**32 - 1),
-    "n": st.integers(8, 80),
-    "d": st.integers(1, 4),
-    "k": st.integers(1, 4),
-    "kind": st.sampled_from(KINDS),
-    "log_scale": st.floats(-4, 4),
-    "shift": st.floats(-1e4, 1e4),
-})
+shapes = st.fixed_dictionaries(
+    {
+        "seed": st.integers(0, 2**32 - 1),
+        "n": st.integers(8, 80),
+        "d": st.integers(1, 4),
+        "k": st.integers(1, 4),
+        "kind": st.sampled_from(KINDS),
+        "log_scale": st.floats(-4, 4),
+        "shift": st.floats(-1e4, 1e4),
+    }
+)
 
 
 # ---------------------------------------------------------------------------- fit
@@ -101,8 +114,17 @@ shapes = st.fixed_dictionaries({
 def test_fit_never_lowers_the_likelihood_and_outputs_are_finite(p, init):
     scale = 10.0 ** p["log_scale"]
     x = mixture_data(p["seed"], p["n"], p["d"], p["k"], scale, p["shift"])
-    model = emcli.fit(x, p["k"], covariance_type=p["kind"], init=init, n_restarts=2,
-                      max_iter=40, tol=0, reg_covar=1e-6 * scale**2, seed=p["seed"] % 1000)
+    model = emcli.fit(
+        x,
+        p["k"],
+        covariance_type=p["kind"],
+        init=init,
+        n_restarts=2,
+        max_iter=40,
+        tol=0,
+        reg_covar=1e-6 * scale**2,
+        seed=p["seed"] % 1000,
+    )
     for start in model.starts:
         assert likelihood_decreases(start["history"]) == [], start
     assert likelihood_decreases(model.history) == []
@@ -156,46 +178,38 @@ def test_em_commutes_with_shifting_and_scaling(p):
                     0.0, 1e-4 * scale**2)
     expected = np.asarray(a[4]) - n * d * math.log(scale)
     np.testing.assert_allclose(b[4], expected, rtol=1e-7, atol=1e-7 * (n * d + abs(shift)))
-    np.testing.assert_allclose(b[0].means, scale * a[0].means + shift, rtol=1e-6,
-                               atol=1e-6 * (scale + abs(shift)))
+    np.testing.assert_allclose(
+        b[0].means, scale * a[0].means + shift, rtol=1e-6, atol=1e-6 * (scale + abs(shift))
+    )
     np.testing.assert_allclose(b[0].weights, a[0].weights, rtol=1e-6, atol=1e-9)
 
 
 @BOUNDED
-@given(st.integers(0, 2**32 - 1), st.sampled_from(KINDS), st.floats(-6, 6),
-       st.floats(-1e6, 1e6))
+@given(st.integers(0, 2**32 - 1), st.sampled_from(KINDS), st.floats(-6, 6), st.floats(-1e6, 1e6))
 def test_fit_commutes_with_shifting_and_scaling(seed, kind, log_scale, shift):
     scale = 10.0**log_scale
     x = separated_data(seed, 60, 2)
     a = emcli.fit(x, 3, covariance_type=kind, n_restarts=2, seed=3)
-    b = emcli.fit(scale * x + shift, 3, covariance_type=kind, n_restarts=2, seed=3,
-                  reg_covar=1e-6 * scale**2)
+    b = emcli.fit(
+        scale * x + shift, 3, covariance_type=kind, n_restarts=2, seed=3, reg_covar=1e-6 * scale**2
+    )
     assert same_partition(b.predict(scale * x + shift), a.predict(x))
-    assert b.log_likelihood == pytest.approx(a.log_likelihood - 120 * math.log(scale),
-                                             rel=1e-6, abs=1e-6 * 120 * abs(log_scale))
+    assert b.log_likelihood == pytest.approx(
+        a.log_likelihood - 120 * math.log(scale), rel=1e-6, abs=1e-6 * 120 * abs(log_scale)
+    )
     assert_all_finite(b)
 
 
 # ---------------------------------------------------------------------------- degenerate data
-def _cli(*args: object) -> tuple[int, str]:
-    runner = CliRunner()
-    code = 0
-    with runner.isolation() as (_, err, _):
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, err.getvalue().decode()
-
-
 @pytest.mark.parametrize("kind", ["full", "diag", "spherical"])
 def test_component_on_one_point_is_reported_not_nan(tmp_path, kind):
     rng = np.random.default_rng(0)
     x = np.vstack([rng.normal(size=(50, 2)), np.full((10, 2), 20.0)])
     source = tmp_path / "point.csv"
     np.savetxt(source, x, delimiter=",", header="a,b", comments="")
-    code, stderr = _cli("fit", source, "-k", "2", "-n", "3", "--covariance", kind,
-                        "--params", tmp_path / "m.json")
+    code, _, stderr = run(
+        "fit", source, "-k", "2", "-n", "3", "--covariance", kind, "--params", tmp_path / "m.json"
+    )
     assert code == 0
     model = json.loads((tmp_path / "m.json").read_text())
     assert model["degenerate"] is True and model["collapsed_components"] == [1]
@@ -213,8 +227,9 @@ def test_component_on_one_point_without_floor_is_a_clear_error(tmp_path):
     x = np.vstack([rng.normal(size=(50, 2)), np.full((10, 2), 20.0)])
     source = tmp_path / "point.csv"
     np.savetxt(source, x, delimiter=",", header="a,b", comments="")
-    code, stderr = _cli("fit", source, "-k", "2", "-n", "2", "--reg-covar", "0",
-                        "--params", tmp_path / "m.json")
+    code, _, stderr = run(
+        "fit", source, "-k", "2", "-n", "2", "--reg-covar", "0", "--params", tmp_path / "m.json"
+    )
     assert code == 1
     assert stderr.startswith("Error: ") and len(stderr.splitlines()) == 1
     assert "--reg-covar" in stderr and "-k" in stderr
@@ -256,7 +271,7 @@ def test_weightless_component_is_reported_through_the_cli(tmp_path, monkeypatch)
     monkeypatch.setattr(GaussianFamily, "start", far)
     source = tmp_path / "one.csv"
     np.savetxt(source, mixture_data(5, 80, 2, 1), delimiter=",", header="a,b", comments="")
-    code, stderr = _cli("fit", source, "-k", "2", "-n", "2", "--params", tmp_path / "m.json")
+    code, _, stderr = run("fit", source, "-k", "2", "-n", "2", "--params", tmp_path / "m.json")
     assert code == 0
     model = json.loads((tmp_path / "m.json").read_text())
     assert model["degenerate"] is True

@@ -11,6 +11,7 @@ import re
 
 import numpy as np
 import pytest
+from clirun import run
 from conftest import (
     COVARIANCE_TYPES,
     integer_column_data,
@@ -98,8 +99,8 @@ def test_parse_covariances_rejects(spec) -> None:
     ],
     ids=lambda a: " ".join(a),
 )
-def test_bad_specs_are_usage_errors(run_cli, blobs_csv, args) -> None:
-    result = run_cli(["fit", blobs_csv, *args])
+def test_bad_specs_are_usage_errors(blobs_csv, args) -> None:
+    result = run("fit", blobs_csv, *args)
     assert result.exit_code == 2
     assert len([ln for ln in result.stderr.splitlines() if ln.startswith("Error:")]) == 1
     assert "Traceback" not in result.stderr and result.stdout == ""
@@ -212,24 +213,22 @@ def test_degenerate_candidates_get_no_criterion_and_never_win() -> None:
     assert spike.n_components > winner.n_components
 
 
-def test_failed_and_degenerate_rows_in_the_table(run_cli, tmp_path) -> None:
+def test_failed_and_degenerate_rows_in_the_table(tmp_path) -> None:
     x = np.random.default_rng(3).normal(size=(5, 2))
     path = write_csv(tmp_path / "five.csv", x)
-    result = run_cli(
-        [
-            "fit",
-            path,
-            "-k",
-            "1..7",
-            "--covariance",
-            "spherical",
-            "-n",
-            "2",
-            "--selection",
-            "-",
-            "--jobs",
-            "1",
-        ]
+    result = run(
+        "fit",
+        path,
+        "-k",
+        "1..7",
+        "--covariance",
+        "spherical",
+        "-n",
+        "2",
+        "--selection",
+        "-",
+        "--jobs",
+        "1",
     )
     assert result.exit_code == 0, result.stderr
     rows = {int(r["components"]): r for r in read_table_csv(result.stdout)}
@@ -253,10 +252,10 @@ def test_failed_and_degenerate_rows_in_the_table(run_cli, tmp_path) -> None:
     assert rows[1]["status"] == "ok" and float(rows[1]["bic"]) > 0
 
 
-def test_every_candidate_degenerate_is_an_error(run_cli, tmp_path) -> None:
+def test_every_candidate_degenerate_is_an_error(tmp_path) -> None:
     path = write_csv(tmp_path / "four.csv", np.random.default_rng(2).normal(size=(4, 2)))
-    result = run_cli(
-        ["fit", path, "-k", "4", "--covariance", "full,diag", "-n", "1", "-o", tmp_path / "out"]
+    result = run(
+        "fit", path, "-k", "4", "--covariance", "full,diag", "-n", "1", "-o", tmp_path / "out"
     )
     assert result.exit_code == 1
     errors = [ln for ln in result.stderr.splitlines() if ln.startswith("Error:")]
@@ -265,25 +264,23 @@ def test_every_candidate_degenerate_is_an_error(run_cli, tmp_path) -> None:
 
 
 # ---------------------------------------------------------------------------- CLI
-def test_selection_table_columns_and_winner_record(run_cli, blobs_csv, tmp_path) -> None:
+def test_selection_table_columns_and_winner_record(blobs_csv, tmp_path) -> None:
     out = tmp_path / "out"
-    result = run_cli(
-        [
-            "fit",
-            blobs_csv,
-            "-k",
-            "1..4",
-            "--covariance",
-            "full,spherical",
-            "-n",
-            "2",
-            "--selection",
-            "-",
-            "-o",
-            out,
-            "--jobs",
-            "1",
-        ]
+    result = run(
+        "fit",
+        blobs_csv,
+        "-k",
+        "1..4",
+        "--covariance",
+        "full,spherical",
+        "-n",
+        "2",
+        "--selection",
+        "-",
+        "-o",
+        out,
+        "--jobs",
+        "1",
     )
     assert result.exit_code == 0, result.stderr
     rows = read_table_csv(result.stdout)
@@ -310,28 +307,26 @@ def test_selection_table_columns_and_winner_record(run_cli, blobs_csv, tmp_path)
     assert sel["runner_up_margin"] == pytest.approx(bics[1] - bics[0], rel=1e-9)
 
 
-def test_winner_is_written_exactly_as_fit_writes_it(run_cli, blobs_csv, tmp_path) -> None:
-    sel = run_cli(
-        [
-            "fit",
-            blobs_csv,
-            "-k",
-            "2..4",
-            "--covariance",
-            "full,diag",
-            "-n",
-            "2",
-            "-o",
-            tmp_path / "sel",
-            "--jobs",
-            "1",
-        ]
+def test_winner_is_written_exactly_as_fit_writes_it(blobs_csv, tmp_path) -> None:
+    sel = run(
+        "fit",
+        blobs_csv,
+        "-k",
+        "2..4",
+        "--covariance",
+        "full,diag",
+        "-n",
+        "2",
+        "-o",
+        tmp_path / "sel",
+        "--jobs",
+        "1",
     )
     assert sel.exit_code == 0, sel.stderr
     winner = json.loads((tmp_path / "sel" / "params.json").read_text())
     k, kind = winner["n_components"], winner["covariance_type"]
-    one = run_cli(
-        ["fit", blobs_csv, "-k", str(k), "--covariance", kind, "-n", "2", "-o", tmp_path / "one"]
+    one = run(
+        "fit", blobs_csv, "-k", str(k), "--covariance", kind, "-n", "2", "-o", tmp_path / "one"
     )
     assert one.exit_code == 0
     for f in ("labels.csv", "responsibilities.csv"):
@@ -341,7 +336,7 @@ def test_winner_is_written_exactly_as_fit_writes_it(run_cli, blobs_csv, tmp_path
     assert winner == plain
 
 
-def test_jobs_do_not_change_the_table(run_cli, tmp_path) -> None:
+def test_jobs_do_not_change_the_table(tmp_path) -> None:
     x = planted_mixture("diag", k=3, d=2, n=150, seed=9, separation=3.0).x
     path = write_csv(tmp_path / "x.csv", x)
     args = [
@@ -357,8 +352,8 @@ def test_jobs_do_not_change_the_table(run_cli, tmp_path) -> None:
         "-",
         "-q",
     ]
-    serial = run_cli([*args, "--jobs", "1", "-o", tmp_path / "one"])
-    parallel = run_cli([*args, "--jobs", "2", "-o", tmp_path / "two"])
+    serial = run(*args, "--jobs", "1", "-o", tmp_path / "one")
+    parallel = run(*args, "--jobs", "2", "-o", tmp_path / "two")
     assert serial.exit_code == parallel.exit_code == 0
     assert serial.stdout == parallel.stdout
     assert len(read_table_csv(serial.stdout)) == 6
@@ -366,8 +361,8 @@ def test_jobs_do_not_change_the_table(run_cli, tmp_path) -> None:
         assert (tmp_path / "one" / f).read_bytes() == (tmp_path / "two" / f).read_bytes()
 
 
-def test_selection_display_goes_to_stderr(run_cli, blobs_csv) -> None:
-    result = run_cli(["fit", blobs_csv, "-k", "2..3", "-n", "1", "--labels", "-", "--jobs", "1"])
+def test_selection_display_goes_to_stderr(blobs_csv) -> None:
+    result = run("fit", blobs_csv, "-k", "2..3", "-n", "1", "--labels", "-", "--jobs", "1")
     assert result.exit_code == 0
     assert "winner: k=3" in result.stderr and "runner-up" in result.stderr
     assert result.stdout.splitlines()[0] == "cluster"
@@ -375,25 +370,23 @@ def test_selection_display_goes_to_stderr(run_cli, blobs_csv) -> None:
 
 
 # ---------------------------------------------------------------------------- mclust
-def test_old_faithful_matches_mclust(run_cli, faithful_csv, tmp_path) -> None:
+def test_old_faithful_matches_mclust(faithful_csv, tmp_path) -> None:
     """mclust (Scrucca et al. 2016, R's faithful data): best model EEE (our tied) with 3
     components, log-likelihood -1126.33, BIC -2314.32 in mclust's sign (2 logL - p ln n)."""
-    result = run_cli(
-        [
-            "fit",
-            faithful_csv,
-            "-k",
-            "1..9",
-            "--covariance",
-            "all",
-            "--jobs",
-            "2",
-            "--selection",
-            "-",
-            "--params",
-            tmp_path / "model.json",
-            "-q",
-        ]
+    result = run(
+        "fit",
+        faithful_csv,
+        "-k",
+        "1..9",
+        "--covariance",
+        "all",
+        "--jobs",
+        "2",
+        "--selection",
+        "-",
+        "--params",
+        tmp_path / "model.json",
+        "-q",
     )
     assert result.exit_code == 0, result.stderr
     rows = read_table_csv(result.stdout)

@@ -40,15 +40,20 @@ def reference_stats(x: np.ndarray, p: GaussianParams) -> dict:
     for j in range(k):
         chol = np.linalg.cholesky(cov[j])
         z = np.linalg.solve(chol, (x - p.means[j]).T)
-        logp[:, j] = (np.log(p.weights[j]) - 0.5 * d * np.log(2 * np.pi)
-                      - np.log(np.diag(chol)).sum() - 0.5 * (z * z).sum(axis=0))
+        logp[:, j] = (
+            np.log(p.weights[j])
+            - 0.5 * d * np.log(2 * np.pi)
+            - np.log(np.diag(chol)).sum()
+            - 0.5 * (z * z).sum(axis=0)
+        )
     norm = logsumexp(logp, axis=1)
     resp = np.exp(logp - norm[:, None])
     n_k = resp.sum(axis=0)
     sum_x = np.stack([resp[:, j] @ (x - p.means[j]) for j in range(k)])
     if p.covariance_type in ("full", "tied"):
-        sum_xx = np.stack([(resp[:, j, None] * (x - p.means[j])).T @ (x - p.means[j])
-                           for j in range(k)])
+        sum_xx = np.stack(
+            [(resp[:, j, None] * (x - p.means[j])).T @ (x - p.means[j]) for j in range(k)]
+        )
         if p.covariance_type == "tied":
             sum_xx = sum_xx.sum(axis=0)
     else:
@@ -56,8 +61,9 @@ def reference_stats(x: np.ndarray, p: GaussianParams) -> dict:
     return {"n_k": n_k, "sum_x": sum_x, "sum_xx": sum_xx, "ll": norm.sum()}
 
 
-def random_params(rng, kind: str, k: int, d: int, spread: float = 3.0,
-                  offset: float = 0.0) -> GaussianParams:
+def random_params(
+    rng, kind: str, k: int, d: int, spread: float = 3.0, offset: float = 0.0
+) -> GaussianParams:
     a = rng.normal(size=(k, d, d)) / np.sqrt(d)
     cov = a @ a.transpose(0, 2, 1) + 0.5 * np.eye(d)
     means = rng.normal(scale=spread, size=(k, d)) + offset
@@ -130,8 +136,7 @@ def test_far_apart_components_keep_their_digits(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", ["full", "tied"])
 @pytest.mark.parametrize("direct", [False, True])
-def test_direct_and_mixed_plans_match_the_reference(monkeypatch, kind: str,
-                                                    direct: bool) -> None:
+def test_direct_and_mixed_plans_match_the_reference(monkeypatch, kind: str, direct: bool) -> None:
     # Two components far from the others: in a direct plan every component is computed
     # around its own mean (no features); in a mixed plan the two far ones are computed
     # apart beside the feature products of the others.
@@ -155,9 +160,9 @@ def test_direct_and_mixed_plans_match_the_reference(monkeypatch, kind: str,
 @pytest.mark.parametrize("kind", ["full", "tied"])
 @pytest.mark.parametrize("sparse", [False, True])
 @pytest.mark.parametrize("x_moments", [False, True])
-def test_direct_plan_on_separated_clusters_dense_and_sparse(monkeypatch, kind: str,
-                                                           sparse: bool,
-                                                           x_moments: bool) -> None:
+def test_direct_plan_on_separated_clusters_dense_and_sparse(
+    monkeypatch, kind: str, sparse: bool, x_moments: bool
+) -> None:
     # d = 20, eight clusters far apart, in a direct plan: most responsibilities underflow,
     # so the second moments of each component take only its own rows (sparse), or all
     # rows when SPARSE_FILL is 0 (dense); over y_j = P_j^T (x - m_j) mapped back, or over
@@ -212,8 +217,12 @@ def test_data_with_gaps_complete_rows_through_the_kernels(monkeypatch, kind: str
         chunked = reduce_rows(family, plan, chunk, total=chunked)
     for got in (memory, family.finish(chunked, plan)):
         for name in ("n_k", "sum_x", "sum_xx"):
-            np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-11,
-                                       atol=1e-11 * np.abs(getattr(want, name)).max())
+            np.testing.assert_allclose(
+                getattr(got, name),
+                getattr(want, name),
+                rtol=1e-11,
+                atol=1e-11 * np.abs(getattr(want, name)).max(),
+            )
         assert got.log_likelihood == pytest.approx(want.log_likelihood, rel=1e-12)
         assert got.n_samples == 3000
 
@@ -311,16 +320,25 @@ def test_squarem_fewer_iterations_on_faithful_tied() -> None:
 
 
 def test_cli_accelerate_flag(tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
-    from emcli.cli import cli
+    from clirun import run
 
     out = {}
     for flag in ("--no-accelerate", "--accelerate"):
         path = tmp_path / f"m{flag}.json"
-        res = CliRunner().invoke(cli, ["fit", str(ROOT / "sample_data" / "faithful.csv"),
-                                       "-k", "3", "--covariance", "tied", "-n", "2", flag,
-                                       "--params", str(path), "-q"])
+        res = run(
+            "fit",
+            ROOT / "sample_data" / "faithful.csv",
+            "-k",
+            "3",
+            "--covariance",
+            "tied",
+            "-n",
+            "2",
+            flag,
+            "--params",
+            path,
+            "-q",
+        )
         assert res.exit_code == 0, res.output
         out[flag] = json.loads(path.read_text())
     assert out["--accelerate"]["settings"]["accelerate"] is True
@@ -375,6 +393,10 @@ def test_kernel_density_of_a_narrow_component_far_from_the_others(kind: str) -> 
     plan = kernels.make_plan(p)
     ws = kernels.Workspace()
     got = kernels.log_prob_t(plan, kernels.features(plan, x, ws), ws).T
-    want = np.column_stack([np.log(weights[j]) + multivariate_normal(
-        means[j], p.full_covariances()[j]).logpdf(x) for j in range(3)])
+    want = np.column_stack(
+        [
+            np.log(weights[j]) + multivariate_normal(means[j], p.full_covariances()[j]).logpdf(x)
+            for j in range(3)
+        ]
+    )
     np.testing.assert_allclose(got, want, rtol=1e-6)

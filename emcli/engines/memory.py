@@ -96,10 +96,11 @@ class MemoryEngine:
         w = None if self.weights is None else self.weights[indices]
         return self.x[indices].astype(np.float64), w
 
-    def blocks(self, *_: Any, size: int = 65536) -> Iterator[Array]:
-        """The rows in order, in blocks of ``size`` (for writing per-row outputs)."""
+    def blocks(self, *_: Any, size: int = 65536) -> Iterator[tuple[Array, Array | None]]:
+        """The rows in order, ``(x, w)`` blocks of ``size`` rows (for per-row outputs)."""
         for start in range(0, self.n_samples, size):
-            yield self.x[start : start + size]
+            w = None if self.weights is None else self.weights[start : start + size]
+            yield self.x[start : start + size], w
 
     def e_step(self, family: Any, plan: Any, n_threads: int | None = None) -> Any:
         """The family's statistics summed over all rows."""

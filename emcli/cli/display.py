@@ -1,6 +1,9 @@
-"""Progress on stderr: a live rich display at a terminal, plain lines for logs, or nothing.
+"""What a person reads: progress on stderr (a live rich display at a terminal, plain lines
+for logs, or nothing), notes and warnings, and the summaries of a fit, a selection and a
+model file.  rich is imported here only, inside the functions (``emcli --help`` stays fast).
 
-stdout is never touched here: it carries only the data a user asked for.
+Progress, notes and summaries go to stderr; ``print_description`` (``emcli describe``) is the
+one printer for stdout, where it is the data a user asked for.
 """
 
 from __future__ import annotations
@@ -8,17 +11,39 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
-from .em import SilentMonitor, StartResult
+import click
+
+from ..em import SilentMonitor, StartResult
+from .options import in_flags
+
+
+def echo_notes(messages: list[str], quiet: bool) -> None:
+    """``Note: ...`` lines on stderr (none with --quiet); ``{parameter}`` names as flags."""
+    if not quiet:
+        for message in messages:
+            click.echo(f"Note: {in_flags(message)}", err=True)
+
+
+def echo_warnings(messages: list[str]) -> None:
+    """``Warning: ...`` lines on stderr, shown even with --quiet."""
+    for message in messages:
+        click.echo(f"Warning: {in_flags(message)}", err=True)
 
 
 def stderr_console(force_plain: bool = False):
     from rich.console import Console
 
     plain = force_plain or not sys.stderr.isatty()
-    return Console(stderr=True, force_terminal=None if not plain else False,
-                   no_color=plain, highlight=False, soft_wrap=True)
+    return Console(
+        stderr=True,
+        force_terminal=None if not plain else False,
+        no_color=plain,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 class NullDisplay(SilentMonitor):
@@ -114,11 +139,14 @@ class LiveDisplay(NullDisplay):
         self._refresh()
 
     def end(self, result: StartResult) -> None:
-        row = self.rows.setdefault(result.start, {"iter": result.n_iter, "ll": None,
-                                                  "delta": math.nan})
+        row = self.rows.setdefault(
+            result.start, {"iter": result.n_iter, "ll": None, "delta": math.nan}
+        )
         row["state"] = _state(result)
-        if result.usable and not result.collapsed and (
-            self.best is None or result.log_likelihood > self.best
+        if (
+            result.usable
+            and not result.collapsed
+            and (self.best is None or result.log_likelihood > self.best)
         ):
             self.best = result.log_likelihood
         self._refresh()
@@ -134,11 +162,12 @@ class LiveDisplay(NullDisplay):
             table.add_column(name, justify="left" if name == "state" else "right")
         running = [i for i, r in self.rows.items() if r["state"] == "running"]
         done = [i for i in self.rows if i not in running]
-        shown = sorted((done[-max(0, self.SHOWN - len(running)):] if done else []) + running)
+        shown = sorted((done[-max(0, self.SHOWN - len(running)) :] if done else []) + running)
         for i in shown:
             r = self.rows[i]
             table.add_row(
-                f"{i + 1}/{self.n_starts}", str(r.get("iter", 0)),
+                f"{i + 1}/{self.n_starts}",
+                str(r.get("iter", 0)),
                 "-" if r.get("ll") is None else f"{r['ll']:.6f}",
                 "" if math.isnan(r.get("delta", math.nan)) else f"{r['delta']:+.3e}",
                 r["state"],
@@ -147,8 +176,13 @@ class LiveDisplay(NullDisplay):
         parts = [Text(self.title, style="bold")] if self.title else []
         if self.rows:  # starts of this fit (in a selection: when candidates run one by one)
             best = "-" if self.best is None else f"{self.best:.6f}"
-            parts += [table, Text(f"best {best}   {len(done)}/{self.n_starts} starts done   "
-                                  f"{elapsed}", style="cyan")]
+            parts += [
+                table,
+                Text(
+                    f"best {best}   {len(done)}/{self.n_starts} starts done   {elapsed}",
+                    style="cyan",
+                ),
+            ]
         else:
             parts.append(Text(elapsed, style="cyan"))
         self.live.update(Group(*parts))
@@ -207,8 +241,11 @@ def print_selection(console, candidates, winner, criterion: str) -> None:
     from rich.table import Table
 
     plain = not console.is_terminal
-    table = Table(box=box.ASCII if plain else box.SIMPLE_HEAD, show_edge=not plain,
-                  title=f"model selection by {criterion.upper()} (lower is better)")
+    table = Table(
+        box=box.ASCII if plain else box.SIMPLE_HEAD,
+        show_edge=not plain,
+        title=f"model selection by {criterion.upper()} (lower is better)",
+    )
     for name in ("", "k", "covariance", "log-likelihood", "params", "BIC", "ICL", "AIC", "note"):
         table.add_column(name, justify="left" if name in ("covariance", "note") else "right")
 
@@ -221,13 +258,86 @@ def print_selection(console, candidates, winner, criterion: str) -> None:
 
     for c in sorted(candidates, key=key):
         row = c.row()
-        table.add_row("*" if c is winner else "", str(c.n_components), c.covariance_type,
-                      fmt(row["log_likelihood"]), str(row["n_parameters"] or "-"),
-                      fmt(row["bic"]), fmt(row["icl"]), fmt(row["aic"]),
-                      row["reason"][:60])
+        table.add_row(
+            "*" if c is winner else "",
+            str(c.n_components),
+            c.covariance_type,
+            fmt(row["log_likelihood"]),
+            str(row["n_parameters"] or "-"),
+            fmt(row["bic"]),
+            fmt(row["icl"]),
+            fmt(row["aic"]),
+            row["reason"][:60],
+        )
     console.print(table)
     ranked = sorted(v for v in (c.criterion(criterion) for c in candidates) if v is not None)
     if winner is not None:
         margin = f"; runner-up {ranked[1] - ranked[0]:.3f} worse" if len(ranked) > 1 else ""
-        console.print(f"winner: k={winner.n_components}, {winner.covariance_type} "
-                      f"({criterion.upper()} {ranked[0]:.3f}{margin})")
+        console.print(
+            f"winner: k={winner.n_components}, {winner.covariance_type} "
+            f"({criterion.upper()} {ranked[0]:.3f}{margin})"
+        )
+
+
+def print_description(s: dict[str, Any]) -> None:
+    """``emcli describe``: the summary of a model file, on stdout (``apply.describe``)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    plain = not console.is_terminal
+    out: Callable[..., None] = console.print
+    state = "converged" if s["converged"] else "NOT converged"
+    if s["degenerate"]:
+        state += f", DEGENERATE (collapsed: {', '.join(map(str, s['collapsed_components']))})"
+    mean = s["mean_log_likelihood"]
+    out(
+        f"{s['n_components']} component(s), {s['covariance_type']} covariance, "
+        f"{s['n_features']} column(s): {', '.join(s['columns'])}"
+    )
+    out(
+        f"fitted on {s['n_samples']} rows: log-likelihood {s['log_likelihood']:.6f}"
+        + (f" ({mean:.6f} per row)" if mean is not None else "")
+        + f", {s['n_parameters']} parameters, BIC {s['bic']:.4f}, AIC {s['aic']:.4f}"
+    )
+    start = "" if s["best_start"] is None else f", best start {s['best_start']}"
+    out(
+        f"EM: {s['n_iter']} iterations, {state}; {s['n_starts']} start(s){start}"
+        + (", re-seeded after collapses" if s["reseeded"] else "")
+    )
+    if s["settings"]:
+        out("settings: " + ", ".join(f"{k} {v}" for k, v in s["settings"].items()))
+    sel = s.get("selection")
+    if sel:
+        winner = sel.get("winner") or {}
+        margin = sel.get("runner_up_margin")
+        out(
+            f"selection: by {str(sel.get('criterion')).upper()} among {sel['n_candidates']} "
+            f"candidates, winner k={winner.get('components')} {winner.get('covariance')}"
+            + (f", runner-up {margin:.3f} worse" if margin is not None else "")
+        )
+    table = Table(box=box.ASCII if plain else box.SIMPLE_HEAD, show_edge=not plain)
+    wide = s["n_features"] <= 2  # else one row per (component, column): any width fits
+    for name in (
+        ["component", "weight"] + [f"{t} {c}" for c in s["columns"] for t in ("mean", "sd")]
+        if wide
+        else ["component", "weight", "column", "mean", "sd"]
+    ):
+        table.add_column(name, justify="left" if name == "column" else "right")
+    for comp in s["components"]:
+        head = [str(comp["component"]), f"{comp['weight']:.4f}"]
+        if wide:
+            table.add_row(
+                *head, *(f"{comp[t][c]:.4g}" for c in s["columns"] for t in ("mean", "sd"))
+            )
+            continue
+        for i, c in enumerate(s["columns"]):
+            table.add_row(
+                *(head if i == 0 else ["", ""]), c, f"{comp['mean'][c]:.4g}", f"{comp['sd'][c]:.4g}"
+            )
+    out(table)
+    for note in s["notes"]:
+        out(f"note: {note}")
+    for warning in s["warnings"]:
+        out(f"warning: {warning}")

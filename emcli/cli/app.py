@@ -1,0 +1,125 @@
+"""The ``emcli`` group and its entry point: signals, error translation, exit statuses.
+
+Library errors (``EmcliError``) become ``click.ClickException`` in ``click_error``, the one
+place where their ``{parameter}`` names are rendered as flags (``options.FLAGS``); ``_run``
+maps every outcome to the exit status of ``emcli.errors.ExitStatus``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import EmcliError, ExitStatus, StdoutClosed
+from .options import CONTEXT, FLAGS
+
+
+class Terminated(BaseException):
+    """Raised from the SIGTERM handler so that cleanup runs as for Ctrl-C."""
+
+
+class Interrupted(BaseException):
+    """Raised from the SIGINT handler instead of KeyboardInterrupt, which click answers with
+    an empty line on stderr before its Abort (the one-line contract has no room for it)."""
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="emcli")  # from the package metadata
+def cli() -> None:
+    """Cluster tabular data with Expectation-Maximization (Gaussian mixtures).
+
+    \b
+    Example:
+      emcli fit sample_data/classic.csv -k 2
+      cat data.csv | emcli fit - -k 3 --labels - | head
+      emcli fit data.parquet -k 1..9 --covariance all --params model.json
+
+    See 'emcli COMMAND --help' and 'man emcli' for the exit codes and file formats.
+    """
+
+
+def click_error(exc: EmcliError) -> click.ClickException:
+    """A library error as click shows it: one ``Error: ...`` line naming flags, with the
+    error's exit status (2 for a UsageError, else 1)."""
+    error = click.ClickException(exc.render(FLAGS))
+    error.exit_code = int(exc.exit_status)
+    return error
+
+
+# ---------------------------------------------------------------------------- signals
+def _on_sigterm(signum: int, frame: Any) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # a second signal must not cut the cleanup short
+    raise Terminated()
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    signal.signal(signum, signal.SIG_IGN)
+    raise Interrupted()
+
+
+def _install_handlers() -> dict[int, Any]:
+    """Our SIGINT/SIGTERM handlers; returns the previous ones (main() puts them back, so
+    calling main() in-process, as the tests do, leaves the caller's handlers alone)."""
+    previous: dict[int, Any] = {}
+    for name, handler in (("SIGTERM", _on_sigterm), ("SIGINT", _on_sigint)):
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        try:
+            previous[signum] = signal.signal(signum, handler)
+        except ValueError:  # not the main thread: signals cannot be handled here
+            pass
+    return previous
+
+
+# ---------------------------------------------------------------------------- entry point
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; map every outcome to the documented exit status."""
+    previous = _install_handlers()
+    try:
+        status = _run(argv)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    sys.exit(int(status))
+
+
+def _invoke(argv: list[str] | None) -> None:
+    try:
+        cli.main(args=argv, prog_name="emcli", standalone_mode=False, auto_envvar_prefix="EMCLI")
+    except EmcliError as exc:
+        raise click_error(exc) from None
+
+
+def _run(argv: list[str] | None) -> int:
+    try:
+        _invoke(argv)
+        status = ExitStatus.OK
+    except click.exceptions.Exit as exc:
+        status = exc.exit_code
+    except click.UsageError as exc:
+        # One line, as for every other error; the hint names the command's --help.
+        command = exc.ctx.command_path if exc.ctx else "emcli"
+        click.echo(f"Error: {exc.format_message()} (see '{command} --help')", err=True)
+        status = exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        status = exc.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort, Interrupted):
+        click.echo("Error: interrupted", err=True)
+        status = ExitStatus.INTERRUPTED
+    except Terminated:
+        click.echo("Error: terminated", err=True)
+        status = ExitStatus.TERMINATED
+    except (BrokenPipeError, StdoutClosed):
+        # The reader went away (e.g. `| head`): end quietly, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        status = ExitStatus.BROKEN_PIPE
+    return int(status)

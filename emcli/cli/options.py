@@ -1,0 +1,238 @@
+"""Options every command spells the same way, and the one table of flag names.
+
+Option groups are decorators (sqlite-utils' ``output_options``).  ``FLAGS`` maps the Python
+parameter names that library messages name as ``{reg_covar}`` to the flags a shell user
+types; ``app.click_error`` renders every library error through it, in one place.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from importlib import import_module
+from typing import Any
+
+import click
+
+from ..errors import render
+
+FORMAT_CHOICES = ("csv", "tsv", "parquet")
+INIT_METHODS = ("kmeans", "kmeans++", "random")
+CRITERIA = ("bic", "icl", "aic")
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+# Python parameter (as library messages name it: "{reg_covar}") -> the CLI's flag.
+FLAGS: dict[str, str] = {
+    # fit: the model and EM
+    "n_components": "-k",
+    "covariance_type": "--covariance",
+    "family": "--family",
+    "criterion": "--criterion",
+    "init": "--init",
+    "n_restarts": "--restarts",
+    "max_iter": "--max-iter",
+    "tol": "--tol",
+    "reg_covar": "--reg-covar",
+    "seed": "--seed",
+    "init_sample": "--init-sample",
+    "accelerate": "--accelerate",
+    "dtype": "--dtype",
+    "missing": "--missing",
+    "jobs": "--jobs",
+    "sample_weight": "--weights",
+    "weights": "--weights",
+    # where the rows are
+    "engine": "--engine",
+    "memory_limit": "--memory-limit",
+    "block_rows": "--block-rows",
+    "scheduler": "--scheduler",
+    # reading a table
+    "columns": "-c/--columns",
+    "fmt": "--format",
+    "delimiter": "--delimiter",
+    # outputs
+    "labels": "--labels",
+    "responsibilities": "--responsibilities",
+    "output_dir": "-o/--output-dir",
+    "params": "--params",
+    "imputed": "--imputed",
+    "selection": "--selection",
+    "output": "--output",
+    "quiet": "-q/--quiet",
+    "verbose": "-v/--verbose",
+    # predict, score, sample, describe
+    "below": "--below",
+    "lowest": "--lowest",
+    "n_samples": "-n/--samples",
+    "as_json": "--json",
+    # plot
+    "kind": "--kind",
+    "x_column": "--x",
+    "y_column": "--y",
+    "pairs": "--pairs",
+    "column": "--column",
+    "width": "--width",
+    "height": "--height",
+    "size": "--size",
+    "dpi": "--dpi",
+}
+
+
+def in_flags(message: str) -> str:
+    """A library message in the command line's words: each ``{parameter}`` as its flag.
+
+    A note or warning that keeps its template (``message.template``) is rendered from it, so
+    a message the library already shows with parameter names still gets flags here.
+    """
+    return render(getattr(message, "template", message), FLAGS)
+
+
+class Option(click.Option):
+    """An option whose automatic environment variable is named after its long flag:
+    EMCLI_FIT_COMPONENTS for ``fit -k/--components``, EMCLI_PLOT_FORMAT for ``plot --format``
+    (click would use the Python parameter name)."""
+
+    def resolve_envvar_value(self, ctx: click.Context) -> str | None:
+        if self.envvar is None and self.allow_from_autoenv and ctx.auto_envvar_prefix:
+            flag = max(self.opts, key=len).lstrip("-").replace("-", "_").upper()
+            return os.environ.get(f"{ctx.auto_envvar_prefix}_{flag}") or None
+        return super().resolve_envvar_value(ctx)
+
+
+option = functools.partial(click.option, cls=Option)
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def group(*decorators: Decorator) -> Decorator:
+    """Several option decorators as one, applied in the order written (as in --help)."""
+
+    def apply(f: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+
+    return apply
+
+
+def set_help(command: click.Command, **texts: str) -> None:
+    """Reword a shared option's help where a command gives it another meaning."""
+    for param in command.params:
+        if param.name in texts:
+            param.help = texts[param.name]  # type: ignore[attr-defined]
+
+
+def split_columns(spec: str | None) -> list[str] | None:
+    """'a, b,c' -> ['a', 'b', 'c']; None for no -c/--columns."""
+    if not spec:
+        return None
+    return [c.strip() for c in spec.split(",") if c.strip()]
+
+
+def family_names() -> tuple[str, ...]:
+    """The registered mixture families (``emcli.families.FAMILIES``; cheap to import)."""
+    return tuple(getattr(import_module("emcli.families"), "FAMILIES", ("gaussian",)))
+
+
+class Size(click.ParamType):
+    """A memory size such as 512MB, 2GB or 800MiB, in bytes."""
+
+    name = "SIZE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        from ..engines.choose import parse_size
+        from ..errors import UsageError
+
+        if isinstance(value, int):
+            return value
+        try:
+            return parse_size(value)
+        except UsageError as exc:
+            self.fail(exc.render(FLAGS), param, ctx)
+
+
+# ---------------------------------------------------------------------------- groups
+input_options = group(
+    option(
+        "--format",
+        "fmt",
+        type=click.Choice(FORMAT_CHOICES),
+        help="Input format; by default from the extension (stdin: csv).",
+    ),
+    option(
+        "-c",
+        "--columns",
+        metavar="A,B,...",
+        help="Comma-separated columns to use [default: every numeric column].",
+    ),
+    option(
+        "--delimiter",
+        metavar="CHAR",
+        help="Field separator for CSV input, e.g. ';' [default: ',' or tab].",
+    ),
+)
+
+output_options = group(
+    option(
+        "--labels",
+        metavar="PATH",
+        help="Write a CSV with a 'cluster' column (0-based), one row per input row.",
+    ),
+    option(
+        "--responsibilities",
+        metavar="PATH",
+        help="Write a CSV of membership probabilities, columns component_0..",
+    ),
+    option(
+        "-o",
+        "--output-dir",
+        metavar="DIR",
+        help="Write labels.csv, responsibilities.csv and params.json into DIR.",
+    ),
+)
+
+scale_options = group(
+    option(
+        "--engine",
+        type=click.Choice(("memory", "stream", "dask")),
+        default=None,
+        help="memory: load the table; stream: one pass over the file per iteration; "
+        "dask: on a Dask cluster [default: memory, or stream when the input "
+        "exceeds --memory-limit].",
+    ),
+    option(
+        "--memory-limit",
+        type=Size(),
+        metavar="SIZE",
+        help="Memory budget, e.g. 512MB or 2GB: larger inputs are streamed "
+        "[default: half the physical memory].",
+    ),
+    option(
+        "--block-rows",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Rows per block read by --engine stream [default: 65536], or per "
+        "partition with --engine dask [default: a row group, 64 MB of CSV].",
+    ),
+    option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler, e.g. tcp://host:8786 (implies --engine dask) "
+        "[default: a local cluster, one worker per core].",
+    ),
+)
+
+display_options = group(
+    option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        help="No progress, notes or summary on stderr (warnings and errors stay).",
+    ),
+    option(
+        "-v",
+        "--verbose",
+        is_flag=True,
+        help="Where stderr is not a terminal, one plain line per EM iteration.",
+    ),
+)
