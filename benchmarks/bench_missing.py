@@ -20,8 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emcli.engines.memory import MemoryEngine  # noqa: E402
 from emcli.em.step import e_step  # noqa: E402
+from emcli.engines.memory import MemoryEngine  # noqa: E402
 from emcli.families.gaussian import GaussianFamily  # noqa: E402
 
 
@@ -59,16 +59,20 @@ def main() -> None:
     xm = x.copy()
     xm[np.random.default_rng(2).random(x.shape) < args.fraction] = np.nan
     gaps = np.isnan(xm)
-    print(f"n={args.n} d={args.d} k={args.k}; {gaps.mean():.1%} cells missing, "
-          f"{gaps.any(axis=1).mean():.1%} rows with gaps; {args.repeat} repeats, seconds per "
-          "iteration as median [min-max]")
+    print(
+        f"n={args.n} d={args.d} k={args.k}; {gaps.mean():.1%} cells missing, "
+        f"{gaps.any(axis=1).mean():.1%} rows with gaps; {args.repeat} repeats, seconds per "
+        "iteration as median [min-max]"
+    )
     for kind in ("full", "tied", "diag", "spherical"):
         full = iteration_times(x, args.k, kind, args.repeat)
         gappy = iteration_times(xm, args.k, kind, args.repeat)
         med_f, med_g = float(np.median(full)), float(np.median(gappy))
-        print(f"{kind:9s} complete {med_f:.4f} [{min(full):.4f}-{max(full):.4f}]  "
-              f"{args.fraction:.0%} missing {med_g:.4f} [{min(gappy):.4f}-{max(gappy):.4f}]  "
-              f"ratio {med_g / med_f:.1f}x")
+        print(
+            f"{kind:9s} complete {med_f:.4f} [{min(full):.4f}-{max(full):.4f}]  "
+            f"{args.fraction:.0%} missing {med_g:.4f} [{min(gappy):.4f}-{max(gappy):.4f}]  "
+            f"ratio {med_g / med_f:.1f}x"
+        )
 
 
 if __name__ == "__main__":

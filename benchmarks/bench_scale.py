@@ -44,8 +44,9 @@ N_FEATURES = 10
 N_COMPONENTS = 3
 
 
-def write_mixture_parquet(path: Path, n_rows: int, seed: int = 0,
-                          group_rows: int = 500_000) -> None:
+def write_mixture_parquet(
+    path: Path, n_rows: int, seed: int = 0, group_rows: int = 500_000
+) -> None:
     """n_rows x 10 columns from a 3-component mixture, written row group by row group."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -59,8 +60,9 @@ def write_mixture_parquet(path: Path, n_rows: int, seed: int = 0,
             m = min(group_rows, n_rows - start)
             labels = rng.integers(N_COMPONENTS, size=m)
             x = means[labels] + rng.normal(size=(m, N_FEATURES))
-            writer.write_table(pa.table({n: x[:, j] for j, n in enumerate(names)}),
-                               row_group_size=group_rows)
+            writer.write_table(
+                pa.table({n: x[:, j] for j, n in enumerate(names)}), row_group_size=group_rows
+            )
 
 
 def spread(values: list[float]) -> dict[str, float]:
@@ -80,19 +82,44 @@ finally:
         hwm = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
     print("VmHWM", hwm, file=sys.stderr)
 """
-def bench_big(workdir: Path, n_rows: int, memory_limit: str, max_iter: int,
-              covariance: str) -> dict:
+
+
+def bench_big(
+    workdir: Path, n_rows: int, memory_limit: str, max_iter: int, covariance: str
+) -> dict:
     from emcli.engines.choose import parse_size
 
     path = workdir / f"big_{n_rows}.parquet"
     if not path.exists():
         t0 = time.perf_counter()
         write_mixture_parquet(path, n_rows)
-        print(f"wrote {path} ({path.stat().st_size / 1e9:.2f} GB) in "
-              f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    args = [sys.executable, "-c", PEAK_WRAPPER, "fit", str(path), "-k", str(N_COMPONENTS),
-            "--covariance", covariance, "-n", "1", "--max-iter", str(max_iter), "--tol", "0",
-            "--memory-limit", memory_limit, "-v", "--params", str(workdir / "big_model.json")]
+        print(
+            f"wrote {path} ({path.stat().st_size / 1e9:.2f} GB) in "
+            f"{time.perf_counter() - t0:.0f} s",
+            file=sys.stderr,
+        )
+    args = [
+        sys.executable,
+        "-c",
+        PEAK_WRAPPER,
+        "fit",
+        str(path),
+        "-k",
+        str(N_COMPONENTS),
+        "--covariance",
+        covariance,
+        "-n",
+        "1",
+        "--max-iter",
+        str(max_iter),
+        "--tol",
+        "0",
+        "--memory-limit",
+        memory_limit,
+        "-v",
+        "--params",
+        str(workdir / "big_model.json"),
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t0 = time.perf_counter()
     run = subprocess.run(args, capture_output=True, text=True, env=env, check=True)
@@ -102,14 +129,20 @@ def bench_big(workdir: Path, n_rows: int, memory_limit: str, max_iter: int,
     per_iter = np.diff(elapsed).tolist()  # each: one M-step and one streamed E-step pass
     limit = parse_size(memory_limit)
     result = {
-        "rows": n_rows, "columns": N_FEATURES, "components": N_COMPONENTS,
-        "covariance": covariance, "in_memory_bytes": n_rows * N_FEATURES * 8,
-        "file_bytes": path.stat().st_size, "memory_limit_bytes": limit,
+        "rows": n_rows,
+        "columns": N_FEATURES,
+        "components": N_COMPONENTS,
+        "covariance": covariance,
+        "in_memory_bytes": n_rows * N_FEATURES * 8,
+        "file_bytes": path.stat().st_size,
+        "memory_limit_bytes": limit,
         "auto_stream_note": [ln for ln in run.stderr.splitlines() if "engine stream" in ln],
-        "peak_rss_bytes": peak, "peak_rss_under_limit": peak < limit,
+        "peak_rss_bytes": peak,
+        "peak_rss_under_limit": peak < limit,
         "seconds_per_iteration": spread(per_iter),
         "rows_per_second": n_rows / statistics.median(per_iter),
-        "wall_seconds": wall, "iterations": len(per_iter),
+        "wall_seconds": wall,
+        "iterations": len(per_iter),
     }
     return result
 
@@ -134,8 +167,9 @@ class Timer:
         return np.diff(self.times).tolist()
 
 
-def bench_overhead(workdir: Path, n_rows: int, max_iter: int, repeat: int,
-                   covariance: str, workers: int) -> dict:
+def bench_overhead(
+    workdir: Path, n_rows: int, max_iter: int, repeat: int, covariance: str, workers: int
+) -> dict:
     import distributed
 
     from emcli import api
@@ -147,22 +181,32 @@ def bench_overhead(workdir: Path, n_rows: int, max_iter: int, repeat: int,
     path = workdir / f"fits_{n_rows}.parquet"
     if not path.exists():
         write_mixture_parquet(path, n_rows, group_rows=250_000)
-    settings = dict(covariance_type=covariance, n_restarts=1, max_iter=max_iter, tol=0.0,
-                    init_sample=20_000)
+    settings = dict(
+        covariance_type=covariance, n_restarts=1, max_iter=max_iter, tol=0.0, init_sample=20_000
+    )
     times: dict[str, list[float]] = {"memory": [], "stream": [], "dask": []}
     lls: dict[str, float] = {}
     table = read_table(str(path))
-    cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
-                                       processes=True, dashboard_address=":0",
-                                       silence_logs=logging.ERROR)
+    cluster = distributed.LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )
     client = distributed.Client(cluster)
     try:
         for _ in range(repeat):
             for name in ("memory", "stream", "dask"):
                 timer = Timer()
                 if name == "memory":
-                    model = api.fit_engine(MemoryEngine(table.x), N_COMPONENTS,
-                                           columns=table.columns, monitor=timer, **settings)
+                    model = api.fit_engine(
+                        MemoryEngine(table.x),
+                        N_COMPONENTS,
+                        columns=table.columns,
+                        monitor=timer,
+                        **settings,
+                    )
                 elif name == "stream":
                     with StreamEngine(str(path)) as engine:
                         model = api.fit_engine(engine, N_COMPONENTS, monitor=timer, **settings)
@@ -176,14 +220,19 @@ def bench_overhead(workdir: Path, n_rows: int, max_iter: int, repeat: int,
         cluster.close()
     med = {k: statistics.median(v) for k, v in times.items()}
     return {
-        "rows": n_rows, "columns": N_FEATURES, "components": N_COMPONENTS,
-        "covariance": covariance, "dask_workers": workers, "repeats": repeat,
+        "rows": n_rows,
+        "columns": N_FEATURES,
+        "components": N_COMPONENTS,
+        "covariance": covariance,
+        "dask_workers": workers,
+        "repeats": repeat,
         "iterations_per_repeat": max_iter,
         "seconds_per_iteration": {k: spread(v) for k, v in times.items()},
         "ratio_stream_over_memory": med["stream"] / med["memory"],
         "ratio_dask_over_memory": med["dask"] / med["memory"],
         "log_likelihood_rel_diff": {
-            k: abs(lls[k] - lls["memory"]) / abs(lls["memory"]) for k in ("stream", "dask")},
+            k: abs(lls[k] - lls["memory"]) / abs(lls["memory"]) for k in ("stream", "dask")
+        },
     }
 
 
@@ -199,15 +248,27 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
-    out = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                       "note": "shared machine; figures vary run to run"}}
+    out = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "note": "shared machine; figures vary run to run",
+        }
+    }
     if args.part in ("all", "big"):
-        out["big"] = bench_big(args.workdir, args.rows or 20_000_000, args.memory_limit,
-                               args.max_iter, args.covariance)
+        out["big"] = bench_big(
+            args.workdir, args.rows or 20_000_000, args.memory_limit, args.max_iter, args.covariance
+        )
         print(json.dumps(out["big"], indent=2))
     if args.part in ("all", "overhead"):
-        out["overhead"] = bench_overhead(args.workdir, args.rows or 2_000_000, args.max_iter,
-                                         args.repeat, args.covariance, args.workers)
+        out["overhead"] = bench_overhead(
+            args.workdir,
+            args.rows or 2_000_000,
+            args.max_iter,
+            args.repeat,
+            args.covariance,
+            args.workers,
+        )
         print(json.dumps(out["overhead"], indent=2))
     target = args.workdir / "bench_scale.json"
     previous = json.loads(target.read_text()) if target.exists() else {}

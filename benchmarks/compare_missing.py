@@ -30,10 +30,14 @@ FRACTIONS = (0.1, 0.2, 0.3, 0.4)
 def truth() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     weights = np.array([0.5, 0.3, 0.2])
     means = np.array([[0.0, 0.0, 0.0, 0.0], [4.0, 4.0, 0.0, -2.0], [0.0, 5.0, 5.0, 2.0]])
-    base = np.array([[1.0, 0.8, 0.5, 0.3], [0.8, 1.0, 0.6, 0.4],
-                     [0.5, 0.6, 1.0, 0.7], [0.3, 0.4, 0.7, 1.0]])
-    scales = [np.array([1.0, 1.5, 1.0, 0.8]), np.array([0.7, 1.0, 1.2, 1.0]),
-              np.array([1.2, 0.8, 0.9, 1.1])]
+    base = np.array(
+        [[1.0, 0.8, 0.5, 0.3], [0.8, 1.0, 0.6, 0.4], [0.5, 0.6, 1.0, 0.7], [0.3, 0.4, 0.7, 1.0]]
+    )
+    scales = [
+        np.array([1.0, 1.5, 1.0, 0.8]),
+        np.array([0.7, 1.0, 1.2, 1.0]),
+        np.array([1.2, 0.8, 0.9, 1.1]),
+    ]
     covs = np.stack([base * np.outer(s, s) for s in scales])
     return weights, means, covs
 
@@ -62,8 +66,14 @@ def parameter_errors(model) -> tuple[float, float]:
     for perm in itertools.permutations(range(len(means))):
         p = list(perm)
         mean_err = float(np.mean(np.linalg.norm(model.means[p] - means, axis=1)))
-        cov_err = float(np.mean([np.linalg.norm(fitted[p[j]] - covs[j]) / np.linalg.norm(covs[j])
-                                 for j in range(len(means))]))
+        cov_err = float(
+            np.mean(
+                [
+                    np.linalg.norm(fitted[p[j]] - covs[j]) / np.linalg.norm(covs[j])
+                    for j in range(len(means))
+                ]
+            )
+        )
         if best is None or mean_err + cov_err < sum(best):
             best = (mean_err, cov_err)
     assert best is not None
@@ -97,8 +107,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     args = parser.parse_args()
     print(f"n={args.n}, d=4, k=3 (full covariances), {args.seeds} seeds; means over seeds")
-    print("missing  complete  | mean error: EM  mean-imp  drop | cov error: EM  mean-imp  drop"
-          " | impute RMSE: EM  col-mean")
+    print(
+        "missing  complete  | mean error: EM  mean-imp  drop | cov error: EM  mean-imp  drop"
+        " | impute RMSE: EM  col-mean"
+    )
     for fraction in FRACTIONS:
         runs = [compare(args.n, fraction, seed) for seed in range(args.seeds)]
         avg = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}

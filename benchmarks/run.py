@@ -46,8 +46,11 @@ sys.path.insert(0, str(ROOT))
 
 from emcli.em import run_em  # noqa: E402
 from emcli.engines.memory import MemoryEngine  # noqa: E402
-from emcli.families.gaussian import GaussianFamily, kernels  # noqa: E402
-from emcli.families.gaussian import GaussianParams  # noqa: E402
+from emcli.families.gaussian import (  # noqa: E402
+    GaussianFamily,
+    GaussianParams,  # noqa: E402
+    kernels,
+)
 
 FULL_CASES = [
     (1_000_000, 10, 8, "full"),
@@ -93,8 +96,9 @@ def start_params(x: np.ndarray, k: int, kind: str) -> GaussianParams:
 def sklearn_model(params: GaussianParams):
     from sklearn.mixture import GaussianMixture
 
-    gm = GaussianMixture(params.n_components, covariance_type=params.covariance_type,
-                         reg_covar=REG_COVAR)
+    gm = GaussianMixture(
+        params.n_components, covariance_type=params.covariance_type, reg_covar=REG_COVAR
+    )
     gm.weights_ = params.weights.copy()
     gm.means_ = params.means.copy()
     gm.covariances_ = np.array(params.covariances, copy=True)
@@ -103,21 +107,24 @@ def sklearn_model(params: GaussianParams):
 
 
 # ---------------------------------------------------------------------------- per iteration
-def time_emcli(x: np.ndarray, params: GaussianParams, iters: int,
-               dtype: str = "float64") -> tuple[list[float], list[float]]:
+def time_emcli(
+    x: np.ndarray, params: GaussianParams, iters: int, dtype: str = "float64"
+) -> tuple[list[float], list[float]]:
     """Seconds per EM iteration and the log-likelihood history (run_em, tol=0)."""
     stamps: list[float] = []
     engine = MemoryEngine(x, dtype=dtype)
     t0 = time.perf_counter()
     family = GaussianFamily(params.model, REG_COVAR)
-    _, _, _, _, history = run_em(engine, family, params, iters, 0.0,
-                                 lambda it, ll, delta: stamps.append(time.perf_counter()))
+    _, _, _, _, history = run_em(
+        engine, family, params, iters, 0.0, lambda it, ll, delta: stamps.append(time.perf_counter())
+    )
     times = np.diff([t0, *stamps])[1:].tolist()  # E-step + M-step of each iteration
     return times, history
 
 
-def time_sklearn(x: np.ndarray, params: GaussianParams,
-                 iters: int) -> tuple[list[float], list[float]]:
+def time_sklearn(
+    x: np.ndarray, params: GaussianParams, iters: int
+) -> tuple[list[float], list[float]]:
     gm = sklearn_model(params)
     times, lls = [], []
     with warnings.catch_warnings():
@@ -133,8 +140,16 @@ def time_sklearn(x: np.ndarray, params: GaussianParams,
 
 def peak_child(side: str, n: int, d: int, k: int, kind: str, iters: int) -> dict:
     """Run one side in a fresh process; its peak RSS beyond the data (bytes)."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", side,
-           "--case", f"{n},{d},{k},{kind}", "--iters", str(iters)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        side,
+        "--case",
+        f"{n},{d},{k},{kind}",
+        "--iters",
+        str(iters),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -180,9 +195,18 @@ def child_main(side: str, case: str, iters: int) -> None:
     else:
         time_sklearn(x, params, iters)
     peak = _peak_rss()
-    print(json.dumps({"data_bytes": x.nbytes, "base_rss": base, "peak_rss": peak,
-                      "peak_before": peak_before, "peak_reset": reset,
-                      "extra": max(0, peak - base)}))
+    print(
+        json.dumps(
+            {
+                "data_bytes": x.nbytes,
+                "base_rss": base,
+                "peak_rss": peak,
+                "peak_before": peak_before,
+                "peak_reset": reset,
+                "extra": max(0, peak - base),
+            }
+        )
+    )
 
 
 # ---------------------------------------------------------------------------- machine bound
@@ -243,13 +267,29 @@ def end_to_end(n: int, d: int, k: int, iters: int, repeat: int) -> dict:
         script = os.path.join(tmp, "sk.py")
         Path(script).write_text(SKLEARN_SCRIPT)
         commands = {
-            "emcli": [sys.executable, "-m", "emcli", "fit", path, "-k", str(k), "-n", "1",
-                      "--init", "kmeans++", "--max-iter", str(iters), "--tol", "0",
-                      "--labels", os.path.join(tmp, "labels.csv"), "-q"],
+            "emcli": [
+                sys.executable,
+                "-m",
+                "emcli",
+                "fit",
+                path,
+                "-k",
+                str(k),
+                "-n",
+                "1",
+                "--init",
+                "kmeans++",
+                "--max-iter",
+                str(iters),
+                "--tol",
+                "0",
+                "--labels",
+                os.path.join(tmp, "labels.csv"),
+                "-q",
+            ],
             "sklearn": [sys.executable, script, path, str(k), str(iters)],
         }
-        result: dict = {"n": n, "d": d, "k": k, "iters": iters,
-                        "csv_bytes": os.path.getsize(path)}
+        result: dict = {"n": n, "d": d, "k": k, "iters": iters, "csv_bytes": os.path.getsize(path)}
         for name, cmd in commands.items():
             times = []
             for _ in range(repeat):
@@ -287,8 +327,7 @@ def read_speed(target_bytes: int, repeat: int) -> dict:
         size = os.path.getsize(path)
         readers = {
             "emcli": lambda: read_table(path).x,
-            "pyarrow": lambda: np.column_stack(
-                [c.to_numpy() for c in pcsv.read_csv(path).columns]),
+            "pyarrow": lambda: np.column_stack([c.to_numpy() for c in pcsv.read_csv(path).columns]),
             "pandas": lambda: pd.read_csv(path).to_numpy(),
         }
         result: dict = {"bytes": size, "rows": size * len(chunk) // max(1, one)}
@@ -313,12 +352,15 @@ def accelerate_cases(quick: bool) -> list[tuple[str, object, int, str]]:
     iris = pd.read_csv(ROOT / "sample_data" / "iris.csv").select_dtypes("number").to_numpy()
     rng = np.random.default_rng(7)
     n = 2000 if quick else 20_000
-    overlap = np.concatenate([rng.normal(0.0, 1.0, size=(n // 2, 2)),
-                              rng.normal(1.2, 1.0, size=(n // 2, 2))])
-    cases = [("faithful k=3 tied", faithful, 3, "tied"),
-             ("faithful k=2 full", faithful, 2, "full"),
-             ("iris k=3 full", iris, 3, "full"),
-             (f"overlapping 2 clusters n={n} k=2 full", overlap, 2, "full")]
+    overlap = np.concatenate(
+        [rng.normal(0.0, 1.0, size=(n // 2, 2)), rng.normal(1.2, 1.0, size=(n // 2, 2))]
+    )
+    cases = [
+        ("faithful k=3 tied", faithful, 3, "tied"),
+        ("faithful k=2 full", faithful, 2, "full"),
+        ("iris k=3 full", iris, 3, "full"),
+        (f"overlapping 2 clusters n={n} k=2 full", overlap, 2, "full"),
+    ]
     if not quick:
         cases.append(("planted (1e5, 10, 8) full", make_data(100_000, 10, 8, seed=5), 8, "full"))
     return cases
@@ -342,9 +384,13 @@ def squarem_report(quick: bool, restarts: int) -> list[dict]:
         row["ll_plain"] = plain.log_likelihood
         row["ll_squarem"] = fast.log_likelihood
         # A start that lands on a worse optimum with acceleration than without:
-        worse = [a["start"] for a, b in zip(plain.starts, fast.starts, strict=True)
-                 if a["log_likelihood"] is not None and b["log_likelihood"] is not None
-                 and b["log_likelihood"] < a["log_likelihood"] - 1e-4 * abs(a["log_likelihood"])]
+        worse = [
+            a["start"]
+            for a, b in zip(plain.starts, fast.starts, strict=True)
+            if a["log_likelihood"] is not None
+            and b["log_likelihood"] is not None
+            and b["log_likelihood"] < a["log_likelihood"] - 1e-4 * abs(a["log_likelihood"])
+        ]
         row["starts_worse"] = worse
         rows.append(row)
     return rows
@@ -357,8 +403,9 @@ def startup(repeat: int) -> dict:
         times = []
         for _ in range(repeat):
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "emcli", flag], check=True, cwd=ROOT,
-                           capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "emcli", flag], check=True, cwd=ROOT, capture_output=True
+            )
             times.append(time.perf_counter() - t)
         out[flag] = statistics.median(times)
     t = []
@@ -378,8 +425,10 @@ def machine_info() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "cpus": os.cpu_count(),
-        "blas": [{k: i.get(k) for k in ("internal_api", "version", "architecture",
-                                         "num_threads")} for i in threadpool_info()],
+        "blas": [
+            {k: i.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+            for i in threadpool_info()
+        ],
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "loadavg_start": os.getloadavg(),
     }
@@ -392,9 +441,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--skip-cli", action="store_true")
     ap.add_argument("--skip-accelerate", action="store_true")
-    ap.add_argument("--shape", action="append", metavar="N,D,K,TYPE",
-                    help="time these sizes instead of the standard ones (repeatable), e.g. "
-                         "--shape 300,1000,3,full; skips the machine bound and float32 parts")
+    ap.add_argument(
+        "--shape",
+        action="append",
+        metavar="N,D,K,TYPE",
+        help="time these sizes instead of the standard ones (repeatable), e.g. "
+        "--shape 300,1000,3,full; skips the machine bound and float32 parts",
+    )
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--child", choices=("emcli", "sklearn"), help=argparse.SUPPRESS)
     ap.add_argument("--case", help=argparse.SUPPRESS)
@@ -407,28 +460,40 @@ def main(argv: list[str] | None = None) -> int:
     cases = QUICK_CASES if quick else FULL_CASES
     if args.shape:
         try:
-            cases = [(int(n), int(d), int(k), kind) for n, d, k, kind in
-                     (item.split(",") for item in args.shape)]
+            cases = [
+                (int(n), int(d), int(k), kind)
+                for n, d, k, kind in (item.split(",") for item in args.shape)
+            ]
         except ValueError:
             ap.error("--shape takes N,D,K,TYPE, e.g. 300,1000,3,full")
     iters = args.iters or (4 if quick else 5)
     info = machine_info()
     if info["OPENBLAS_CORETYPE"]:
-        print(f"note: OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']} is set; it may slow numpy "
-              "(see the docs note)", file=sys.stderr)
+        print(
+            f"note: OPENBLAS_CORETYPE={info['OPENBLAS_CORETYPE']} is set; it may slow numpy "
+            "(see the docs note)",
+            file=sys.stderr,
+        )
     lines: list[str] = []
 
     def say(text: str = "") -> None:
         print(text, flush=True)
         lines.append(text)
 
-    say(f"emcli benchmark ({'quick' if quick else 'full'}), load average at start "
+    say(
+        f"emcli benchmark ({'quick' if quick else 'full'}), load average at start "
         f"{info['loadavg_start'][0]:.2f}, {info['cpus']} cpus, BLAS "
-        + ", ".join(f"{b['internal_api']} {b['version']} {b['architecture'] or ''}"
-                    for b in info["blas"] if b["internal_api"] != "openmp"))
+        + ", ".join(
+            f"{b['internal_api']} {b['version']} {b['architecture'] or ''}"
+            for b in info["blas"]
+            if b["internal_api"] != "openmp"
+        )
+    )
     say()
-    say(f"{'n':>9} {'d':>3} {'k':>3} {'type':<9} {'emcli s/it':>11} {'sklearn s/it':>12} "
-        f"{'ratio':>7} {'max rel dLL':>11} {'extra RSS emcli':>16} {'extra RSS sklearn':>18}")
+    say(
+        f"{'n':>9} {'d':>3} {'k':>3} {'type':<9} {'emcli s/it':>11} {'sklearn s/it':>12} "
+        f"{'ratio':>7} {'max rel dLL':>11} {'extra RSS emcli':>16} {'extra RSS sklearn':>18}"
+    )
     results: dict = {"machine": info, "cases": []}
     bound_case = BOUND_CASE["quick" if quick else "full"]
     for n, d, k, kind in cases:
@@ -444,11 +509,18 @@ def main(argv: list[str] | None = None) -> int:
             s_times += time_sklearn(x, params, sk_iters)[0]
         m = min(len(s_lls), len(e_hist))
         rel = max(abs(a - b) / abs(b) for a, b in zip(e_hist[:m], s_lls[:m], strict=True))
-        row = {"n": n, "d": d, "k": k, "type": kind,
-               "emcli_s_per_iter": statistics.median(e_times),
-               "sklearn_s_per_iter": statistics.median(s_times),
-               "emcli_times": e_times, "sklearn_times": s_times,
-               "max_rel_ll_diff": rel, "data_bytes": x.nbytes}
+        row = {
+            "n": n,
+            "d": d,
+            "k": k,
+            "type": kind,
+            "emcli_s_per_iter": statistics.median(e_times),
+            "sklearn_s_per_iter": statistics.median(s_times),
+            "emcli_times": e_times,
+            "sklearn_times": s_times,
+            "max_rel_ll_diff": rel,
+            "data_bytes": x.nbytes,
+        }
         row["ratio"] = row["sklearn_s_per_iter"] / row["emcli_s_per_iter"]
         if (n, d, k, kind) == bound_case:
             # The same data with the sparse moments of the exact components turned off
@@ -456,19 +528,25 @@ def main(argv: list[str] | None = None) -> int:
             saved = kernels.SPARSE_FILL
             kernels.SPARSE_FILL = 0.0
             try:
-                row["emcli_dense_s_per_iter"] = statistics.median(
-                    time_emcli(x, params, iters)[0])
+                row["emcli_dense_s_per_iter"] = statistics.median(time_emcli(x, params, iters)[0])
             finally:
                 kernels.SPARSE_FILL = saved
         if not args.skip_memory and not (quick and results["cases"]):
             row["mem_emcli"] = peak_child("emcli", n, d, k, kind, 2)
             row["mem_sklearn"] = peak_child("sklearn", n, d, k, kind, 2)
-        mem = ("{:>10.2f}x data".format(row["mem_emcli"]["extra"] / x.nbytes),
-               "{:>12.2f}x data".format(row["mem_sklearn"]["extra"] / x.nbytes)) \
-            if "mem_emcli" in row else ("-", "-")
-        say(f"{n:>9} {d:>3} {k:>3} {kind:<9} {row['emcli_s_per_iter']:>11.4f} "
+        mem = (
+            (
+                "{:>10.2f}x data".format(row["mem_emcli"]["extra"] / x.nbytes),
+                "{:>12.2f}x data".format(row["mem_sklearn"]["extra"] / x.nbytes),
+            )
+            if "mem_emcli" in row
+            else ("-", "-")
+        )
+        say(
+            f"{n:>9} {d:>3} {k:>3} {kind:<9} {row['emcli_s_per_iter']:>11.4f} "
             f"{row['sklearn_s_per_iter']:>12.4f} {row['ratio']:>7.1f} {rel:>11.1e} "
-            f"{mem[0]:>16} {mem[1]:>18}")
+            f"{mem[0]:>16} {mem[1]:>18}"
+        )
         if rel > 1e-10:
             say(f"  !! log-likelihoods differ by {rel:.1e} relative (> 1e-10)")
         results["cases"].append(row)
@@ -480,78 +558,117 @@ def main(argv: list[str] | None = None) -> int:
         bw = bandwidth((16 if quick else 400) * 2**20)
         flops = em_flops(bn, bd, bk)
         bound = max(flops / rate, bn * bd * 8 / bw)
-        case = next(c for c in results["cases"] if (c["n"], c["d"], c["k"], c["type"]) ==
-                    (bn, bd, bk, bkind))
-        results["bound"] = {"gemm_flops_per_s": rate, "bandwidth_bytes_per_s": bw,
-                            "flops_per_iter": flops, "bound_s": bound,
-                            "emcli_over_bound": case["emcli_s_per_iter"] / bound,
-                            "sklearn_over_bound": case["sklearn_s_per_iter"] / bound}
+        case = next(
+            c
+            for c in results["cases"]
+            if (c["n"], c["d"], c["k"], c["type"]) == (bn, bd, bk, bkind)
+        )
+        results["bound"] = {
+            "gemm_flops_per_s": rate,
+            "bandwidth_bytes_per_s": bw,
+            "flops_per_iter": flops,
+            "bound_s": bound,
+            "emcli_over_bound": case["emcli_s_per_iter"] / bound,
+            "sklearn_over_bound": case["sklearn_s_per_iter"] / bound,
+        }
         dense = case["emcli_dense_s_per_iter"]
         results["bound"]["emcli_dense_s_per_iter"] = dense
         results["bound"]["emcli_dense_over_bound"] = dense / bound
         results["bound"]["sklearn_over_emcli_dense"] = case["sklearn_s_per_iter"] / dense
         say()
-        say(f"machine bound at ({bn}, {bd}, {bk}) {bkind}: GEMM {rate / 1e9:.1f} GFLOP/s, memory "
+        say(
+            f"machine bound at ({bn}, {bd}, {bk}) {bkind}: GEMM {rate / 1e9:.1f} GFLOP/s, memory "
             f"{bw / 1e9:.1f} GB/s, {flops / 1e9:.2f} GFLOP per iteration -> {bound:.4f} s; "
             f"emcli {results['bound']['emcli_over_bound']:.2f}x the bound, sklearn "
-            f"{results['bound']['sklearn_over_bound']:.1f}x")
-        say(f"  with every responsibility in the M-step (no sparse moments): emcli "
+            f"{results['bound']['sklearn_over_bound']:.1f}x"
+        )
+        say(
+            f"  with every responsibility in the M-step (no sparse moments): emcli "
             f"{dense:.4f} s/it, {dense / bound:.2f}x the bound, sklearn/emcli "
-            f"{case['sklearn_s_per_iter'] / dense:.1f}")
+            f"{case['sklearn_s_per_iter'] / dense:.1f}"
+        )
 
         say()
-        say(f"{'--dtype float32 vs float64':<30} {'s/it f64':>9} {'s/it f32':>9} {'speed-up':>8} "
-            f"{'max rel dLL over the run':>25}")
+        say(
+            f"{'--dtype float32 vs float64':<30} {'s/it f64':>9} {'s/it f32':>9} {'speed-up':>8} "
+            f"{'max rel dLL over the run':>25}"
+        )
         results["float32"] = []
-        for n, d, k, kind in ([(3000, 3, 2, "full")] if quick else
-                              [(1_000_000, 10, 8, "full"), (1_000_000, 10, 8, "diag"),
-                               (200_000, 50, 16, "full")]):
+        for n, d, k, kind in (
+            [(3000, 3, 2, "full")]
+            if quick
+            else [(1_000_000, 10, 8, "full"), (1_000_000, 10, 8, "diag"), (200_000, 50, 16, "full")]
+        ):
             x = make_data(n, d, k)
             params = start_params(x, k, kind)
             t64, h64 = time_emcli(x, params, iters)
             t32, h32 = time_emcli(x, params, iters, dtype="float32")
             rel = max(abs(a - b) / abs(b) for a, b in zip(h32, h64, strict=True))
-            row = {"n": n, "d": d, "k": k, "type": kind, "f64": statistics.median(t64),
-                   "f32": statistics.median(t32), "max_rel_ll_diff": rel}
+            row = {
+                "n": n,
+                "d": d,
+                "k": k,
+                "type": kind,
+                "f64": statistics.median(t64),
+                "f32": statistics.median(t32),
+                "max_rel_ll_diff": rel,
+            }
             results["float32"].append(row)
-            say(f"{f'({n}, {d}, {k}) {kind}':<30} {row['f64']:>9.4f} {row['f32']:>9.4f} "
-                f"{row['f64'] / row['f32']:>8.2f} {rel:>25.1e}")
+            say(
+                f"{f'({n}, {d}, {k}) {kind}':<30} {row['f64']:>9.4f} {row['f32']:>9.4f} "
+                f"{row['f64'] / row['f32']:>8.2f} {rel:>25.1e}"
+            )
             del x
 
     if not args.skip_cli:
-        e2e = end_to_end(*((5000, 3, 3) if quick else (200_000, 10, 8)),
-                         iters=5 if quick else 10, repeat=1 if quick else 3)
+        e2e = end_to_end(
+            *((5000, 3, 3) if quick else (200_000, 10, 8)),
+            iters=5 if quick else 10,
+            repeat=1 if quick else 3,
+        )
         results["end_to_end"] = e2e
         say()
-        say(f"end to end, CSV of {e2e['n']} x {e2e['d']} ({e2e['csv_bytes'] / 1e6:.0f} MB), "
+        say(
+            f"end to end, CSV of {e2e['n']} x {e2e['d']} ({e2e['csv_bytes'] / 1e6:.0f} MB), "
             f"k={e2e['k']} full, {e2e['iters']} iterations, labels written: emcli fit "
             f"{e2e['emcli']:.2f} s, pandas.read_csv + scikit-learn {e2e['sklearn']:.2f} s, "
-            f"ratio {e2e['ratio']:.1f}")
+            f"ratio {e2e['ratio']:.1f}"
+        )
         rd = read_speed(5 * 2**20 if quick else 2**30, 2)
         results["read_csv"] = rd
-        say(f"reading a {rd['bytes'] / 2**20:.0f} MiB numeric CSV into float64 (best of runs): "
+        say(
+            f"reading a {rd['bytes'] / 2**20:.0f} MiB numeric CSV into float64 (best of runs): "
             f"emcli {rd['emcli']:.2f} s, pyarrow.csv.read_csv {rd['pyarrow']:.2f} s "
             f"(emcli/pyarrow {rd['emcli_over_pyarrow']:.2f}), pandas.read_csv {rd['pandas']:.2f} s "
-            f"(pandas/emcli {rd['pandas_over_emcli']:.1f})")
+            f"(pandas/emcli {rd['pandas_over_emcli']:.1f})"
+        )
         results["startup"] = startup(1 if quick else 7)
-        say("start-up (median): " + ", ".join(f"{k} {v:.3f} s"
-                                             for k, v in results["startup"].items()))
+        say(
+            "start-up (median): "
+            + ", ".join(f"{k} {v:.3f} s" for k, v in results["startup"].items())
+        )
 
     if not args.skip_accelerate:
         rows = squarem_report(quick, restarts=2 if quick else 10)
         results["squarem"] = rows
         say()
-        say(f"{'SQUAREM (--accelerate), all starts':<40} {'iters plain':>11} {'iters sq':>9} "
-            f"{'s plain':>8} {'s sq':>7} {'dLL (sq - plain)':>17} {'worse starts':>12}")
+        say(
+            f"{'SQUAREM (--accelerate), all starts':<40} {'iters plain':>11} {'iters sq':>9} "
+            f"{'s plain':>8} {'s sq':>7} {'dLL (sq - plain)':>17} {'worse starts':>12}"
+        )
         for r in rows:
-            say(f"{r['case']:<40} {r['iters_plain']:>11} {r['iters_squarem']:>9} "
+            say(
+                f"{r['case']:<40} {r['iters_plain']:>11} {r['iters_squarem']:>9} "
                 f"{r['seconds_plain']:>8.2f} {r['seconds_squarem']:>7.2f} "
-                f"{r['ll_squarem'] - r['ll_plain']:>17.2e} {len(r['starts_worse']):>12}")
+                f"{r['ll_squarem'] - r['ll_plain']:>17.2e} {len(r['starts_worse']):>12}"
+            )
 
     results["machine"]["loadavg_end"] = os.getloadavg()
     say()
-    say(f"load average at end {results['machine']['loadavg_end'][0]:.2f} (the machine is "
-        "shared: read the figures as ratios)")
+    say(
+        f"load average at end {results['machine']['loadavg_end'][0]:.2f} (the machine is "
+        "shared: read the figures as ratios)"
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")

@@ -103,10 +103,22 @@ def fit(
         raise UsageError("{dtype} must be float64 or float32")
     engine = MemoryEngine(x, weights=weights, dtype=dtype)
     return fit_engine(
-        engine, n_components, columns=names, family=family, covariance_type=covariance_type,
-        init=init, n_restarts=n_restarts, max_iter=max_iter, tol=tol, reg_covar=reg_covar,
-        seed=seed, init_sample=init_sample, missing=missing, monitor=monitor,
-        accelerate=accelerate, dtype=dtype,
+        engine,
+        n_components,
+        columns=names,
+        family=family,
+        covariance_type=covariance_type,
+        init=init,
+        n_restarts=n_restarts,
+        max_iter=max_iter,
+        tol=tol,
+        reg_covar=reg_covar,
+        seed=seed,
+        init_sample=init_sample,
+        missing=missing,
+        monitor=monitor,
+        accelerate=accelerate,
+        dtype=dtype,
     )
 
 
@@ -133,21 +145,24 @@ def check_weights(sample_weight: Any, n: int) -> Array | None:
     return np.ascontiguousarray(w)
 
 
-def apply_missing_policy(x: Array, policy: str
-                         ) -> tuple[NDArray[np.bool_] | None, dict[str, Any], list[str]]:
+def apply_missing_policy(
+    x: Array, policy: str
+) -> tuple[NDArray[np.bool_] | None, dict[str, Any], list[str]]:
     """The rows to fit under ``policy`` (a mask, None for all), the model file's "missing"
     record, and notes."""
     gaps = np.isnan(x)
     rows = gaps.any(axis=1)
-    record, notes = missing_record(policy, x.shape[0], int(gaps.sum()), int(rows.sum()),
-                                   int(gaps.all(axis=1).sum()))
+    record, notes = missing_record(
+        policy, x.shape[0], int(gaps.sum()), int(rows.sum()), int(gaps.all(axis=1).sum())
+    )
     if policy == "drop" and rows.any():
         return np.asarray(~rows), record, notes
     return None, record, notes
 
 
-def missing_record(policy: str, n: int, cells: int, n_gap: int,
-                   n_all_missing: int) -> tuple[dict[str, Any], list[str]]:
+def missing_record(
+    policy: str, n: int, cells: int, n_gap: int, n_all_missing: int
+) -> tuple[dict[str, Any], list[str]]:
     """The "missing" record and notes from counts (engines that never hold all rows).
 
     Args:
@@ -205,7 +220,10 @@ def _as_array(x: Any, columns: Sequence[str] | None) -> tuple[Array, list[str]]:
 
 
 def check_fittable(
-    x: Array, names: Sequence[str], n_components: int, missing: str = "error",
+    x: Array,
+    names: Sequence[str],
+    n_components: int,
+    missing: str = "error",
     weights: Array | None = None,
 ) -> None:
     """Raise DataError for data EM cannot take (``emcli.data.checks``, the checks every
@@ -214,8 +232,13 @@ def check_fittable(
     checks.check_fittable(x, names, n_components, missing, weights)
 
 
-def model_from_outcome(outcome: FitOutcome, family: Any, settings: dict[str, Any],
-                       columns: Sequence[str], n_samples: float) -> MixtureModel:
+def model_from_outcome(
+    outcome: FitOutcome,
+    family: Any,
+    settings: dict[str, Any],
+    columns: Sequence[str],
+    n_samples: float,
+) -> MixtureModel:
     """The winning start as a model, its components in the family's canonical order."""
     best = outcome.best
     order = family.canonical_order(best.params)
@@ -250,8 +273,9 @@ def model_from_outcome(outcome: FitOutcome, family: Any, settings: dict[str, Any
     return model
 
 
-def warm_start(init: Any, family_name: str, covariance_type: str | None, k: int,
-               n_features: int) -> tuple[MixtureModel | None, str | None]:
+def warm_start(
+    init: Any, family_name: str, covariance_type: str | None, k: int, n_features: int
+) -> tuple[MixtureModel | None, str | None]:
     """(the model to start from or None, the covariance type to fit) for ``init``."""
     from .em.init import INIT_METHODS
 
@@ -267,21 +291,26 @@ def warm_start(init: Any, family_name: str, covariance_type: str | None, k: int,
             f"of a model file, not {init!r}"
         )
     if model.family_name != family_name:
-        raise UsageError(f"the {{init}} model is of family {model.family_name!r}, not "
-                         f"{family_name!r}")
+        raise UsageError(
+            f"the {{init}} model is of family {model.family_name!r}, not {family_name!r}"
+        )
     if model.n_components != k:
-        raise UsageError(f"the {{init}} model has {model.n_components} components but "
-                         f"{{n_components}} is {k}")
+        raise UsageError(
+            f"the {{init}} model has {model.n_components} components but {{n_components}} is {k}"
+        )
     if model.n_features != n_features:
-        raise ModelFileError(f"the {{init}} model has {model.n_features} columns but the "
-                             f"data has {n_features}")
+        raise ModelFileError(
+            f"the {{init}} model has {model.n_features} columns but the data has {n_features}"
+        )
     kind = model.covariance_type
     if covariance_type is not None and covariance_type != kind:
         from .families.gaussian import covariance_model
 
         if covariance_model(covariance_type) is not covariance_model(kind):
-            raise UsageError(f"the {{init}} model has {{covariance_type}} {kind}, not "
-                             f"{covariance_type}; leave {{covariance_type}} out or match it")
+            raise UsageError(
+                f"the {{init}} model has {{covariance_type}} {kind}, not "
+                f"{covariance_type}; leave {{covariance_type}} out or match it"
+            )
     return model, kind
 
 
@@ -327,8 +356,11 @@ def fit_engine(
     k = int(n_components)
     start_model, kind = warm_start(init, family, covariance_type, k, len(names))
     try:
-        em = EMSettings(n_components=k, init="kmeans" if start_model else init,
-                        **{key: v for key, v in settings.items()})
+        em = EMSettings(
+            n_components=k,
+            init="kmeans" if start_model else init,
+            **{key: v for key, v in settings.items()},
+        )
     except TypeError as exc:
         raise UsageError(str(exc)) from None
     em.validate()
@@ -355,8 +387,20 @@ def fit_engine(
 
 
 # The order in which the model file lists the settings (0.1.0's order, then the new ones).
-_SETTINGS_ORDER = ("n_components", "covariance_type", "init", "n_restarts", "max_iter", "tol",
-                   "reg_covar", "seed", "init_sample", "accelerate", "dtype", "family")
+_SETTINGS_ORDER = (
+    "n_components",
+    "covariance_type",
+    "init",
+    "n_restarts",
+    "max_iter",
+    "tol",
+    "reg_covar",
+    "seed",
+    "init_sample",
+    "accelerate",
+    "dtype",
+    "family",
+)
 
 
 def _recorded_settings(em: dict[str, Any], family: Any) -> dict[str, Any]:
@@ -388,8 +432,9 @@ def _prepare_rows(engine: Any, names: list[str], k: int, missing: str, dtype: st
     if hasattr(engine, "summary"):  # the stream and dask engines (engines.scanned)
         engine.check(k, missing)
         s = engine.summary
-        record, notes = missing_record(missing, s.n_rows, s.n_missing, s.rows_with_gaps,
-                                       s.rows_all_missing)
+        record, notes = missing_record(
+            missing, s.n_rows, s.n_missing, s.rows_with_gaps, s.rows_all_missing
+        )
         engine.complete_only = missing == "drop" and s.rows_with_gaps > 0
         check_n_components(k, engine.n_samples)
         return engine, record, notes, engine.variances()
@@ -418,8 +463,15 @@ def fit_file(
     """
     from .engines.choose import open_engine
 
-    with open_engine(engine, path, fmt=fmt, columns=columns, delimiter=delimiter,
-                     block_rows=block_rows, scheduler=scheduler) as eng:
+    with open_engine(
+        engine,
+        path,
+        fmt=fmt,
+        columns=columns,
+        delimiter=delimiter,
+        block_rows=block_rows,
+        scheduler=scheduler,
+    ) as eng:
         model = fit_engine(eng, n_components, monitor=monitor, **settings)
         model.notes[:0] = list(eng.notes)
         return model

@@ -24,7 +24,9 @@ Array = NDArray[np.float64]
 
 
 def apply_blocks(
-    model: GaussianMixtureModel, blocks: Iterable[Block], columns: Sequence[str],
+    model: GaussianMixtureModel,
+    blocks: Iterable[Block],
+    columns: Sequence[str],
     density_only: bool = False,
 ) -> Iterator[tuple[int, Array, Array]]:
     """``(first_row, log_resp, log_density)`` for each block of rows.
@@ -125,8 +127,7 @@ def describe(model: GaussianMixtureModel, full_covariances: bool = False) -> dic
         "columns": list(model.columns),
         "components": components,
         "log_likelihood": model.log_likelihood,
-        "mean_log_likelihood": model.log_likelihood / model.n_samples
-        if model.n_samples else None,
+        "mean_log_likelihood": model.log_likelihood / model.n_samples if model.n_samples else None,
         "n_samples": model.n_samples,
         "n_parameters": model.n_parameters,
         "bic": model.bic,

@@ -63,8 +63,9 @@ class MixtureModel:
         if self.family is None:
             from .families.gaussian import GaussianFamily
 
-            self.family = GaussianFamily(self.params.model,
-                                         float(self.settings.get("reg_covar", 1e-6)))
+            self.family = GaussianFamily(
+                self.params.model, float(self.settings.get("reg_covar", 1e-6))
+            )
 
     # ------------------------------------------------------------------ figures
     @property

@@ -85,8 +85,11 @@ def model_from_dict(data: Any, cls: type[MixtureModel]) -> MixtureModel:
             "write one with: emcli fit DATA -k K --params model.json"
         )
     version = data.get("schema_version")
-    if not isinstance(version, int) or isinstance(version, bool) or not (
-            1 <= version <= SCHEMA_VERSION):
+    if (
+        not isinstance(version, int)
+        or isinstance(version, bool)
+        or not (1 <= version <= SCHEMA_VERSION)
+    ):
         raise ModelFileError(
             f"model schema version {version!r} is not supported by this emcli "
             f"(it reads versions 1 to {SCHEMA_VERSION}); upgrade emcli"

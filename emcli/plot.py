@@ -32,8 +32,7 @@ KINDS = ("clusters", "convergence", "selection", "density")
 IMAGE_FORMATS = ("png", "svg", "pdf")
 CRITERIA = ("bic", "icl", "aic")
 # Okabe & Ito (2008), ordered so that neighbours differ most; yellow last (weak on white).
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
-           "#000000")
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 COVARIANCE_STYLE = {  # colour, marker, line style per covariance type (selection plot)
     "full": (PALETTE[0], "o", "-"),
@@ -213,8 +212,10 @@ def _column_index(model: GaussianMixtureModel, name: str, option: str) -> int:
 
 def _model_title(model: GaussianMixtureModel) -> str:
     k = model.n_components
-    return (f"Gaussian mixture: {k} component{'s' if k != 1 else ''}, "
-            f"{model.covariance_type} covariance")
+    return (
+        f"Gaussian mixture: {k} component{'s' if k != 1 else ''}, "
+        f"{model.covariance_type} covariance"
+    )
 
 
 def _rows_note(n_shown: int, n_rows: int, n_dropped: int) -> str:
@@ -271,11 +272,15 @@ def plot_clusters(
         subtitle = f"{note}, coloured by most likely component"
     else:
         if x.shape[0] < 2:
-            raise DataError("a projection on principal axes needs at least two complete rows; "
-                            "choose two columns with --x and --y")
+            raise DataError(
+                "a projection on principal axes needs at least two complete rows; "
+                "choose two columns with --x and --y"
+            )
         origin, basis, share = principal_axes(x)
-        labels_xy = (f"PC1 ({100 * share[0]:.0f}% of variance)",
-                     f"PC2 ({100 * share[1]:.0f}% of variance)")
+        labels_xy = (
+            f"PC1 ({100 * share[0]:.0f}% of variance)",
+            f"PC2 ({100 * share[1]:.0f}% of variance)",
+        )
         subtitle = f"projection on the first two principal axes of the data; {note}"
     fig = _figure(size, dpi)
     ax = fig.add_subplot()
@@ -287,8 +292,15 @@ def plot_clusters(
     return fig
 
 
-def _draw_clusters(ax, model: GaussianMixtureModel, points: Array, labels, basis: Array,
-                   origin: Array, compact: bool = False) -> None:
+def _draw_clusters(
+    ax,
+    model: GaussianMixtureModel,
+    points: Array,
+    labels,
+    basis: Array,
+    origin: Array,
+    compact: bool = False,
+) -> None:
     from matplotlib.patches import Ellipse
     from matplotlib.patheffects import Normal, Stroke
 
@@ -297,8 +309,17 @@ def _draw_clusters(ax, model: GaussianMixtureModel, points: Array, labels, basis
     for j in range(model.n_components):
         colour, marker = PALETTE[j % len(PALETTE)], MARKERS[j % len(MARKERS)]
         mine = points[labels == j]
-        ax.scatter(mine[:, 0], mine[:, 1], s=6 if many else 14, c=colour, marker=marker,
-                   alpha=0.55 if many else 0.75, linewidths=0, rasterized=many, zorder=2)
+        ax.scatter(
+            mine[:, 0],
+            mine[:, 1],
+            s=6 if many else 14,
+            c=colour,
+            marker=marker,
+            alpha=0.55 if many else 0.75,
+            linewidths=0,
+            rasterized=many,
+            zorder=2,
+        )
     for j in range(model.n_components):
         colour = PALETTE[j % len(PALETTE)]
         centre = (model.means[j] - origin) @ basis
@@ -308,12 +329,30 @@ def _draw_clusters(ax, model: GaussianMixtureModel, points: Array, labels, basis
             line = 1.1 if compact else 1.6
             # Over a dense cloud of its own colour, a white halo keeps the ellipse visible.
             halo = [Stroke(linewidth=line + 1.8, foreground="white"), Normal()] if many else []
-            ax.add_patch(Ellipse(tuple(centre), width, height, angle=angle, fill=False,
-                                 edgecolor=colour, linestyle=style, linewidth=line, zorder=3,
-                                 path_effects=halo))
-        ax.plot(*centre, marker="X", markersize=7 if compact else 11, color=colour,
-                markeredgecolor="black",
-                markeredgewidth=1.0, linestyle="none", zorder=4)
+            ax.add_patch(
+                Ellipse(
+                    tuple(centre),
+                    width,
+                    height,
+                    angle=angle,
+                    fill=False,
+                    edgecolor=colour,
+                    linestyle=style,
+                    linewidth=line,
+                    zorder=3,
+                    path_effects=halo,
+                )
+            )
+        ax.plot(
+            *centre,
+            marker="X",
+            markersize=7 if compact else 11,
+            color=colour,
+            markeredgecolor="black",
+            markeredgewidth=1.0,
+            linestyle="none",
+            zorder=4,
+        )
     ax.autoscale_view()
 
 
@@ -321,24 +360,46 @@ def _cluster_legend(fig, model: GaussianMixtureModel) -> None:
     from matplotlib.lines import Line2D
 
     handles = [
-        Line2D([], [], color=PALETTE[j % len(PALETTE)], marker=MARKERS[j % len(MARKERS)],
-               linestyle="none", markersize=7,
-               label=f"component {j} (weight {model.weights[j]:.2f})")
+        Line2D(
+            [],
+            [],
+            color=PALETTE[j % len(PALETTE)],
+            marker=MARKERS[j % len(MARKERS)],
+            linestyle="none",
+            markersize=7,
+            label=f"component {j} (weight {model.weights[j]:.2f})",
+        )
         for j in range(model.n_components)
     ]
     handles += [
-        Line2D([], [], color="black", marker="X", markerfacecolor="white", linestyle="none",
-               markersize=9, label="component mean"),
+        Line2D(
+            [],
+            [],
+            color="black",
+            marker="X",
+            markerfacecolor="white",
+            linestyle="none",
+            markersize=9,
+            label="component mean",
+        ),
         Line2D([], [], color="black", linestyle="-", label="1-sigma ellipse"),
         Line2D([], [], color="black", linestyle="--", label="2-sigma ellipse"),
     ]
     # Below the axes: the legend never hides data points.
-    fig.legend(handles=handles, loc="outside lower center", fontsize="small",
-               ncols=min(len(handles), 3))
+    fig.legend(
+        handles=handles, loc="outside lower center", fontsize="small", ncols=min(len(handles), 3)
+    )
 
 
-def _pair_grid(model: GaussianMixtureModel, x: Array, labels, shown, note: str,
-               size: tuple[float, float] | None, dpi: float):
+def _pair_grid(
+    model: GaussianMixtureModel,
+    x: Array,
+    labels,
+    shown,
+    note: str,
+    size: tuple[float, float] | None,
+    dpi: float,
+):
     d = model.n_features
     side = min(2.2 * d, 30.0)
     fig = _figure(size, dpi, default=(side, side + 0.8))
@@ -351,8 +412,9 @@ def _pair_grid(model: GaussianMixtureModel, x: Array, labels, shown, note: str,
             else:
                 basis = np.zeros((d, 2))
                 basis[c, 0] = basis[r, 1] = 1.0
-                _draw_clusters(ax, model, x[shown] @ basis, labels[shown], basis, np.zeros(d),
-                               compact=True)
+                _draw_clusters(
+                    ax, model, x[shown] @ basis, labels[shown], basis, np.zeros(d), compact=True
+                )
             ax.tick_params(labelsize="x-small")
             if r == d - 1:
                 ax.set_xlabel(model.columns[c])
@@ -360,16 +422,19 @@ def _pair_grid(model: GaussianMixtureModel, x: Array, labels, shown, note: str,
                 ax.tick_params(labelbottom=False)
             if c == 0:
                 ax.set_ylabel(model.columns[r])
-    fig.suptitle(f"{_model_title(model)} ({note})\n"
-                 "diagonal: histogram of each column with the fitted marginal densities",
-                 fontsize="medium")
+    fig.suptitle(
+        f"{_model_title(model)} ({note})\n"
+        "diagonal: histogram of each column with the fitted marginal densities",
+        fontsize="medium",
+    )
     _cluster_legend(fig, model)
     return fig
 
 
 # ---------------------------------------------------------------------------- density
-def _draw_marginal(ax, model: GaussianMixtureModel, values: Array | None, c: int,
-                   legend: bool = True) -> None:
+def _draw_marginal(
+    ax, model: GaussianMixtureModel, values: Array | None, c: int, legend: bool = True
+) -> None:
     means = model.means[:, c]
     sds = np.sqrt(np.clip(model.params.full_covariances()[:, c, c], 0.0, None))
     lo, hi = float(np.min(means - 3.5 * sds)), float(np.max(means + 3.5 * sds))
@@ -378,20 +443,36 @@ def _draw_marginal(ax, model: GaussianMixtureModel, values: Array | None, c: int
         pad = 0.05 * (hi - lo) if hi > lo else max(1.0, abs(hi)) * 0.05
         lo, hi = lo - pad, hi + pad
         bins = int(np.clip(math.sqrt(values.size), 10, 60))
-        ax.hist(values, bins=bins, density=True, color="#C8C8C8", edgecolor="white",
-                linewidth=0.4,
-                label=f"data ({values.size:,} rows)", zorder=1)
+        ax.hist(
+            values,
+            bins=bins,
+            density=True,
+            color="#C8C8C8",
+            edgecolor="white",
+            linewidth=0.4,
+            label=f"data ({values.size:,} rows)",
+            zorder=1,
+        )
     grid = np.linspace(lo, hi, 512)
-    parts = [model.weights[j] * component_density(grid, means[j], sds[j] ** 2)
-             for j in range(model.n_components)]
+    parts = [
+        model.weights[j] * component_density(grid, means[j], sds[j] ** 2)
+        for j in range(model.n_components)
+    ]
     for j, part in enumerate(parts):
         colour = PALETTE[j % len(PALETTE)]
         ax.fill_between(grid, part, color=colour, alpha=0.15, linewidth=0, zorder=2)
-        ax.plot(grid, part, color=colour, linewidth=1.6, zorder=3,
-                label=f"component {j}: weight {model.weights[j]:.2f}, mean {means[j]:.3g}, "
-                      f"sd {sds[j]:.3g}")
-    ax.plot(grid, np.sum(parts, axis=0), color="black", linewidth=2.2, zorder=4,
-            label="mixture density")
+        ax.plot(
+            grid,
+            part,
+            color=colour,
+            linewidth=1.6,
+            zorder=3,
+            label=f"component {j}: weight {model.weights[j]:.2f}, mean {means[j]:.3g}, "
+            f"sd {sds[j]:.3g}",
+        )
+    ax.plot(
+        grid, np.sum(parts, axis=0), color="black", linewidth=2.2, zorder=4, label="mixture density"
+    )
     ax.set_xlim(lo, hi)
     ax.set_ylim(bottom=0)
     if legend:
@@ -418,8 +499,11 @@ def plot_density(
         if values.size == 0:
             raise DataError(f"column '{model.columns[c]}' has no values to plot")
         dropped = x.shape[0] - values.size
-        subtitle = f"histogram of {values.size:,} rows" + (
-            f" ({dropped:,} missing left out)" if dropped else "") + " and the fitted density"
+        subtitle = (
+            f"histogram of {values.size:,} rows"
+            + (f" ({dropped:,} missing left out)" if dropped else "")
+            + " and the fitted density"
+        )
     fig = _figure(size, dpi)
     ax = fig.add_subplot()
     _draw_marginal(ax, model, values, c)
@@ -454,8 +538,7 @@ def plot_convergence(
     check_kind(model, "convergence", False)
     starts = [s for s in model.starts if s.get("history")]
     best_i = _best_start(model)
-    best = model.starts[best_i] if best_i is not None else {"history": model.history,
-                                                               "start": None}
+    best = model.starts[best_i] if best_i is not None else {"history": model.history, "start": None}
     if best_i is None:
         starts.append(best)
     target = max(float(best["history"][-1]), model.log_likelihood)
@@ -470,14 +553,20 @@ def plot_convergence(
         steps = np.arange(1, history.size + 1)
         collapsed = bool(s.get("collapsed"))
         counts["collapsed" if collapsed else "other"] += 1
-        style = dict(color="#999999" if collapsed else PALETTE[5], linewidth=1.4,
-                     linestyle="--" if collapsed else "-", zorder=2)
+        style = dict(
+            color="#999999" if collapsed else PALETTE[5],
+            linewidth=1.4,
+            linestyle="--" if collapsed else "-",
+            zorder=2,
+        )
         top.plot(steps, history, **style)
         bottom.plot(steps, np.maximum(target - history, floor), **style)
     history = np.asarray(best["history"], dtype=np.float64)
     steps = np.arange(1, history.size + 1)
-    label = f"kept start{'' if best['start'] is None else ' ' + str(best['start'])}: " \
-            f"{history.size} iterations, log-lik {history[-1]:.6g}"
+    label = (
+        f"kept start{'' if best['start'] is None else ' ' + str(best['start'])}: "
+        f"{history.size} iterations, log-lik {history[-1]:.6g}"
+    )
     for ax, values in ((top, history), (bottom, np.maximum(target - history, floor))):
         ax.plot(steps, values, color=PALETTE[3], linewidth=2.4, zorder=3, label=label)
         ax.plot(steps[-1:], values[-1:], marker="o", color=PALETTE[3], zorder=4)
@@ -487,9 +576,11 @@ def plot_convergence(
     bottom.set_ylabel("below best final\nlog-likelihood")
     bottom.set_xlabel("EM iteration")
     bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
-    top.set_title(f"{_model_title(model)}\nEM convergence of {len(starts)} start"
-                  f"{'s' if len(starts) != 1 else ''} ({model.n_samples:,} rows)",
-                  fontsize="medium")
+    top.set_title(
+        f"{_model_title(model)}\nEM convergence of {len(starts)} start"
+        f"{'s' if len(starts) != 1 else ''} ({model.n_samples:,} rows)",
+        fontsize="medium",
+    )
     for ax in (top, bottom):
         ax.grid(True, color="#DDDDDD", linewidth=0.6)
     return fig
@@ -502,8 +593,15 @@ def _convergence_legend(ax, counts: dict[str, int]) -> None:
     if counts["other"]:
         handles.append(Line2D([], [], color=PALETTE[5], label=f"other starts ({counts['other']})"))
     if counts["collapsed"]:
-        handles.append(Line2D([], [], color="#999999", linestyle="--",
-                              label=f"collapsed starts ({counts['collapsed']})"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="#999999",
+                linestyle="--",
+                label=f"collapsed starts ({counts['collapsed']})",
+            )
+        )
     ax.legend(handles=handles, loc="lower right", fontsize="small", framealpha=0.85)
 
 
@@ -543,39 +641,73 @@ def plot_selection(
             subtitle += f", {margin:.3g} below the runner-up"
     winner = record.get("winner") or {}
     if criterion != recorded and winner:
-        subtitle += (f"; the model file holds k={winner.get('components')}, "
-                     f"{winner.get('covariance')} (best by {recorded.upper()})")
-    ax.set_title(f"Model selection by {criterion.upper()} over {len(rows)} candidates\n"
-                 f"{subtitle}", fontsize="medium")
+        subtitle += (
+            f"; the model file holds k={winner.get('components')}, "
+            f"{winner.get('covariance')} (best by {recorded.upper()})"
+        )
+    ax.set_title(
+        f"Model selection by {criterion.upper()} over {len(rows)} candidates\n{subtitle}",
+        fontsize="medium",
+    )
     ax.legend(loc="best", fontsize="small", framealpha=0.85)
     return fig
 
 
-def _draw_selection(ax, rows: Sequence[dict], kinds: list[str], ks: list[int],
-                    criterion: str) -> tuple[int, str, float] | None:
+def _draw_selection(
+    ax, rows: Sequence[dict], kinds: list[str], ks: list[int], criterion: str
+) -> tuple[int, str, float] | None:
     values = {(int(r["components"]), str(r["covariance"])): r.get(criterion) for r in rows}
     best: tuple[int, str, float] | None = None
     missing_drawn = False
     for n, kind in enumerate(kinds):
         colour, marker, style = COVARIANCE_STYLE.get(
-            kind, (PALETTE[n % len(PALETTE)], MARKERS[n % len(MARKERS)], "-"))
+            kind, (PALETTE[n % len(PALETTE)], MARKERS[n % len(MARKERS)], "-")
+        )
         ys = np.array([_number(values.get((k, kind))) for k in ks])
-        ax.plot(ks, ys, color=colour, marker=marker, linestyle=style, linewidth=1.8,
-                markersize=6, label=kind, zorder=3)
+        ax.plot(
+            ks,
+            ys,
+            color=colour,
+            marker=marker,
+            linestyle=style,
+            linewidth=1.8,
+            markersize=6,
+            label=kind,
+            zorder=3,
+        )
         gaps = [k for k, y in zip(ks, ys, strict=True) if (k, kind) in values and np.isnan(y)]
         if gaps:
-            ax.plot(gaps, [0.03] * len(gaps), transform=ax.get_xaxis_transform(),
-                    marker=marker, markerfacecolor="white", markeredgecolor=colour,
-                    markeredgewidth=1.5, markersize=8, linestyle="none", clip_on=False,
-                    zorder=4, label=None if missing_drawn else "no value (degenerate/failed)")
+            ax.plot(
+                gaps,
+                [0.03] * len(gaps),
+                transform=ax.get_xaxis_transform(),
+                marker=marker,
+                markerfacecolor="white",
+                markeredgecolor=colour,
+                markeredgewidth=1.5,
+                markersize=8,
+                linestyle="none",
+                clip_on=False,
+                zorder=4,
+                label=None if missing_drawn else "no value (degenerate/failed)",
+            )
             missing_drawn = True
         for k, y in zip(ks, ys, strict=True):
             if not np.isnan(y) and (best is None or y < best[2]):
                 best = (k, kind, float(y))
     if best is not None:
-        ax.plot([best[0]], [best[2]], marker="o", markersize=18, markerfacecolor="none",
-                markeredgecolor="black", markeredgewidth=2.0, linestyle="none", zorder=5,
-                label=f"best (k={best[0]}, {best[1]})")
+        ax.plot(
+            [best[0]],
+            [best[2]],
+            marker="o",
+            markersize=18,
+            markerfacecolor="none",
+            markeredgecolor="black",
+            markeredgewidth=2.0,
+            linestyle="none",
+            zorder=5,
+            label=f"best (k={best[0]}, {best[1]})",
+        )
     return best
 
 
@@ -605,8 +737,9 @@ def plot(
     check_kind(model, kind, x is not None)
     if kind == "clusters":
         assert x is not None
-        return plot_clusters(model, x, x_column=x_column, y_column=y_column, pairs=pairs,
-                             size=size, dpi=dpi)
+        return plot_clusters(
+            model, x, x_column=x_column, y_column=y_column, pairs=pairs, size=size, dpi=dpi
+        )
     if kind == "density":
         return plot_density(model, x, column=column, size=size, dpi=dpi)
     if kind == "convergence":

@@ -24,8 +24,13 @@ def engine_stats(engine, params: GaussianParams, reg_covar: float = REG) -> Suff
     return family.finish(engine.e_step(family, plan), plan)
 
 
-def rows_stats(x: np.ndarray, params: GaussianParams, block_size: int | None = None,
-               n_threads: int | None = None, gaps: bool | None = False) -> SufficientStats:
+def rows_stats(
+    x: np.ndarray,
+    params: GaussianParams,
+    block_size: int | None = None,
+    n_threads: int | None = None,
+    gaps: bool | None = False,
+) -> SufficientStats:
     """``family.e_step`` summed over the rows of ``x`` by ``reduce_rows`` (``gaps=False``:
     complete rows, the kernels), as ``SufficientStats`` about the means."""
     family = GaussianFamily(params.model)
@@ -34,14 +39,21 @@ def rows_stats(x: np.ndarray, params: GaussianParams, block_size: int | None = N
     return family.finish(total, plan)
 
 
-def initial_params(x: np.ndarray, k: int, method: str, kind: str, reg_covar: float,
-                   rng: np.random.Generator) -> GaussianParams:
+def initial_params(
+    x: np.ndarray, k: int, method: str, kind: str, reg_covar: float, rng: np.random.Generator
+) -> GaussianParams:
     """The family's starting parameters: labels by ``method``, then one M-step."""
     return GaussianFamily(kind, reg_covar).start(x, k, method, rng)
 
 
-def gaussian_em(engine, params: GaussianParams, max_iter: int, tol: float, reg_covar: float,
-                accelerate: bool = False):
+def gaussian_em(
+    engine,
+    params: GaussianParams,
+    max_iter: int,
+    tol: float,
+    reg_covar: float,
+    accelerate: bool = False,
+):
     """EM from ``params`` with the Gaussian family of their covariance type:
     (params, log_likelihood, n_iter, converged, history) as ``emcli.em.run_em``."""
     family = GaussianFamily(params.model, reg_covar)

@@ -25,8 +25,7 @@ BAD_WEIGHTS = {
     "empty": ("1,2,,1,1", r"weights column 'w' has a missing weight \(data row 3\)"),
     "NA": ("1,2,NA,1,1", r"weights column 'w' has a missing weight \(data row 3\)"),
     "inf": ("1,2,inf,1,1", r"weights column 'w' has an infinite weight \(data row 3\)"),
-    "text": ("1,2,lots,1,1",
-             r"weights column 'w' is not numeric \(it holds 'lots', data row 3\)"),
+    "text": ("1,2,lots,1,1", r"weights column 'w' is not numeric \(it holds 'lots', data row 3\)"),
     "all zero": ("0,0,0,0,0", r"every weight in weights column 'w' is 0"),
 }
 
@@ -74,11 +73,16 @@ def test_bad_weights_in_an_array_name_sample_weight():
 def test_unknown_weights_column_and_weights_as_a_feature(tmp_path):
     path = tmp_path / "good.csv"
     path.write_text(GOOD)
-    for make in (lambda: read_table(str(path), weights="zz"),
-                 lambda: StreamEngine(str(path), weights="zz")):
-        with pytest.raises(DataError, match=r"^unknown weights column 'zz'; the input has: "
-                                            r"'a', 'b', 'w'; choose the weights column with "
-                                            r"weights$"):
+    for make in (
+        lambda: read_table(str(path), weights="zz"),
+        lambda: StreamEngine(str(path), weights="zz"),
+    ):
+        with pytest.raises(
+            DataError,
+            match=r"^unknown weights column 'zz'; the input has: "
+            r"'a', 'b', 'w'; choose the weights column with "
+            r"weights$",
+        ):
             make()
     with pytest.raises(DataError, match="'w' is the weights column"):
         read_table(str(path), columns=["a", "w"], weights="w")
@@ -94,11 +98,21 @@ def test_summaries_of_blocks_add_up_to_the_whole():
     w[21] = -0.5
     whole = ColumnSummary.of_block(x, 0, w, moments=True)
     cuts = [0, 1, 7, 20, 26, 40]
-    parts = [ColumnSummary.of_block(x[a:b], a, w[a:b], moments=True)
-             for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    parts = [
+        ColumnSummary.of_block(x[a:b], a, w[a:b], moments=True)
+        for a, b in zip(cuts[:-1], cuts[1:], strict=True)
+    ]
     total = total_summary(parts)
-    for name in ("n_rows", "n_missing", "first_inf", "first_huge", "rows_with_gaps",
-                 "rows_all_missing", "first_bad_weight", "weight_max"):
+    for name in (
+        "n_rows",
+        "n_missing",
+        "first_inf",
+        "first_huge",
+        "rows_with_gaps",
+        "rows_all_missing",
+        "first_bad_weight",
+        "weight_max",
+    ):
         assert getattr(total, name) == getattr(whole, name), name
     assert total.first_missing[:2] == whole.first_missing[:2]  # its value is NaN
     np.testing.assert_array_equal(total.count, whole.count)

@@ -37,8 +37,9 @@ def csv_text(sep: str = ",", quoted: bool = False) -> str:
     q = '"' if quoted else ""
     lines = [sep.join(f"{q}{c}{q}" for c in ("a", "name", "b", "w"))]
     for i in range(N):
-        lines.append(sep.join([f"{q}{_cell(A[i])}{q}", f"{q}row {i}{q}", _cell(B[i]),
-                               repr(float(W[i]))]))
+        lines.append(
+            sep.join([f"{q}{_cell(A[i])}{q}", f"{q}row {i}{q}", _cell(B[i]), repr(float(W[i]))])
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -148,8 +149,7 @@ def test_blocks_equal_read_table(files, monkeypatch, kind, weights):
 
 
 def test_blocks_cut_to_block_rows_and_rebatched(files):
-    got = list(open_blocks(str(files["parquet"]), ["a"], weights="w",
-                           block_rows=5).blocks(2))
+    got = list(open_blocks(str(files["parquet"]), ["a"], weights="w", block_rows=5).blocks(2))
     assert max(len(b.x) for b in got) <= 2
     again = list(reader.rebatch(got, 4))
     assert [len(b.x) for b in again] == [4, 4, 4, 1]
@@ -170,11 +170,17 @@ def test_blocks_name_a_late_bad_cell_by_row(tmp_path, monkeypatch):
     monkeypatch.setattr(reader, "CSV_BLOCK_BYTES", 16)
     path = tmp_path / "late.csv"
     path.write_text("a,w\n" + "".join(f"{i},1\n" for i in range(40)) + "7,x\n8,oops\n")
-    with pytest.raises(CellError, match=r"weights column 'w' is not numeric \(it holds 'x', "
-                                        r"data row 41\)"):
+    with pytest.raises(
+        CellError,
+        match=r"weights column 'w' is not numeric \(it holds 'x', "
+        r"data row 41\)",
+    ):
         list(open_blocks(str(path), ["a"], weights="w"))
-    with pytest.raises(CellError, match=r"column 'w' is not numeric \(it holds 'x', data row "
-                                        r"41\); choose numeric columns with columns"):
+    with pytest.raises(
+        CellError,
+        match=r"column 'w' is not numeric \(it holds 'x', data row "
+        r"41\); choose numeric columns with columns",
+    ):
         list(open_blocks(str(path), ["a", "w"]))
 
 
@@ -209,8 +215,7 @@ def test_parts_equal_read_table(files, kind, block_rows):
 
 def test_parts_of_a_glob_in_name_order(tmp_path):
     for i, rows in enumerate(np.array_split(np.arange(N), 3)):
-        pq.write_table(arrow_table().take(rows), tmp_path / f"part-{i}.parquet",
-                       row_group_size=2)
+        pq.write_table(arrow_table().take(rows), tmp_path / f"part-{i}.parquet", row_group_size=2)
     files = input_files(str(tmp_path / "part-*.parquet"))
     assert files == sorted(files) and len(files) == 3
     read = [read_part(p, ["a"], "w") for p in plan_parts(files, "parquet")]
@@ -232,7 +237,8 @@ def test_a_bad_cell_in_a_part_counts_rows_from_the_part(tmp_path):
         except CellError as error:
             assert error.weights and error.value == "x"
             assert str(error.shifted(rows)).startswith(
-                "weights column 'w' is not numeric (it holds 'x', data row 11)")
+                "weights column 'w' is not numeric (it holds 'x', data row 11)"
+            )
             break
     else:
         pytest.fail("no CellError")

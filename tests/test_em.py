@@ -77,8 +77,7 @@ def test_likelihood_never_decreases(kind, n, d, k, seed, method) -> None:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, d)) * rng.uniform(0.1, 10.0, d) + rng.normal(scale=5.0, size=d)
     p0 = initial_params(x, k, method, kind, REG, rng)
-    params, *_, history = gaussian_em(MemoryEngine(x, block_size=5), p0, 30, tol=0.0,
-                                      reg_covar=REG)
+    params, *_, history = gaussian_em(MemoryEngine(x, block_size=5), p0, 30, tol=0.0, reg_covar=REG)
     assert len(history) == 31
     assert all(math.isfinite(v) for v in history)
     # EM's guarantee holds while the reg_covar floor is negligible.  A component collapsing
@@ -118,8 +117,7 @@ def test_likelihood_decreases_detects_a_drop() -> None:
 def test_tol_zero_runs_exactly_max_iter() -> None:
     x = overlapping_data(seed=2)
     p0 = initial_params(x, 2, "kmeans", "full", REG, np.random.default_rng(0))
-    _, _, n_iter, converged, history = gaussian_em(MemoryEngine(x), p0, 5, tol=0.0,
-                                                   reg_covar=REG)
+    _, _, n_iter, converged, history = gaussian_em(MemoryEngine(x), p0, 5, tol=0.0, reg_covar=REG)
     assert (n_iter, converged, len(history)) == (5, False, 6)
 
 
@@ -127,8 +125,9 @@ def test_convergence_rule_is_the_mean_change_per_row() -> None:
     x = overlapping_data(seed=3)
     p0 = initial_params(x, 3, "kmeans", "full", REG, np.random.default_rng(0))
     tol = 1e-4
-    _, _, n_iter, converged, history = gaussian_em(MemoryEngine(x), p0, 1000, tol=tol,
-                                                   reg_covar=REG)
+    _, _, n_iter, converged, history = gaussian_em(
+        MemoryEngine(x), p0, 1000, tol=tol, reg_covar=REG
+    )
     assert converged
     changes = np.abs(np.diff(history)) / x.shape[0]
     assert changes[-1] < tol and np.all(changes[:-1] >= tol)
@@ -231,8 +230,9 @@ def test_collapsed_components_detects_a_singular_covariance() -> None:
 
 def test_a_collapsed_start_never_wins_over_a_sound_one() -> None:
     x = integer_column_data()
-    outcome = fit_em(MemoryEngine(x), GaussianFamily("full", REG),
-                     EMSettings(4, n_restarts=6, seed=0))
+    outcome = fit_em(
+        MemoryEngine(x), GaussianFamily("full", REG), EMSettings(4, n_restarts=6, seed=0)
+    )
     sound = [s for s in outcome.starts if s.usable and not s.collapsed]
     spikes = [s for s in outcome.starts if s.usable and s.collapsed]
     # The data does what it is built for: some starts collapse, and those have the

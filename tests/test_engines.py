@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
 import textwrap
@@ -97,7 +96,8 @@ def test_stream_blocks_take_and_e_step_equal_memory(data):
         np.testing.assert_array_equal(rows, x[idx])
         assert weights is None
         params = GaussianParams.from_covariances(
-            "full", np.array([0.5, 0.5]), x[:2].copy(), np.stack([np.eye(3)] * 2))
+            "full", np.array([0.5, 0.5]), x[:2].copy(), np.stack([np.eye(3)] * 2)
+        )
         got, want = engine_stats(engine, params), engine_stats(MemoryEngine(x), params)
     np.testing.assert_allclose(got.n_k, want.n_k, rtol=1e-12)
     np.testing.assert_allclose(got.sum_xx, want.sum_xx, rtol=1e-12)
@@ -334,8 +334,10 @@ def test_missing_dask_is_one_line_error(monkeypatch, data):
     monkeypatch.setitem(sys.modules, "distributed", None)
     res = run("fit", str(folder / "t.csv"), "-k", "2", "--engine", "dask")
     assert res.exit_code == 1
-    assert res.stderr == 'Error: the dask engine needs dask and distributed: pip install ' \
-                         '"emcli-mixture[dask]"\n'
+    assert (
+        res.stderr == "Error: the dask engine needs dask and distributed: pip install "
+        '"emcli-mixture[dask]"\n'
+    )
 
 
 @pytest.fixture(scope="module")
@@ -406,8 +408,9 @@ def test_dask_weights_column(local_client, tmp_path):
     frame.to_csv(tmp_path / "w.csv", index=False)
     frame.to_parquet(tmp_path / "w.parquet", row_group_size=7)
     for name in ("w.csv", "w.parquet"):
-        with DaskEngine(str(tmp_path / name), client=local_client, block_rows=6,
-                        weights="w") as engine:
+        with DaskEngine(
+            str(tmp_path / name), client=local_client, block_rows=6, weights="w"
+        ) as engine:
             assert engine.columns == ["a", "b", "c"] and engine.weights_column == "w"
             blocks = list(engine.blocks(3))
             assert len(blocks) > 3

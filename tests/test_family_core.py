@@ -165,8 +165,9 @@ def test_shrinking_component_far_from_its_old_centre(kind):
     full = np.array([np.eye(2) * 33.0**2, np.eye(2)])
     from emcli.families.gaussian import from_full_covariances
 
-    params = GaussianParams.from_covariances(kind, np.array([0.5, 0.5]), means,
-                                             from_full_covariances(kind, full))
+    params = GaussianParams.from_covariances(
+        kind, np.array([0.5, 0.5]), means, from_full_covariances(kind, full)
+    )
     family = GaussianFamily(kind, reg_covar=0.0)
     engine = MemoryEngine(x)
     stats, plan = e_step(engine, family, params)

@@ -179,7 +179,8 @@ _WINNER_PATH = ("best_start", "n_iter", "history", "converged")
 def _tied_winner(golden: dict[str, Any], new: dict[str, Any]) -> None:
     g, n = golden.get("log_likelihood"), new.get("log_likelihood")
     if not (isinstance(g, float) and isinstance(n, float)) or not (
-            "starts" in golden or "n_starts" in golden):
+        "starts" in golden or "n_starts" in golden
+    ):
         return
     if golden.get("best_start") != new.get("best_start") and _close(g, n, 1e-9, 0.0):
         for key in _WINNER_PATH:

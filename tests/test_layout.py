@@ -65,7 +65,8 @@ def test_import_graph_has_no_cycle():
     # A package's __init__ importing its own submodules is not a cycle of the design.
     for name in graph:
         graph[name] = {
-            d for d in graph[name]
+            d
+            for d in graph[name]
             if not (d.startswith(name + ".") and paths[name].name == "__init__.py")
             and not _is_type_only(paths[name], d)
         }
@@ -77,7 +78,7 @@ def test_import_graph_has_no_cycle():
         stack.append(node)
         for dep in sorted(graph[node]):
             if state.get(dep) == 1:
-                cycle = stack[stack.index(dep):] + [dep]
+                cycle = stack[stack.index(dep) :] + [dep]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
             if dep not in state:
                 visit(dep)
@@ -102,7 +103,12 @@ def test_numeric_core_never_imports_click_or_rich():
         if name.startswith("emcli.cli") or name == "emcli.plot":
             continue
         heavy = sorted(m for m in _imports(path) if m.split(".")[0] in ("click", "rich"))
-        if name in ("emcli.commands", "emcli.commands_scale", "emcli.apply_commands",
-                    "emcli.plot_command", "emcli.progress"):
+        if name in (
+            "emcli.commands",
+            "emcli.commands_scale",
+            "emcli.apply_commands",
+            "emcli.plot_command",
+            "emcli.progress",
+        ):
             continue  # the command layer before it moved into emcli/cli/
         assert not heavy, f"{name} imports {heavy}"

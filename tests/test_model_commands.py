@@ -70,8 +70,9 @@ def planted(n: int = 600, seed: int = 1) -> np.ndarray:
     sizes = [n // 2, 3 * n // 10, n - n // 2 - 3 * n // 10]
     means = [(0.0, 0.0), (6.0, 1.0), (2.0, 7.0)]
     covs = [[[1.0, 0.5], [0.5, 1.5]], [[0.6, -0.2], [-0.2, 0.4]], [[2.0, 0.0], [0.0, 0.5]]]
-    x = np.concatenate([rng.multivariate_normal(m, c, size=s)
-                        for m, c, s in zip(means, covs, sizes, strict=True)])
+    x = np.concatenate(
+        [rng.multivariate_normal(m, c, size=s) for m, c, s in zip(means, covs, sizes, strict=True)]
+    )
     return x[rng.permutation(n)]
 
 
@@ -84,11 +85,29 @@ def train(tmp_path_factory) -> Path:
 def fitted(request, train, tmp_path_factory) -> dict[str, Path]:
     """fit's own outputs on ``train`` (k=3) for one covariance type."""
     out = tmp_path_factory.mktemp(f"fit_{request.param}")
-    ok("fit", train, "-k", "3", "-n", "2", "--covariance", request.param, "-q",
-       "--labels", out / "labels.csv", "--responsibilities", out / "resp.csv",
-       "--params", out / "model.json")
-    return {"dir": out, "model": out / "model.json", "labels": out / "labels.csv",
-            "resp": out / "resp.csv"}
+    ok(
+        "fit",
+        train,
+        "-k",
+        "3",
+        "-n",
+        "2",
+        "--covariance",
+        request.param,
+        "-q",
+        "--labels",
+        out / "labels.csv",
+        "--responsibilities",
+        out / "resp.csv",
+        "--params",
+        out / "model.json",
+    )
+    return {
+        "dir": out,
+        "model": out / "model.json",
+        "labels": out / "labels.csv",
+        "resp": out / "resp.csv",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +121,12 @@ def model_file(train, tmp_path_factory) -> Path:
 def scipy_log_density(model: GaussianMixtureModel, x: np.ndarray) -> np.ndarray:
     """log sum_j w_j N(x | mu_j, Sigma_j) by scipy, from the full covariance matrices."""
     full = model.params.full_covariances()
-    per = np.column_stack([
-        math.log(w) + multivariate_normal(mean=m, cov=c).logpdf(x)
-        for w, m, c in zip(model.weights, model.means, full, strict=True)
-    ])
+    per = np.column_stack(
+        [
+            math.log(w) + multivariate_normal(mean=m, cov=c).logpdf(x)
+            for w, m, c in zip(model.weights, model.means, full, strict=True)
+        ]
+    )
     return logsumexp(per, axis=1)
 
 
@@ -119,8 +140,21 @@ def test_schema_validates_fit_outputs_and_documents_every_field(tmp_path, fitted
     spec = schema()
     jsonschema.Draft202012Validator.check_schema(spec)
     selected = tmp_path / "selected.json"
-    ok("fit", SAMPLE_DATA / "faithful.csv", "-k", "1..2", "--covariance", "diag,full",
-       "-n", "2", "--jobs", "1", "-q", "--params", selected)
+    ok(
+        "fit",
+        SAMPLE_DATA / "faithful.csv",
+        "-k",
+        "1..2",
+        "--covariance",
+        "diag,full",
+        "-n",
+        "2",
+        "--jobs",
+        "1",
+        "-q",
+        "--params",
+        selected,
+    )
     for path in (fitted["model"], selected):
         data = json.loads(path.read_text())
         jsonschema.validate(data, spec)
@@ -143,8 +177,12 @@ def test_schema_rejects_what_the_loader_rejects(model_file):
     jsonschema = pytest.importorskip("jsonschema")
     data = json.loads(model_file.read_text())
     newer = SCHEMA_VERSION + 1
-    for broken in ({"a": 1}, {**data, "schema_version": newer}, {**data, "format": "other"},
-                   {k: v for k, v in data.items() if k != "weights"}):
+    for broken in (
+        {"a": 1},
+        {**data, "schema_version": newer},
+        {**data, "format": "other"},
+        {k: v for k, v in data.items() if k != "weights"},
+    ):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(broken, schema())
         with pytest.raises(ModelFileError):
@@ -156,8 +194,7 @@ def test_schema_validates_warm_start_and_weighted_fits(model_file):
     x = planted(200, seed=3)
     start = emcli.load(str(model_file))
     warm = emcli.fit(x, 3, init=start, columns=["a", "b"], max_iter=3)
-    weighted = emcli.fit(x, 3, columns=["a", "b"], n_restarts=1,
-                         sample_weight=np.arange(200) % 3)
+    weighted = emcli.fit(x, 3, columns=["a", "b"], n_restarts=1, sample_weight=np.arange(200) % 3)
     assert warm.settings["init"] == "model"
     for model in (warm, weighted):
         jsonschema.validate(json.loads(model.to_json()), schema())
@@ -187,8 +224,9 @@ def test_newer_schema_version_is_refused(tmp_path, model_file):
     data["schema_version"] = SCHEMA_VERSION + 1
     newer = tmp_path / "newer.json"
     newer.write_text(json.dumps(data))
-    assert_one_line_error(run("describe", newer), f"schema version {SCHEMA_VERSION + 1}",
-                          "upgrade emcli")
+    assert_one_line_error(
+        run("describe", newer), f"schema version {SCHEMA_VERSION + 1}", "upgrade emcli"
+    )
 
 
 def _broken_models(data: dict) -> dict[str, tuple[object, str]]:
@@ -223,15 +261,26 @@ def _broken_models(data: dict) -> dict[str, tuple[object, str]]:
     }
 
 
-BROKEN = ["not json", "not a model", "future version", "not positive definite",
-          "not symmetric", "shape mismatch", "ragged means", "weights", "n_components",
-          "duplicate columns", "missing field"]
+BROKEN = [
+    "not json",
+    "not a model",
+    "future version",
+    "not positive definite",
+    "not symmetric",
+    "shape mismatch",
+    "ragged means",
+    "weights",
+    "n_components",
+    "duplicate columns",
+    "missing field",
+]
 
 
 @pytest.mark.parametrize("case", BROKEN)
 @pytest.mark.parametrize("command", ["predict", "score", "sample", "describe"])
-def test_bad_model_files_give_one_line_errors_and_no_output(tmp_path, train, model_file,
-                                                             case, command):
+def test_bad_model_files_give_one_line_errors_and_no_output(
+    tmp_path, train, model_file, case, command
+):
     content, fragment = _broken_models(json.loads(model_file.read_text()))[case]
     bad = tmp_path / "bad.json"
     bad.write_text(content if isinstance(content, str) else json.dumps(content))
@@ -253,8 +302,15 @@ def test_missing_model_file(tmp_path, train):
 
 # ---------------------------------------------------------------------------- predict
 def test_predict_reproduces_fit_byte_for_byte(tmp_path, train, fitted):
-    ok("predict", fitted["model"], train, "--labels", tmp_path / "l.csv",
-       "--responsibilities", tmp_path / "r.csv")
+    ok(
+        "predict",
+        fitted["model"],
+        train,
+        "--labels",
+        tmp_path / "l.csv",
+        "--responsibilities",
+        tmp_path / "r.csv",
+    )
     assert (tmp_path / "l.csv").read_bytes() == fitted["labels"].read_bytes()
     assert (tmp_path / "r.csv").read_bytes() == fitted["resp"].read_bytes()
     result = ok("predict", fitted["model"], train, "-o", tmp_path / "dir")
@@ -280,15 +336,19 @@ def test_predict_reads_columns_by_the_models_names(tmp_path, train, fitted):
     data = read_csv(train)
     n = len(data["a"])
     shuffled = tmp_path / "shuffled.csv"
-    pcsv.write_csv(pa.table({"note": ["r"] * n, "b": data["b"], "extra": np.ones(n),
-                             "a": data["a"]}), shuffled)
+    pcsv.write_csv(
+        pa.table({"note": ["r"] * n, "b": data["b"], "extra": np.ones(n), "a": data["a"]}), shuffled
+    )
     assert ok("predict", fitted["model"], shuffled).stdout == fitted["labels"].read_text()
     renamed = tmp_path / "renamed.csv"
     pcsv.write_csv(pa.table({"y": data["b"], "x": data["a"]}), renamed)
     result = ok("predict", fitted["model"], renamed, "-c", "x,y")
     assert result.stdout == fitted["labels"].read_text()
-    assert_one_line_error(run("predict", fitted["model"], renamed, "-c", "x"),
-                          "-c/--columns names 1 column(s) but the model has 2", code=2)
+    assert_one_line_error(
+        run("predict", fitted["model"], renamed, "-c", "x"),
+        "-c/--columns names 1 column(s) but the model has 2",
+        code=2,
+    )
 
 
 def test_quoted_header_and_rows_beyond_the_first_read(tmp_path, train, fitted, monkeypatch):
@@ -354,8 +414,9 @@ def test_small_blocks_give_the_in_memory_results(tmp_path, train, fitted, monkey
         resp = read_csv(out / "responsibilities.csv")
         got = np.column_stack([resp[f"component_{j}"] for j in range(model.n_components)])
         np.testing.assert_allclose(got, expected_resp, rtol=0, atol=1e-12)
-        np.testing.assert_array_equal(read_csv(out / "labels.csv")["cluster"],
-                                      np.argmax(expected_resp, axis=1))
+        np.testing.assert_array_equal(
+            read_csv(out / "labels.csv")["cluster"], np.argmax(expected_resp, axis=1)
+        )
         scored = read_csv(ok("score", fitted["model"], source).stdout)
         np.testing.assert_allclose(scored["log_likelihood"], expected_ll, rtol=1e-13)
         lowest = read_csv(ok("score", fitted["model"], source, "--lowest", "7").stdout)
@@ -364,8 +425,9 @@ def test_small_blocks_give_the_in_memory_results(tmp_path, train, fitted, monkey
     ok("fit", train, "-k", "3", "-n", "2", "-q", "-o", tmp_path / "fit256")
     ok("predict", tmp_path / "fit256" / "params.json", train, "-o", tmp_path / "pred256")
     for name in ("labels.csv", "responsibilities.csv"):
-        assert ((tmp_path / "pred256" / name).read_bytes()
-                == (tmp_path / "fit256" / name).read_bytes())
+        assert (tmp_path / "pred256" / name).read_bytes() == (
+            tmp_path / "fit256" / name
+        ).read_bytes()
 
 
 def test_a_bad_value_late_in_the_file_leaves_no_output(tmp_path, fitted, monkeypatch):
@@ -376,8 +438,7 @@ def test_a_bad_value_late_in_the_file_leaves_no_output(tmp_path, fitted, monkeyp
     source.write_text("a,b\n" + "1.0,2.0\n" * 500 + "3.0,oops\n")
     keep = tmp_path / "labels.csv"
     keep.write_text("old\n")
-    result = run("predict", fitted["model"], source, "--labels", keep,
-                 "-o", tmp_path / "newdir")
+    result = run("predict", fitted["model"], source, "--labels", keep, "-o", tmp_path / "newdir")
     assert_one_line_error(result, "column 'b' is not numeric", "'oops'")
     assert keep.read_text() == "old\n"
     assert not (tmp_path / "newdir").exists()
@@ -401,8 +462,9 @@ def test_an_interrupt_while_streaming_leaves_nothing(tmp_path, train, fitted, mo
 
     monkeypatch.setattr(missing, "log_resp_and_norm", interrupted)
     monkeypatch.setattr("emcli.families.gaussian.family._REFERENCE_ELEMENTS", 1)  # 256 rows
-    result = run("predict", fitted["model"], train, "-o", tmp_path / "out",
-                 "--labels", tmp_path / "l.csv")
+    result = run(
+        "predict", fitted["model"], train, "-o", tmp_path / "out", "--labels", tmp_path / "l.csv"
+    )
     assert result.exit_code == 130 and result.stdout == ""
     assert result.stderr.strip() == "Error: interrupted"
     assert calls["n"] == 2
@@ -425,10 +487,12 @@ def test_rows_with_gaps_use_the_marginal_density(tmp_path, fitted, cell):
     model = emcli.load(str(fitted["model"]))
     full = model.params.full_covariances()
     a = model.columns.index("a")
-    expected = logsumexp([
-        math.log(w) + multivariate_normal(m[a], c[a, a]).logpdf(3.0)
-        for w, m, c in zip(model.weights, model.means, full, strict=True)
-    ])
+    expected = logsumexp(
+        [
+            math.log(w) + multivariate_normal(m[a], c[a, a]).logpdf(3.0)
+            for w, m, c in zip(model.weights, model.means, full, strict=True)
+        ]
+    )
     scores = read_csv(ok("score", fitted["model"], source).stdout)["log_likelihood"]
     assert scores[1] == pytest.approx(expected, rel=1e-10)
     assert scores[2] == 0.0  # nothing observed: the empty product
@@ -499,8 +563,9 @@ def test_score_keeps_the_least_likely_rows(tmp_path, train, fitted):
     below = read_csv(ok("score", fitted["model"], train, "--below", str(cut)).stdout)
     np.testing.assert_array_equal(below["row"], np.flatnonzero(ll < cut))
     np.testing.assert_array_equal(below["log_likelihood"], ll[ll < cut])
-    both = read_csv(ok("score", fitted["model"], train, "--below", str(cut),
-                       "--lowest", "1000").stdout)
+    both = read_csv(
+        ok("score", fitted["model"], train, "--below", str(cut), "--lowest", "1000").stdout
+    )
     np.testing.assert_array_equal(np.sort(both["row"]), np.flatnonzero(ll < cut))
     out = tmp_path / "few.csv"
     result = ok("score", fitted["model"], train, "--lowest", "3", "--output", out, "-v")
@@ -538,8 +603,10 @@ def test_rebatch_gives_the_same_rows_in_fixed_blocks(sizes, rows):
     data = np.arange(sum(sizes) * 2, dtype=float).reshape(-1, 2)
     weights = np.arange(sum(sizes), dtype=float)
     starts = np.cumsum([0, *sizes])[:-1]
-    blocks = [Block(int(s), data[s : s + n], weights[s : s + n])
-              for s, n in zip(starts, sizes, strict=True)]
+    blocks = [
+        Block(int(s), data[s : s + n], weights[s : s + n])
+        for s, n in zip(starts, sizes, strict=True)
+    ]
     out = list(rebatch(iter(blocks), rows))
     assert [len(b.x) for b in out[:-1]] == [rows] * (len(out) - 1)
     assert all(0 < len(b.x) <= rows and len(b.w) == len(b.x) for b in out)
@@ -556,10 +623,10 @@ def _known_model(tmp_path: Path, kind: str = "full") -> tuple[Path, GaussianMixt
     full = np.array([[[1.0, 0.6], [0.6, 2.0]], [[0.5, -0.2], [-0.2, 0.8]]])
     from emcli.families.gaussian import from_full_covariances
 
-    params = GaussianParams.from_covariances(kind, weights, means,
-                                             from_full_covariances(kind, full))
-    model = GaussianMixtureModel(params=params, columns=["u", "v"], log_likelihood=0.0,
-                                 n_samples=1)
+    params = GaussianParams.from_covariances(
+        kind, weights, means, from_full_covariances(kind, full)
+    )
+    model = GaussianMixtureModel(params=params, columns=["u", "v"], log_likelihood=0.0, n_samples=1)
     path = tmp_path / "known.json"
     model.save(path)
     return path, model
@@ -597,8 +664,7 @@ def test_sample_moments_match_the_model(tmp_path, kind):
         assert np.all(np.abs(xj.mean(axis=0) - model.means[j]) < 5 * se_mean)
         cov = np.cov(xj, rowvar=False)
         # se of a sample covariance: sqrt((s_ab^2 + s_aa s_bb) / m)
-        se_cov = np.sqrt((full[j] ** 2 + np.outer(np.diag(full[j]), np.diag(full[j])))
-                         / len(xj))
+        se_cov = np.sqrt((full[j] ** 2 + np.outer(np.diag(full[j]), np.diag(full[j]))) / len(xj))
         assert np.all(np.abs(cov - full[j]) < 5 * se_cov)
 
 
@@ -607,8 +673,19 @@ def test_samples_refit_by_emcli_give_the_model_back(tmp_path):
     path, model = _known_model(tmp_path)
     n = 4000
     ok("sample", path, "-n", str(n), "--seed", "11", "--output", tmp_path / "s.csv")
-    ok("fit", tmp_path / "s.csv", "-k", "2", "-n", "2", "-c", "u,v", "-q",
-       "--params", tmp_path / "refit.json")
+    ok(
+        "fit",
+        tmp_path / "s.csv",
+        "-k",
+        "2",
+        "-n",
+        "2",
+        "-c",
+        "u,v",
+        "-q",
+        "--params",
+        tmp_path / "refit.json",
+    )
     refit = emcli.load(str(tmp_path / "refit.json"))
     se_w = np.sqrt(model.weights * (1 - model.weights) / n)
     assert np.all(np.abs(refit.weights - model.weights) < 5 * se_w)
@@ -626,8 +703,9 @@ def test_describe_json_and_text(tmp_path, model_file):
     data = json.loads(result.stdout)
     # --json adds each component's full d x d covariance (the file stores native shapes)
     assert data == json.loads(json.dumps(describe(model, full_covariances=True)))
-    np.testing.assert_array_equal([c["covariance"] for c in data["components"]],
-                                  model.full_covariances())
+    np.testing.assert_array_equal(
+        [c["covariance"] for c in data["components"]], model.full_covariances()
+    )
     assert [c["weight"] for c in data["components"]] == model.weights.tolist()
     means = dict(zip(model.columns, model.means[0].tolist(), strict=True))
     assert data["components"][0]["mean"] == means
@@ -644,8 +722,21 @@ def test_describe_json_and_text(tmp_path, model_file):
 
 def test_describe_shows_the_selection(tmp_path):
     path = tmp_path / "sel.json"
-    ok("fit", SAMPLE_DATA / "iris.csv", "-k", "1..2", "--covariance", "diag,full", "-n", "2",
-       "--jobs", "1", "-q", "--params", path)
+    ok(
+        "fit",
+        SAMPLE_DATA / "iris.csv",
+        "-k",
+        "1..2",
+        "--covariance",
+        "diag,full",
+        "-n",
+        "2",
+        "--jobs",
+        "1",
+        "-q",
+        "--params",
+        path,
+    )
     data = json.loads(ok("describe", path, "--json").stdout)
     assert data["selection"]["n_candidates"] == 4 and data["selection"]["criterion"] == "bic"
     text = ok("describe", path).stdout

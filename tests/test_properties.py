@@ -174,8 +174,9 @@ def test_em_commutes_with_shifting_and_scaling(p):
     k = min(p["k"], len(np.unique(x, axis=0)))
     params = start_params(x, k, p["kind"], p["seed"])
     a = gaussian_em(MemoryEngine(x), params, 15, 0.0, 1e-4)
-    b = gaussian_em(MemoryEngine(scale * x + shift), transformed(params, scale, shift), 15,
-                    0.0, 1e-4 * scale**2)
+    b = gaussian_em(
+        MemoryEngine(scale * x + shift), transformed(params, scale, shift), 15, 0.0, 1e-4 * scale**2
+    )
     expected = np.asarray(a[4]) - n * d * math.log(scale)
     np.testing.assert_allclose(b[4], expected, rtol=1e-7, atol=1e-7 * (n * d + abs(shift)))
     np.testing.assert_allclose(
@@ -265,8 +266,9 @@ def test_weightless_component_is_reported_through_the_cli(tmp_path, monkeypatch)
         params = real(self, sample, k, method, rng, weights)
         means = params.means.copy()
         means[-1] = 1e6
-        return GaussianParams.from_covariances(params.model, params.weights, means,
-                                               params.covariances)
+        return GaussianParams.from_covariances(
+            params.model, params.weights, means, params.covariances
+        )
 
     monkeypatch.setattr(GaussianFamily, "start", far)
     source = tmp_path / "one.csv"

@@ -130,8 +130,9 @@ def test_far_apart_components_keep_their_digits(kind: str) -> None:
     x = sample(rng, p, 600)
     plan = kernels.make_plan(p)
     assert len(plan.exact) > 0
-    assert_stats_close(engine_stats(MemoryEngine(x, block_size=101), p), reference_stats(x, p),
-                       1e-9)
+    assert_stats_close(
+        engine_stats(MemoryEngine(x, block_size=101), p), reference_stats(x, p), 1e-9
+    )
 
 
 @pytest.mark.parametrize("kind", ["full", "tied"])
@@ -151,10 +152,12 @@ def test_direct_and_mixed_plans_match_the_reference(monkeypatch, kind: str, dire
     plan = kernels.make_plan(p)
     assert plan.direct == direct
     assert set(plan.exact) == ({0, 1, 2, 3, 4, 5} if plan.direct else {0, 1})
-    assert_stats_close(engine_stats(MemoryEngine(x, block_size=97), p), reference_stats(x, p),
-                       1e-10)
-    np.testing.assert_allclose(kernel_resp_and_norm(x, p)[1], log_resp_and_norm(x, p)[1],
-                               rtol=1e-12)
+    assert_stats_close(
+        engine_stats(MemoryEngine(x, block_size=97), p), reference_stats(x, p), 1e-10
+    )
+    np.testing.assert_allclose(
+        kernel_resp_and_norm(x, p)[1], log_resp_and_norm(x, p)[1], rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("kind", ["full", "tied"])
@@ -183,8 +186,9 @@ def test_direct_plan_on_separated_clusters_dense_and_sparse(
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("rows_with_gaps", [0.05, 0.6])
-def test_data_with_gaps_complete_rows_through_the_kernels(monkeypatch, kind: str,
-                                                         rows_with_gaps: float) -> None:
+def test_data_with_gaps_complete_rows_through_the_kernels(
+    monkeypatch, kind: str, rows_with_gaps: float
+) -> None:
     # With few rows with gaps, GaussianFamily.e_step sends the complete rows of each block
     # to the kernels and the others to the gap path (families.gaussian.missing); with many,
     # whole blocks go to the gap path.  Either way: the plain per-block statistics

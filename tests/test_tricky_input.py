@@ -72,8 +72,10 @@ def plain(tmp_path_factory):
     return x, labels, params
 
 
-@pytest.mark.parametrize("variant", ["bom", "crlf", "quoted", "no-final-newline", "scientific",
-                                     "semicolon", "tsv", "stdin"])
+@pytest.mark.parametrize(
+    "variant",
+    ["bom", "crlf", "quoted", "no-final-newline", "scientific", "semicolon", "tsv", "stdin"],
+)
 def test_spellings_of_the_same_table_give_the_same_fit(variant, plain, tmp_path):
     x, labels0, params0 = plain
     text = csv_text(x, ["a", "b"])
@@ -100,8 +102,9 @@ def test_spellings_of_the_same_table_give_the_same_fit(variant, plain, tmp_path)
         data, stdin = b"", text.encode()
     source = tmp_path / f"input{suffix}"
     source.write_bytes(data)
-    labels, params, _ = fit_outputs(tmp_path, Path("-") if stdin else source, *K3, *options,
-                                    stdin=stdin)
+    labels, params, _ = fit_outputs(
+        tmp_path, Path("-") if stdin else source, *K3, *options, stdin=stdin
+    )
     assert params["columns"] == ["a", "b"]
     assert np.array_equal(labels, labels0)
     assert params["log_likelihood"] == params0["log_likelihood"]
@@ -149,8 +152,11 @@ def test_constant_column_fits_with_a_note_and_is_not_a_collapse(plain, tmp_path)
         assert_finite_model(params)
         assert params["degenerate"] is False and params["collapsed_components"] == []
         assert not any(s["collapsed"] for s in params["starts"])
-        assert any("constant" in line and "c" in line for line in stderr.splitlines()
-                   if line.startswith("Note: ")), stderr
+        assert any(
+            "constant" in line and "c" in line
+            for line in stderr.splitlines()
+            if line.startswith("Note: ")
+        ), stderr
         assert "Warning" not in stderr
         means = np.asarray(params["means"])
         assert np.allclose(means[:, 2], 7.0)
@@ -193,8 +199,9 @@ def test_tiny_and_huge_values_give_the_same_partition(plain, tmp_path, scale, re
     assert params["degenerate"] is False
     # log-likelihood shifts by n d log(scale) (the density's Jacobian)
     shift = len(x) * 2 * math.log(scale)
-    assert params["log_likelihood"] == pytest.approx(params0["log_likelihood"] - shift,
-                                                     rel=1e-6, abs=1e-6 * abs(shift))
+    assert params["log_likelihood"] == pytest.approx(
+        params0["log_likelihood"] - shift, rel=1e-6, abs=1e-6 * abs(shift)
+    )
 
 
 def test_tiny_values_with_the_default_floor_get_a_note(plain, tmp_path):
@@ -222,8 +229,9 @@ def test_one_hundred_components(tmp_path):
     x = centres[np.arange(400) % 100] + 0.1 * rng.normal(size=(400, 2))
     source = tmp_path / "many.csv"
     source.write_text(csv_text(x, ["a", "b"]))
-    labels, params, _ = fit_outputs(tmp_path, source, "-k", "100", "-n", "1", "--max-iter",
-                                    "20", "--covariance", "diag")
+    labels, params, _ = fit_outputs(
+        tmp_path, source, "-k", "100", "-n", "1", "--max-iter", "20", "--covariance", "diag"
+    )
     assert_finite_model(params)
     assert len(params["weights"]) == 100
     assert labels.min() >= 0 and labels.max() < 100
@@ -237,8 +245,20 @@ def test_five_hundred_columns(tmp_path, kind, iterations):
     source.write_text(csv_text(x, [f"c{j}" for j in range(500)]))
     # No --params: the model file holds k full 500 x 500 covariances (JSON of 750,000 floats).
     resp_path = tmp_path / "resp.csv"
-    ok("fit", source, "-k", "3", "-n", "1", "--max-iter", iterations, "--covariance", kind,
-       "--responsibilities", resp_path)
+    ok(
+        "fit",
+        source,
+        "-k",
+        "3",
+        "-n",
+        "1",
+        "--max-iter",
+        iterations,
+        "--covariance",
+        kind,
+        "--responsibilities",
+        resp_path,
+    )
     resp = np.loadtxt(resp_path, delimiter=",", skiprows=1)
     assert resp.shape == (60, 3) and np.all(np.isfinite(resp))
     assert np.allclose(resp.sum(axis=1), 1.0)
@@ -277,12 +297,16 @@ def test_table_to_array_any_chunking(aligned: bool) -> None:
     cuts_b = cuts_a if aligned else [0, 700, 1000]
 
     def chunked(values, cuts, mask=None):
-        return pa.chunked_array([
-            pa.array(values[lo:hi], mask=None if mask is None else mask[lo:hi])
-            for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)])
+        return pa.chunked_array(
+            [
+                pa.array(values[lo:hi], mask=None if mask is None else mask[lo:hi])
+                for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)
+            ]
+        )
 
-    table = pa.table({"a": chunked(a, cuts_a), "b": chunked(b, cuts_b),
-                      "c": chunked(c, cuts_a, np.isnan(c))})
+    table = pa.table(
+        {"a": chunked(a, cuts_a), "b": chunked(b, cuts_b), "c": chunked(c, cuts_a, np.isnan(c))}
+    )
     assert table.column("c").null_count == np.isnan(c).sum() > 0
     got = to_array(table, ["c", "a", "b"])
     want = np.column_stack([c, a, b.astype(float)])

@@ -343,8 +343,8 @@ def fit(ctx: click.Context, input: str, k_spec: str, covariance_spec: str, **opt
 # ---------------------------------------------------------------------------- the pipeline
 def run_fit(config: FitConfig) -> None:
     """Fit as ``config`` says and write its outputs (all of them, or none on failure)."""
-    from ..engines.choose import open_engine
     from ..data.writers import OutputSet
+    from ..engines.choose import open_engine
     from .display import echo_notes, print_summary, stderr_console
     from .outputs import parquet_outputs, plan_outputs, staged_parts, write_parquet_parts
 

@@ -18,8 +18,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from ..errors import OutputError
 from ..data.writers import OutputSet, csv_header, replace_dir, staged_dir
+from ..errors import OutputError
 
 ROW_OUTPUTS = ("labels", "responsibilities")
 # Per-run outputs and the file each gets inside -o/--output-dir.

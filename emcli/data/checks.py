@@ -49,8 +49,9 @@ class ColumnSummary:
     moments: _Moments | None = field(default=None, repr=False)
 
     @classmethod
-    def of_block(cls, xb: Array, offset: int = 0, weights: Array | None = None,
-                 moments: bool = False) -> ColumnSummary:
+    def of_block(
+        cls, xb: Array, offset: int = 0, weights: Array | None = None, moments: bool = False
+    ) -> ColumnSummary:
         """Summary of rows ``offset .. offset + len(xb)`` of the input (``xb`` of shape
         (rows, n_features), NaN where missing; ``weights`` of shape (rows,) or None)."""
         n, d = xb.shape
@@ -91,8 +92,14 @@ class ColumnSummary:
             raise ValueError("variances need a summary made with moments=True")
         return self.moments.variances()
 
-    def check(self, names: Sequence[str], n_components: int, missing: str = "em",
-              weights_column: str | None = None, source: str | None = None) -> None:
+    def check(
+        self,
+        names: Sequence[str],
+        n_components: int,
+        missing: str = "em",
+        weights_column: str | None = None,
+        source: str | None = None,
+    ) -> None:
         """Raise the DataError for data EM cannot take: no rows, a column with no observed
         value, infinite or too large values, bad weights, missing values unless ``missing``
         is "em" or "drop", more components than rows.  ``source`` names the input."""
@@ -143,20 +150,23 @@ class ColumnSummary:
             row, value = self.first_bad_weight
             raise DataError(_bad_weight(what, row, value))
         if self.n_rows and not self.weight_max:
-            raise DataError(
-                f"every weight in {what} is 0; give at least one row a positive weight"
-            )
+            raise DataError(f"every weight in {what} is 0; give at least one row a positive weight")
 
 
 def _bad_weight(what: str, row: int, value: float) -> str:
     if np.isnan(value):
-        return (f"{what} has a missing weight (data row {row + 1}); give every row a weight "
-                "(0 leaves a row out of the fit)")
+        return (
+            f"{what} has a missing weight (data row {row + 1}); give every row a weight "
+            "(0 leaves a row out of the fit)"
+        )
     if np.isinf(value):
-        return (f"{what} has an infinite weight (data row {row + 1}); frequency weights "
-                "must be finite")
-    return (f"{what} has a negative weight ({value:g}, data row {row + 1}); frequency weights "
-            "must be 0 or more")
+        return (
+            f"{what} has an infinite weight (data row {row + 1}); frequency weights must be finite"
+        )
+    return (
+        f"{what} has a negative weight ({value:g}, data row {row + 1}); frequency weights "
+        "must be 0 or more"
+    )
 
 
 def _with_bad_cells(xb: Array, offset: int) -> ColumnSummary:
@@ -209,8 +219,13 @@ class _Moments:
             mean = np.where(valid, xb, 0.0).sum(axis=0) / np.maximum(count, 1)
             dev = np.where(valid, xb - mean, 0.0)
             m2 = (dev * dev).sum(axis=0)
-        return cls(count, mean, m2, np.where(valid, xb, np.inf).min(axis=0, initial=np.inf),
-                   np.where(valid, xb, -np.inf).max(axis=0, initial=-np.inf))
+        return cls(
+            count,
+            mean,
+            m2,
+            np.where(valid, xb, np.inf).min(axis=0, initial=np.inf),
+            np.where(valid, xb, -np.inf).max(axis=0, initial=-np.inf),
+        )
 
     def __add__(self, other: _Moments) -> _Moments:
         # Chan et al.'s pairwise update of mean and squared deviations.
@@ -220,9 +235,13 @@ class _Moments:
             delta = other.mean - self.mean
             mean = self.mean + delta * (other.count / safe)
             m2 = self.m2 + other.m2 + delta * delta * (self.count * other.count / safe)
-        return _Moments(n, np.where(n > 0, mean, 0.0), m2,
-                        np.minimum(self.minimum, other.minimum),
-                        np.maximum(self.maximum, other.maximum))
+        return _Moments(
+            n,
+            np.where(n > 0, mean, 0.0),
+            m2,
+            np.minimum(self.minimum, other.minimum),
+            np.maximum(self.maximum, other.maximum),
+        )
 
     def variances(self) -> Array:
         var = self.m2 / np.maximum(self.count, 1)
@@ -238,8 +257,13 @@ def check_n_components(n_components: int, n_rows: int) -> None:
         )
 
 
-def check_fittable(x: Array, names: Sequence[str], n_components: int, missing: str = "error",
-                   weights: Array | None = None) -> ColumnSummary:
+def check_fittable(
+    x: Array,
+    names: Sequence[str],
+    n_components: int,
+    missing: str = "error",
+    weights: Array | None = None,
+) -> ColumnSummary:
     """Raise DataError for an array EM cannot take (``ColumnSummary.check``); returns the
     summary.  ``weights`` (shape (n_samples,)) are checked as ``sample_weight``."""
     if x.shape[0] == 0 or x.shape[1] == 0:

@@ -36,11 +36,15 @@ class CellError(DataError):
     def __init__(self, column: str, row: int, value: Any, weights: bool = False) -> None:
         self.column, self.row, self.value, self.weights = column, row, value, weights
         if weights:
-            text = (f"weights column '{column}' is not numeric (it holds {value!r}, data row "
-                    f"{row + 1}); frequency weights must be numbers")
+            text = (
+                f"weights column '{column}' is not numeric (it holds {value!r}, data row "
+                f"{row + 1}); frequency weights must be numbers"
+            )
         else:
-            text = (f"column '{column}' is not numeric (it holds {value!r}, data row {row + 1}); "
-                    "choose numeric columns with {columns}")
+            text = (
+                f"column '{column}' is not numeric (it holds {value!r}, data row {row + 1}); "
+                "choose numeric columns with {columns}"
+            )
         super().__init__(text)
 
     def shifted(self, rows: int) -> CellError:
@@ -61,8 +65,7 @@ def detect_format(source: str, fmt: str | None) -> str:
     if suffix in _EXTENSIONS:
         return _EXTENSIONS[suffix]
     raise DataError(
-        f"cannot tell the format of '{source}' from its extension; "
-        f"use {{fmt}} {'|'.join(FORMATS)}"
+        f"cannot tell the format of '{source}' from its extension; use {{fmt}} {'|'.join(FORMATS)}"
     )
 
 
@@ -75,7 +78,7 @@ def parse_delimiter(delimiter: str | None) -> str | None:
     if delimiter is None:
         return None
     value = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
-    if len(value) != 1 or value in "\"\r\n":
+    if len(value) != 1 or value in '"\r\n':
         raise UsageError(
             f"{{delimiter}} {delimiter!r} must be one character other than a quote or a line "
             "end, e.g. {delimiter} ';' or {delimiter} '\\t'"
@@ -103,8 +106,13 @@ def arrow_errors() -> tuple[type[BaseException], ...]:
     """What pyarrow raises for input it cannot read (turned into a DataError)."""
     import pyarrow as pa
 
-    return (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError,
-            UnicodeDecodeError)
+    return (
+        pa.ArrowInvalid,
+        pa.ArrowNotImplementedError,
+        pa.ArrowTypeError,
+        OSError,
+        UnicodeDecodeError,
+    )
 
 
 def guarded(source: str, kind: str, call: Callable[[], T]) -> T:
@@ -132,8 +140,10 @@ def arrow_message(source: str, kind: str, exc: BaseException) -> str:
         reason = "no Parquet footer" if "magic bytes" in text else text
         return f"{name} is not a valid Parquet file ({reason}); use {{fmt}} csv if it is CSV"
     if "CSV parse error" in text or "columns" in text:
-        return (f"cannot parse {name} as {kind.upper()}: {text.replace('CSV parse error: ', '')}"
-                "; every row needs as many fields as the header (check {delimiter} and quoting)")
+        return (
+            f"cannot parse {name} as {kind.upper()}: {text.replace('CSV parse error: ', '')}"
+            "; every row needs as many fields as the header (check {delimiter} and quoting)"
+        )
     return f"cannot read {name} as {kind.upper()}: {text}"
 
 
@@ -165,8 +175,12 @@ def select_columns(
     if columns:
         chosen = list(dict.fromkeys(columns))
     else:
-        chosen = [n for n in names if n != weights and (
-            is_numeric(table.schema.field(n).type) or pt.is_null(table.schema.field(n).type))]
+        chosen = [
+            n
+            for n in names
+            if n != weights
+            and (is_numeric(table.schema.field(n).type) or pt.is_null(table.schema.field(n).type))
+        ]
         skipped = [n for n in names if n not in chosen and n != weights]
         if skipped:
             notes.append(f"skipped non-numeric column(s): {', '.join(skipped)}")
@@ -227,8 +241,9 @@ def not_numeric(table: Any, name: str, weights: bool = False, first_row: int = 0
     if found is not None:
         return CellError(name, first_row + found[0], found[1], weights)
     what = "weights column" if weights else "column"
-    hint = "frequency weights must be numbers" if weights else "choose numeric columns with " \
-        "{columns}"
+    hint = (
+        "frequency weights must be numbers" if weights else "choose numeric columns with {columns}"
+    )
     return DataError(
         f"{what} '{name}' is not numeric (it holds {table.schema.field(name).type} values such "
         f"as {_first_value(table.column(name))!r}); {hint}"
@@ -288,8 +303,11 @@ def to_array(table: Any, names: Sequence[str]) -> Array:
         # column by column over 1e7 values, measured here.
         start = 0
         for i, size in enumerate(sizes):
-            np.stack([col.chunk(i).to_numpy(zero_copy_only=False) for col in cols], axis=1,
-                     out=x[start : start + size])
+            np.stack(
+                [col.chunk(i).to_numpy(zero_copy_only=False) for col in cols],
+                axis=1,
+                out=x[start : start + size],
+            )
             start += size
         return x
     for j, col in enumerate(cols):

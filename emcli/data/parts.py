@@ -89,8 +89,10 @@ def _csv_parts(path: str, kind: str, size: int) -> list[Part]:
         head = next(record_pieces(handle, _SCAN), b"")
     header = head[: record_end(head)]
     total = os.path.getsize(path)
-    return [Part(path, kind, start, min(total, start + size), header=header)
-            for start in range(0, max(total, 1), size)]
+    return [
+        Part(path, kind, start, min(total, start + size), header=header)
+        for start in range(0, max(total, 1), size)
+    ]
 
 
 def _bytes_per_row(path: str) -> int:
@@ -99,8 +101,9 @@ def _bytes_per_row(path: str) -> int:
     return max(1, len(head) // max(1, head.count(b"\n")))
 
 
-def read_part(part: Part, columns: Sequence[str], weights: str | None = None,
-              delimiter: str = ",") -> tuple[Array, Array | None]:
+def read_part(
+    part: Part, columns: Sequence[str], weights: str | None = None, delimiter: str = ","
+) -> tuple[Array, Array | None]:
     """The rows of ``part`` (on a worker): ``(x, w)``, ``w`` None without ``weights``.
 
     A value that is not a number raises a CellError whose row counts from the part's first
@@ -110,16 +113,21 @@ def read_part(part: Part, columns: Sequence[str], weights: str | None = None,
     if part.kind == "parquet":
         import pyarrow.parquet as pq
 
-        table = guarded(part.path, "parquet", lambda: pq.ParquetFile(part.path).read_row_group(
-            part.group, columns=wanted, use_threads=False)).slice(part.start,
-                                                                  part.stop - part.start)
+        table = guarded(
+            part.path,
+            "parquet",
+            lambda: pq.ParquetFile(part.path).read_row_group(
+                part.group, columns=wanted, use_threads=False
+            ),
+        ).slice(part.start, part.stop - part.start)
     else:
         data = _line_range(part)
         header = part.header if part.start else b""
         names = guarded(part.path, part.kind, lambda: _header_names(part.header, delimiter))
         # One thread: the workers' own processes are the parallelism.
-        table = parse_piece(header + data, names, wanted, delimiter, part.path, part.kind, 0,
-                            weights, threads=False)
+        table = parse_piece(
+            header + data, names, wanted, delimiter, part.path, part.kind, 0, weights, threads=False
+        )
     return to_array(table, columns), to_weights(table, weights)
 
 

@@ -94,8 +94,9 @@ def read_arrow(source: str, fmt: str | None = None, delimiter: str | None = None
         import pyarrow.csv as pcsv
 
         convert = pcsv.ConvertOptions(strings_can_be_null=True)
-        return pcsv.read_csv(handle, parse_options=pcsv.ParseOptions(delimiter=sep),
-                             convert_options=convert)
+        return pcsv.read_csv(
+            handle, parse_options=pcsv.ParseOptions(delimiter=sep), convert_options=convert
+        )
 
     return guarded(source, kind, read)
 
@@ -195,8 +196,14 @@ class BlockReader:
         weights_column: the weights column read, or None.
     """
 
-    def __init__(self, source: str, columns: list[str], weights: str | None,
-                 tables: Iterator[Any], closer: Any = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        columns: list[str],
+        weights: str | None,
+        tables: Iterator[Any],
+        closer: Any = None,
+    ) -> None:
         self.source = source
         self.columns = columns
         self.weights_column = weights
@@ -268,20 +275,29 @@ def open_blocks(
     kind = detect_format(source, fmt)
     sep = field_delimiter(kind, delimiter)
     if weights is not None and weights in columns:
-        raise DataError(f"column {weights!r} is the weights column ({{weights}}); leave it out "
-                        "of {columns}: weights are not a feature")
+        raise DataError(
+            f"column {weights!r} is the weights column ({{weights}}); leave it out "
+            "of {columns}: weights are not a feature"
+        )
     if kind == "parquet":
-        tables, closer = guarded(label, kind, lambda: _parquet_tables(
-            source, label, list(columns), weights, block_rows or PARQUET_BATCH_ROWS))
+        tables, closer = guarded(
+            label,
+            kind,
+            lambda: _parquet_tables(
+                source, label, list(columns), weights, block_rows or PARQUET_BATCH_ROWS
+            ),
+        )
     else:
         size = guarded(label, kind, lambda: _piece_bytes(source, block_rows))
-        tables, closer = _csv_tables(source, label, list(columns), weights, sep, kind,
-                                     threads, size)
+        tables, closer = _csv_tables(
+            source, label, list(columns), weights, sep, kind, threads, size
+        )
     return BlockReader(label, list(columns), weights, tables, closer)
 
 
-def _check_header(label: str, names: Sequence[str], columns: Sequence[str],
-                  weights: str | None) -> None:
+def _check_header(
+    label: str, names: Sequence[str], columns: Sequence[str], weights: str | None
+) -> None:
     where = display_name(label)
     missing = [c for c in columns if c not in names]
     if missing:
@@ -317,12 +333,25 @@ def _piece_bytes(source: str, block_rows: int | None) -> int:
     return int(max(MIN_CSV_BLOCK_BYTES, min(CSV_BLOCK_BYTES, 1.5 * block_rows * per_row)))
 
 
-def _csv_tables(source: str, label: str, columns: list[str], weights: str | None, sep: str,
-                kind: str, threads: bool, size: int) -> tuple[Iterator[Any], Any]:
+def _csv_tables(
+    source: str,
+    label: str,
+    columns: list[str],
+    weights: str | None,
+    sep: str,
+    kind: str,
+    threads: bool,
+    size: int,
+) -> tuple[Iterator[Any], Any]:
     """The pieces of a CSV input as pyarrow tables (header checked now), and the file to
     close (None for standard input)."""
-    stream: IO[bytes] = sys.stdin.buffer if source == "-" else guarded(  # noqa: SIM115
-        label, kind, lambda: open(source, "rb"))
+    stream: IO[bytes] = (
+        sys.stdin.buffer
+        if source == "-"
+        else guarded(  # noqa: SIM115
+            label, kind, lambda: open(source, "rb")
+        )
+    )
     closer = None if stream is sys.stdin.buffer else stream
     try:
         pieces = record_pieces(stream, size)
@@ -330,8 +359,9 @@ def _csv_tables(source: str, label: str, columns: list[str], weights: str | None
         end = record_end(head)
         header, rest = head[:end], head[end:]
         if not header.strip():
-            raise DataError(f"{display_name(label)} is empty; give a CSV file with a header row "
-                            "and data rows")
+            raise DataError(
+                f"{display_name(label)} is empty; give a CSV file with a header row and data rows"
+            )
         names = guarded(label, kind, lambda: parse_csv(header, [], sep).column_names)
         _check_header(label, names, columns, weights)
     except BaseException:
@@ -339,27 +369,45 @@ def _csv_tables(source: str, label: str, columns: list[str], weights: str | None
             closer.close()
         raise
     wanted = columns + ([weights] if weights is not None else [])
-    parsed = _parsed_pieces(label, kind, header, names, itertools.chain([rest], pieces),
-                            wanted, sep, weights, threads)
+    parsed = _parsed_pieces(
+        label, kind, header, names, itertools.chain([rest], pieces), wanted, sep, weights, threads
+    )
     return parsed, closer
 
 
-def _parsed_pieces(label: str, kind: str, header: bytes, names: list[str],
-                   pieces: Iterator[bytes], wanted: list[str], sep: str,
-                   weights: str | None, threads: bool) -> Iterator[Any]:
+def _parsed_pieces(
+    label: str,
+    kind: str,
+    header: bytes,
+    names: list[str],
+    pieces: Iterator[bytes],
+    wanted: list[str],
+    sep: str,
+    weights: str | None,
+    threads: bool,
+) -> Iterator[Any]:
     first = 0
     for piece in pieces:
         if not piece.strip():
             continue
-        table = parse_piece(header + piece, names, wanted, sep, label, kind, first, weights,
-                            threads)
+        table = parse_piece(
+            header + piece, names, wanted, sep, label, kind, first, weights, threads
+        )
         first += table.num_rows
         yield table
 
 
-def parse_piece(data: bytes, header: Sequence[str], wanted: Sequence[str], sep: str,
-                label: str, kind: str, first_row: int, weights: str | None,
-                threads: bool = True) -> Any:
+def parse_piece(
+    data: bytes,
+    header: Sequence[str],
+    wanted: Sequence[str],
+    sep: str,
+    label: str,
+    kind: str,
+    first_row: int,
+    weights: str | None,
+    threads: bool = True,
+) -> Any:
     """``parse_csv`` of a piece whose first data row is input row ``first_row``: a value
     that is not a number raises a CellError naming its column and row."""
     import pyarrow as pa
@@ -376,8 +424,9 @@ def parse_piece(data: bytes, header: Sequence[str], wanted: Sequence[str], sep: 
         raise DataError(arrow_message(label, kind, exc)) from None
 
 
-def _bad_cell(data: bytes, header: Sequence[str], wanted: Sequence[str], sep: str,
-              message: str) -> tuple[str, int, Any] | None:
+def _bad_cell(
+    data: bytes, header: Sequence[str], wanted: Sequence[str], sep: str, message: str
+) -> tuple[str, int, Any] | None:
     """(column, row, value) of the cell pyarrow could not convert to a number, or None."""
     import re
 
@@ -392,23 +441,30 @@ def _bad_cell(data: bytes, header: Sequence[str], wanted: Sequence[str], sep: st
     return None if cell is None else (column, cell[0], cell[1])
 
 
-def parse_csv(data: bytes, names: Sequence[str], delimiter: str, threads: bool = False,
-              as_text: str | None = None) -> Any:
+def parse_csv(
+    data: bytes,
+    names: Sequence[str],
+    delimiter: str,
+    threads: bool = False,
+    as_text: str | None = None,
+) -> Any:
     """A CSV text (header line and records) as a pyarrow Table of ``names``, all float64
     (column ``as_text``: strings).  ``names`` empty: the header's columns, untyped."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
     types = {name: pa.string() if name == as_text else pa.float64() for name in names}
-    convert = pcsv.ConvertOptions(strings_can_be_null=True, include_columns=list(names),
-                                  column_types=types)
+    convert = pcsv.ConvertOptions(
+        strings_can_be_null=True, include_columns=list(names), column_types=types
+    )
     # Blocks of 1 MiB parsed on pyarrow's threads; with quotes in the text the chunker must
     # look for record ends outside quotes (newlines_in_values).
     block = min(len(data) + 1, 1 << 20) if threads else min(len(data) + 1, 2**31 - 1)
     read = pcsv.ReadOptions(use_threads=threads, block_size=block)
     parse = pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=b'"' in data)
-    return pcsv.read_csv(io.BytesIO(data), read_options=read, parse_options=parse,
-                         convert_options=convert)
+    return pcsv.read_csv(
+        io.BytesIO(data), read_options=read, parse_options=parse, convert_options=convert
+    )
 
 
 def unquoted_newlines(data: bytes) -> NDArray[np.intp]:
@@ -448,8 +504,9 @@ def record_pieces(handle: IO[bytes], size: int) -> Iterator[bytes]:
 
 
 # ---------------------------------------------------------------------------- Parquet
-def _parquet_tables(source: str, label: str, columns: list[str], weights: str | None,
-                    batch_rows: int) -> tuple[Iterator[Any], Any]:
+def _parquet_tables(
+    source: str, label: str, columns: list[str], weights: str | None, batch_rows: int
+) -> tuple[Iterator[Any], Any]:
     import pyarrow.parquet as pq
 
     spool = None
@@ -462,8 +519,9 @@ def _parquet_tables(source: str, label: str, columns: list[str], weights: str | 
     try:
         # Buffered, single-threaded reads keep memory flat whatever the file size (pyarrow's
         # defaults read ahead and grew with the file; measured for the stream engine).
-        handle = pq.ParquetFile(spool if spool is not None else source, pre_buffer=False,
-                                buffer_size=1 << 20)
+        handle = pq.ParquetFile(
+            spool if spool is not None else source, pre_buffer=False, buffer_size=1 << 20
+        )
         _check_header(label, handle.schema_arrow.names, columns, weights)
         wanted = columns + ([weights] if weights is not None else [])
         for name in wanted:
@@ -492,8 +550,9 @@ def _parquet_not_numeric(handle: Any, name: str, weights: bool) -> DataError:
     import pyarrow as pa
 
     first = 0
-    for batch in handle.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=[name],
-                                     use_threads=False):
+    for batch in handle.iter_batches(
+        batch_size=PARQUET_BATCH_ROWS, columns=[name], use_threads=False
+    ):
         error = not_numeric(pa.Table.from_batches([batch]), name, weights, first)
         if isinstance(error, CellError) or first + batch.num_rows >= handle.metadata.num_rows:
             return error

@@ -114,15 +114,15 @@ class OutputSet:
         if path != "-":
             if os.path.abspath(path) in map(os.path.abspath, (p for p in self._paths if p != "-")):
                 raise OutputError(
-                    f"'{path}' is named as two outputs; give each output its own path")
+                    f"'{path}' is named as two outputs; give each output its own path"
+                )
         self._paths.append(path)
 
     def add(self, path: str, writer: Callable[[IO[bytes]], None]) -> None:
         """``writer(handle)`` fills output ``path`` (already ``check``-ed) at commit time."""
         self._writers.append((path, writer))
 
-    def add_group(self, paths: Sequence[str],
-                  writer: Callable[[list[IO[bytes]]], None]) -> None:
+    def add_group(self, paths: Sequence[str], writer: Callable[[list[IO[bytes]]], None]) -> None:
         """One writer that fills several outputs in a single pass (one handle per path).
 
         For outputs streamed block by block over a large input.  A ``-`` among ``paths``
@@ -181,8 +181,9 @@ class OutputSet:
         finally:
             self._spooled.clear()
 
-    def _run_group(self, paths: list[str],
-                   writer: Callable[[list[IO[bytes]]], None]) -> list[tuple[str, str]]:
+    def _run_group(
+        self, paths: list[str], writer: Callable[[list[IO[bytes]]], None]
+    ) -> list[tuple[str, str]]:
         staged: list[tuple[str, str]] = []
         handles: list[IO[bytes]] = []
         try:

@@ -60,8 +60,10 @@ class EMSettings:
         """Raise UsageError for values no data could make sense of."""
         checks = [
             (self.n_components >= 1, "{n_components} must be at least 1"),
-            (self.init in INIT_METHODS, f"{{init}} must be one of {', '.join(INIT_METHODS)}, "
-             "or a fitted model"),
+            (
+                self.init in INIT_METHODS,
+                f"{{init}} must be one of {', '.join(INIT_METHODS)}, or a fitted model",
+            ),
             (self.n_restarts >= 1, "{n_restarts} must be at least 1"),
             (self.max_iter >= 0, "{max_iter} must be 0 or more"),
             (self.tol >= 0 and math.isfinite(self.tol), "{tol} must be a finite number >= 0"),
@@ -175,15 +177,21 @@ def run_em(
     return params, history[-1], n_iter, converged, history
 
 
-def fit_em(engine: Engine, family: Any, settings: EMSettings, monitor: Monitor | None = None,
-           init_params: Any = None) -> FitOutcome:
+def fit_em(
+    engine: Engine,
+    family: Any,
+    settings: EMSettings,
+    monitor: Monitor | None = None,
+    init_params: Any = None,
+) -> FitOutcome:
     """EM with ``settings.n_restarts`` starts (or from ``init_params``, one start); the best
     start is kept (module docstring)."""
     settings.validate()
     monitor = monitor or SilentMonitor()
     n = engine.n_samples
     sample, sample_w = engine.take(
-        sample_indices(n, settings.init_sample, start_rng(settings.seed, 0)))
+        sample_indices(n, settings.init_sample, start_rng(settings.seed, 0))
+    )
     scale = family.reference_scale(sample)
     run = _Run(engine, family, settings, sample, sample_w, scale, monitor, init_params)
     n_starts = 1 if init_params is not None else settings.n_restarts
@@ -207,24 +215,31 @@ def best_start(starts: list[StartResult]) -> StartResult:
     if not top.usable:
         return top
     tol = TIE_TOL * max(1.0, abs(top.log_likelihood))
-    tied = [s for s in starts if s.rank_key()[0] == top.rank_key()[0]
-            and s.log_likelihood >= top.log_likelihood - tol]
+    tied = [
+        s
+        for s in starts
+        if s.rank_key()[0] == top.rank_key()[0] and s.log_likelihood >= top.log_likelihood - tol
+    ]
     return min(tied, key=lambda s: s.start)
 
 
 def _warnings(best: StartResult, settings: EMSettings) -> list[str]:
     if best.collapsed:
         return [
-            Message(f"every start ended with a collapsed component (component(s) "
-            f"{', '.join(map(str, best.collapsed))} of the best start sit on too few distinct "
-            f"values, so the likelihood is held up only by {{reg_covar}}): the result is a "
-            f"spurious optimum. Try a smaller {{n_components}}, a simpler {{covariance_type}}, "
-            f"or a larger {{reg_covar}}")
+            Message(
+                f"every start ended with a collapsed component (component(s) "
+                f"{', '.join(map(str, best.collapsed))} of the best start sit on too few distinct "
+                f"values, so the likelihood is held up only by {{reg_covar}}): the result is a "
+                f"spurious optimum. Try a smaller {{n_components}}, a simpler {{covariance_type}}, "
+                f"or a larger {{reg_covar}}"
+            )
         ]
     if settings.tol > 0 and not best.converged:
         return [
-            Message(f"EM did not converge within {{max_iter}} {settings.max_iter} iterations "
-                    f"(tolerance {settings.tol:g}); increase {{max_iter}} or {{tol}}")
+            Message(
+                f"EM did not converge within {{max_iter}} {settings.max_iter} iterations "
+                f"(tolerance {settings.tol:g}); increase {{max_iter}} or {{tol}}"
+            )
         ]
     return []
 
@@ -254,8 +269,7 @@ class _Run:
             monitor = locked(monitor)
         else:
             n_threads = 1
-        return parallel.worker_map(lambda i: self.one(i, n_starts, monitor), indices,
-                                   n_threads)
+        return parallel.worker_map(lambda i: self.one(i, n_starts, monitor), indices, n_threads)
 
     def one(self, index: int, n_starts: int, monitor: Monitor) -> StartResult:
         s = self.settings
@@ -264,10 +278,19 @@ class _Run:
             if self.init_params is not None:
                 params0 = self.init_params
             else:
-                params0 = self.family.start(self.sample, s.n_components, s.init,
-                                            start_rng(s.seed, 1 + index), self.sample_weights)
+                params0 = self.family.start(
+                    self.sample,
+                    s.n_components,
+                    s.init,
+                    start_rng(s.seed, 1 + index),
+                    self.sample_weights,
+                )
             params, ll, n_iter, converged, history = run_em(
-                self.engine, self.family, params0, s.max_iter, s.tol,
+                self.engine,
+                self.family,
+                params0,
+                s.max_iter,
+                s.tol,
                 lambda it, ll, delta: monitor.iteration(index, it, ll, delta),
                 accelerate=s.accelerate,
             )

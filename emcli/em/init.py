@@ -51,12 +51,14 @@ def _sq_distances(x: Array, centers: Array) -> Array:
 def _first_row(n: int, rng: np.random.Generator, weights: Array | None) -> int:
     if weights is None:
         return int(rng.integers(n))
-    return int(min(np.searchsorted(np.cumsum(weights), rng.random() * weights.sum(),
-                                   side="right"), n - 1))
+    return int(
+        min(np.searchsorted(np.cumsum(weights), rng.random() * weights.sum(), side="right"), n - 1)
+    )
 
 
-def kmeans_plusplus(x: Array, k: int, rng: np.random.Generator,
-                    weights: Array | None = None) -> Array:
+def kmeans_plusplus(
+    x: Array, k: int, rng: np.random.Generator, weights: Array | None = None
+) -> Array:
     """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007; 2 + log k trials per centre)."""
     n = x.shape[0]
     trials = 2 + int(np.log(k))
@@ -103,8 +105,7 @@ def kmeans(x: Array, k: int, rng: np.random.Generator, weights: Array | None = N
     return centers
 
 
-def random_rows(x: Array, k: int, rng: np.random.Generator,
-                weights: Array | None = None) -> Array:
+def random_rows(x: Array, k: int, rng: np.random.Generator, weights: Array | None = None) -> Array:
     """k distinct rows chosen at random, uniformly or by weight (repeats only if too few)."""
     n = x.shape[0]
     if weights is None:
@@ -129,7 +130,10 @@ def observed_mean(x: Array) -> Array:
 
 
 def initial_labels(
-    x: Array, n_components: int, method: str, rng: np.random.Generator,
+    x: Array,
+    n_components: int,
+    method: str,
+    rng: np.random.Generator,
     weights: Array | None = None,
 ) -> tuple[NDArray[np.intp], NDArray[np.intp], Array]:
     """Hard starting assignment of the initialisation sample ``x`` (n, d).
@@ -151,7 +155,10 @@ def initial_labels(
 
 
 def _labels_with_gaps(
-    x: Array, n_components: int, method: str, rng: np.random.Generator,
+    x: Array,
+    n_components: int,
+    method: str,
+    rng: np.random.Generator,
     weights: Array | None,
 ) -> tuple[NDArray[np.intp], NDArray[np.intp], Array]:
     """``initial_labels`` for a sample with gaps (module docstring)."""

@@ -103,8 +103,9 @@ def entropy(model: MixtureModel, x: Array) -> float:
     return total
 
 
-def _fit_candidate(x: Array, columns: Sequence[str], k: int, kind: str,
-                   options: dict[str, Any]) -> Candidate:
+def _fit_candidate(
+    x: Array, columns: Sequence[str], k: int, kind: str, options: dict[str, Any]
+) -> Candidate:
     from ..api import fit
 
     cand = Candidate(k, kind)
@@ -204,8 +205,11 @@ def select(
             raise
         pool.shutdown(wait=True)
     candidates = [c for c in done if c is not None]
-    scored = [(value, c) for c in candidates
-              if (value := c.criterion(criterion)) is not None and math.isfinite(value)]
+    scored = [
+        (value, c)
+        for c in candidates
+        if (value := c.criterion(criterion)) is not None and math.isfinite(value)
+    ]
     winner = min(scored, key=lambda vc: vc[0])[1] if scored else None
     return winner, candidates
 

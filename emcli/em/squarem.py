@@ -24,14 +24,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-
 from .step import e_step, finite_log_likelihood
 
 STEP_FACTOR = 4.0
 
 
-def squarem(engine: Any, family: Any, params: Any, max_iter: int, tol: float,
-            on_iteration: Any = None) -> tuple[Any, float, int, bool, list[float]]:
+def squarem(
+    engine: Any, family: Any, params: Any, max_iter: int, tol: float, on_iteration: Any = None
+) -> tuple[Any, float, int, bool, list[float]]:
     """Accelerated EM from ``params``; same return value as ``emcli.em.driver.run_em``.
 
     ``n_iter`` counts M-steps (each costs one E-step, as in plain EM); a rejected jump costs

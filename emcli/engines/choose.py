@@ -18,8 +18,22 @@ from typing import Any
 from ..errors import UsageError
 
 ENGINES = ("memory", "stream", "dask")
-_UNITS = {"": 1, "B": 1, "K": 1e3, "KB": 1e3, "M": 1e6, "MB": 1e6, "G": 1e9, "GB": 1e9,
-          "T": 1e12, "TB": 1e12, "KIB": 1024, "MIB": 1024**2, "GIB": 1024**3, "TIB": 1024**4}
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 1e3,
+    "KB": 1e3,
+    "M": 1e6,
+    "MB": 1e6,
+    "G": 1e9,
+    "GB": 1e9,
+    "T": 1e12,
+    "TB": 1e12,
+    "KIB": 1024,
+    "MIB": 1024**2,
+    "GIB": 1024**3,
+    "TIB": 1024**4,
+}
 
 
 def parse_size(text: str) -> int:
@@ -83,12 +97,18 @@ def choose_engine(
     if size is None or size <= limit:
         return Choice("memory")
     origin = "--memory-limit" if memory_limit is not None else "half the physical memory"
-    return Choice("stream", f"the input needs about {format_size(size)} in memory, more than "
-                  f"the limit of {format_size(limit)} ({origin}): using --engine stream")
+    return Choice(
+        "stream",
+        f"the input needs about {format_size(size)} in memory, more than "
+        f"the limit of {format_size(limit)} ({origin}): using --engine stream",
+    )
 
 
 def estimated_bytes(
-    source: str, fmt: str | None, columns: Sequence[str] | None, delimiter: str | None,
+    source: str,
+    fmt: str | None,
+    columns: Sequence[str] | None,
+    delimiter: str | None,
     weights: str | None = None,
 ) -> int | None:
     """rows x (numeric columns + weights) x 8, or None when the file cannot be read (the
@@ -123,8 +143,7 @@ def open_engine(
         from ..data.reader import read_table
         from .memory import MemoryEngine
 
-        table = read_table(source, fmt=fmt, columns=columns, delimiter=delimiter,
-                           weights=weights)
+        table = read_table(source, fmt=fmt, columns=columns, delimiter=delimiter, weights=weights)
         mem = MemoryEngine(table.x, weights=table.weights)
         mem.columns, mem.notes = table.columns, table.notes  # type: ignore[attr-defined]
         mem.weights_column = table.weights_column  # type: ignore[attr-defined]
@@ -132,14 +151,22 @@ def open_engine(
     elif engine == "stream":
         from .stream import DEFAULT_BLOCK_ROWS, StreamEngine
 
-        with StreamEngine(source, fmt, columns, delimiter, block_rows or DEFAULT_BLOCK_ROWS,
-                          weights=weights) as stream:
+        with StreamEngine(
+            source, fmt, columns, delimiter, block_rows or DEFAULT_BLOCK_ROWS, weights=weights
+        ) as stream:
             yield stream
     elif engine == "dask":
         from .dask import DaskEngine
 
-        with DaskEngine(source, fmt, columns, delimiter, scheduler=scheduler,
-                        block_rows=block_rows, weights=weights) as dask_engine:
+        with DaskEngine(
+            source,
+            fmt,
+            columns,
+            delimiter,
+            scheduler=scheduler,
+            block_rows=block_rows,
+            weights=weights,
+        ) as dask_engine:
             yield dask_engine
     else:
         raise UsageError(f"engine must be one of {', '.join(ENGINES)}")

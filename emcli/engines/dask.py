@@ -78,18 +78,23 @@ class DaskEngine(ScannedEngine):
     ) -> None:
         distributed = import_dask()
         if source == "-":
-            raise UsageError("--engine dask reads the input on the workers, not from standard "
-                             "input; give a file path or a glob (or use --engine stream)")
+            raise UsageError(
+                "--engine dask reads the input on the workers, not from standard "
+                "input; give a file path or a glob (or use --engine stream)"
+            )
         self.source = source
         self.files = input_files(source)
-        self.kind = "parquet" if os.path.isdir(source) and not fmt else detect_format(
-            self.files[0], fmt)
+        self.kind = (
+            "parquet" if os.path.isdir(source) and not fmt else detect_format(self.files[0], fmt)
+        )
         self.delimiter = field_delimiter(self.kind, delimiter)
         self.weights_column = weights
-        head = guarded(source, self.kind, lambda: read_head(self.files[0], self.kind,
-                                                            self.delimiter))
-        self.columns, self.notes = select_columns(head, columns, check_values=False,
-                                                  weights=weights)
+        head = guarded(
+            source, self.kind, lambda: read_head(self.files[0], self.kind, self.delimiter)
+        )
+        self.columns, self.notes = select_columns(
+            head, columns, check_values=False, weights=weights
+        )
         self._own: list[Any] = []
         try:
             self.client = client or self._connect(distributed, scheduler)
@@ -97,13 +102,15 @@ class DaskEngine(ScannedEngine):
             self.lengths = self._lengths()
             self._offsets = _offsets(self.lengths)
             self._complete_offsets = _offsets(
-                self.client.gather(self.client.map(_count_complete, self.parts)))
+                self.client.gather(self.client.map(_count_complete, self.parts))
+            )
             self.summary = self._reduce(
                 self.client.map(_part_summary, self.parts, list(self._offsets[:-1])),
                 total_summary,
             )
             self.complete = self._reduce(
-                self.client.map(_part_summary, self.parts, complete_only=True), total_summary)
+                self.client.map(_part_summary, self.parts, complete_only=True), total_summary
+            )
             # complete_only (--missing drop): EM sees the rows without a missing cell only.
             self.complete_only = False
         except BaseException:
@@ -130,8 +137,9 @@ class DaskEngine(ScannedEngine):
         for part, lo, hi in zip(self.parts, self.offsets[:-1], self.offsets[1:], strict=True):
             a, b = np.searchsorted(indices, [lo, hi])
             if b > a:
-                futures.append(self.client.submit(_take, part, indices[a:b] - lo,
-                                                  self.complete_only))
+                futures.append(
+                    self.client.submit(_take, part, indices[a:b] - lo, self.complete_only)
+                )
         rows = self.client.gather(futures)
         if not rows:
             return np.empty((0, self.n_features)), None
@@ -141,8 +149,12 @@ class DaskEngine(ScannedEngine):
 
     def e_step(self, family: Any, plan: Any) -> Any:
         """``family.e_step`` on every partition (on the workers), tree-summed."""
-        return self._reduce(self.client.map(_part_e_step, self.parts, family=family, plan=plan,
-                                            complete_only=self.complete_only), _sum_stats)
+        return self._reduce(
+            self.client.map(
+                _part_e_step, self.parts, family=family, plan=plan, complete_only=self.complete_only
+            ),
+            _sum_stats,
+        )
 
     def blocks(self, n_components: int) -> Iterator[Partition]:
         """The partitions in order, ``(x, w)``, fetched to the client one at a time."""
@@ -180,14 +192,19 @@ class DaskEngine(ScannedEngine):
             try:
                 client = distributed.Client(scheduler, timeout="20s")
             except (OSError, TimeoutError) as exc:
-                raise DataError(f"cannot reach the Dask scheduler at {scheduler}: {exc}; "
-                                "start it with 'dask scheduler' (see man emcli)") from None
+                raise DataError(
+                    f"cannot reach the Dask scheduler at {scheduler}: {exc}; "
+                    "start it with 'dask scheduler' (see man emcli)"
+                ) from None
             self._own.append(client)
             return client
         # ":0": the scheduler's web server on a free port (on 8787 it warns when it is taken).
         cluster = distributed.LocalCluster(
-            n_workers=os.cpu_count() or 1, threads_per_worker=1, processes=True,
-            dashboard_address=":0", silence_logs=logging.ERROR,
+            n_workers=os.cpu_count() or 1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
         )
         self._own.append(cluster)
         client = distributed.Client(cluster)
@@ -199,8 +216,10 @@ class DaskEngine(ScannedEngine):
         import dask
 
         parts = plan_parts(self.files, self.kind, block_rows)
-        tasks = [dask.delayed(read_part)(part, self.columns, self.weights_column,
-                                         self.delimiter) for part in parts]
+        tasks = [
+            dask.delayed(read_part)(part, self.columns, self.weights_column, self.delimiter)
+            for part in parts
+        ]
         return list(self.client.compute(tasks))
 
     def _lengths(self) -> list[int]:
@@ -224,8 +243,10 @@ class DaskEngine(ScannedEngine):
         if not futures:
             raise DataError(f"'{self.source}' has no data rows")
         while len(futures) > 1:
-            futures = [self.client.submit(combine, futures[i : i + FAN_IN])
-                       for i in range(0, len(futures), FAN_IN)]
+            futures = [
+                self.client.submit(combine, futures[i : i + FAN_IN])
+                for i in range(0, len(futures), FAN_IN)
+            ]
         return futures[0].result()
 
 
@@ -235,8 +256,7 @@ def _part_rows(part: Partition) -> int:
     return len(part[0])
 
 
-def _part_summary(part: Partition, offset: int = 0, complete_only: bool = False
-                  ) -> ColumnSummary:
+def _part_summary(part: Partition, offset: int = 0, complete_only: bool = False) -> ColumnSummary:
     x, w = complete_rows(*part) if complete_only else part
     return ColumnSummary.of_block(x, 0 if complete_only else int(offset), w, moments=True)
 
@@ -259,8 +279,7 @@ def _sum_stats(parts: Sequence[Any]) -> Any:
     return total
 
 
-def _take(part: Partition, local: NDArray[np.intp], complete_only: bool = False
-          ) -> Partition:
+def _take(part: Partition, local: NDArray[np.intp], complete_only: bool = False) -> Partition:
     x, w = complete_rows(*part) if complete_only else part
     return x[local], None if w is None else w[local]
 

@@ -18,9 +18,16 @@ from .. import parallel
 Array = NDArray[np.float64]
 
 
-def reduce_rows(family: Any, plan: Any, x: Array, weights: Array | None = None,
-                gaps: bool | None = None, block_size: int | None = None,
-                n_threads: int | None = None, total: Any = None) -> Any:
+def reduce_rows(
+    family: Any,
+    plan: Any,
+    x: Array,
+    weights: Array | None = None,
+    gaps: bool | None = None,
+    block_size: int | None = None,
+    n_threads: int | None = None,
+    total: Any = None,
+) -> Any:
     """``family.e_step`` over the rows of ``x`` block by block, summed in block order (added
     to ``total`` when given).  None when there are no rows and no ``total``.
 
@@ -62,8 +69,13 @@ class MemoryEngine:
     # Starts may run on parallel threads: e_step only reads ``x``.
     parallel_starts = True
 
-    def __init__(self, x: Array, weights: Array | None = None, block_size: int | None = None,
-                 dtype: str = "float64") -> None:
+    def __init__(
+        self,
+        x: Array,
+        weights: Array | None = None,
+        block_size: int | None = None,
+        dtype: str = "float64",
+    ) -> None:
         # dtype "float32" keeps the rows (and the E-step's products) in single precision;
         # statistics are summed and the M-step is done in float64 either way.
         self.x = np.ascontiguousarray(x, dtype=np.dtype(dtype))
@@ -104,8 +116,15 @@ class MemoryEngine:
 
     def e_step(self, family: Any, plan: Any, n_threads: int | None = None) -> Any:
         """The family's statistics summed over all rows."""
-        total = reduce_rows(family, plan, self.x, self.weights, None if self.has_gaps else False,
-                            self.block_size, n_threads)
+        total = reduce_rows(
+            family,
+            plan,
+            self.x,
+            self.weights,
+            None if self.has_gaps else False,
+            self.block_size,
+            n_threads,
+        )
         if total is None:
             total = family.e_step(self.x[:0], plan, None, False)
         return total

@@ -46,8 +46,9 @@ class ScannedEngine:
 
     def check(self, n_components: int, missing: str = "em") -> None:
         """The memory path's data checks (DataError), on the scan's summary."""
-        self.summary.check(self.columns, n_components, missing, self.weights_column,
-                           source=self.source)
+        self.summary.check(
+            self.columns, n_components, missing, self.weights_column, source=self.source
+        )
 
     def variances(self) -> NDArray[np.float64]:
         return self.fitted_summary.variances()

@@ -71,10 +71,10 @@ class StreamEngine(ScannedEngine):
         self._temp: str | None = None
         check_input_path(source)
         self.path = self._spool_stdin() if source == "-" else source
-        head = guarded(source, self.kind, lambda: read_head(self.path, self.kind,
-                                                             self.delimiter))
-        self.columns, self.notes = select_columns(head, columns, check_values=False,
-                                                  weights=weights)
+        head = guarded(source, self.kind, lambda: read_head(self.path, self.kind, self.delimiter))
+        self.columns, self.notes = select_columns(
+            head, columns, check_values=False, weights=weights
+        )
         # complete_only (--missing drop): EM sees the rows without a missing cell only;
         # blocks() still gives every row, for the outputs.
         self.complete_only = False
@@ -133,9 +133,12 @@ class StreamEngine(ScannedEngine):
     # ------------------------------------------------------------------ reading
     def _scan(self) -> tuple[ColumnSummary, ColumnSummary]:
         """Summaries of all rows and of the complete rows (no missing cell)."""
-        empty = ColumnSummary.of_block(np.empty((0, self.n_features)), 0,
-                                       None if self.weights_column is None else np.empty(0),
-                                       moments=True)
+        empty = ColumnSummary.of_block(
+            np.empty((0, self.n_features)),
+            0,
+            None if self.weights_column is None else np.empty(0),
+            moments=True,
+        )
         total, complete = empty, empty
         for block in self._blocks():
             total = total + ColumnSummary.of_block(block.x, block.first, block.w, moments=True)
@@ -157,9 +160,16 @@ class StreamEngine(ScannedEngine):
         """The chosen columns (and weights), block by block, in input order."""
         # One parsing thread: pyarrow's thread arenas raised the peak memory (measured by
         # tests/test_engines.py::test_stream_peak_memory_bounded).
-        reader = open_blocks(self.path, self.columns, self.kind, self.delimiter,
-                             weights=self.weights_column, block_rows=self.block_rows,
-                             name=self.source, threads=False)
+        reader = open_blocks(
+            self.path,
+            self.columns,
+            self.kind,
+            self.delimiter,
+            weights=self.weights_column,
+            block_rows=self.block_rows,
+            name=self.source,
+            threads=False,
+        )
         return reader.blocks(self.block_rows)
 
     def _spool_stdin(self) -> str:

@@ -51,8 +51,9 @@ class Family(Protocol):
         """Rows per block that suit this plan (engines may use smaller or larger blocks)."""
         ...
 
-    def e_step(self, x: Array, plan: Any, weights: Array | None = None,
-               gaps: bool | None = None) -> Stats:
+    def e_step(
+        self, x: Array, plan: Any, weights: Array | None = None, gaps: bool | None = None
+    ) -> Stats:
         """Statistics of a block of rows (b, d); ``gaps=False`` promises no missing cell,
         None lets the family look."""
         ...
@@ -74,19 +75,25 @@ class Family(Protocol):
         """log p(x_i | component j), shape (b, k) (missing cells marginalised)."""
         ...
 
-    def sample(self, params: Any, n_samples: int, rng: np.random.Generator
-               ) -> tuple[Array, NDArray[np.int64]]:
+    def sample(
+        self, params: Any, n_samples: int, rng: np.random.Generator
+    ) -> tuple[Array, NDArray[np.int64]]:
         """Rows drawn from the mixture, and the component of each."""
         ...
 
     # ---------------------------------------------------------------- starts, checks
-    def start(self, x: Array, n_components: int, method: str, rng: np.random.Generator,
-              weights: Array | None = None) -> Any:
+    def start(
+        self,
+        x: Array,
+        n_components: int,
+        method: str,
+        rng: np.random.Generator,
+        weights: Array | None = None,
+    ) -> Any:
         """Starting parameters from the initialisation sample ``x`` (labels by ``method``)."""
         ...
 
-    def from_responsibilities(self, x: Array, resp: Array, weights: Array | None = None
-                              ) -> Any:
+    def from_responsibilities(self, x: Array, resp: Array, weights: Array | None = None) -> Any:
         """Parameters of one M-step from responsibilities (n, k)."""
         ...
 

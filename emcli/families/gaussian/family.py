@@ -102,8 +102,9 @@ class GaussianFamily:
 
     name = "gaussian"
 
-    def __init__(self, covariance_type: str | CovarianceModel = "full",
-                 reg_covar: float = 1e-6) -> None:
+    def __init__(
+        self, covariance_type: str | CovarianceModel = "full", reg_covar: float = 1e-6
+    ) -> None:
         try:
             self.model = covariance_model(covariance_type)
         except ValueError as exc:
@@ -120,8 +121,9 @@ class GaussianFamily:
         return f"GaussianFamily({self.model.name!r}, reg_covar={self.reg_covar!r})"
 
     # ---------------------------------------------------------------- one iteration
-    def prepare(self, params: GaussianParams, dtype: Any = np.float64,
-                n_rows: int | None = None) -> GaussianPlan:
+    def prepare(
+        self, params: GaussianParams, dtype: Any = np.float64, n_rows: int | None = None
+    ) -> GaussianPlan:
         return GaussianPlan(params, kernels.make_plan(params, dtype, n_rows=n_rows))
 
     def block_rows(self, plan: GaussianPlan) -> int:
@@ -130,8 +132,9 @@ class GaussianFamily:
             return reference_rows(plan.params.n_components, plan.params.n_features)
         return kernels.block_rows_for(p.kind, p.k, p.d, p.direct)
 
-    def e_step(self, x: Array, plan: GaussianPlan, weights: Array | None = None,
-               gaps: bool | None = None) -> GaussianStats:
+    def e_step(
+        self, x: Array, plan: GaussianPlan, weights: Array | None = None, gaps: bool | None = None
+    ) -> GaussianStats:
         """Statistics of a block (complete rows: kernels; rows with gaps: ``missing``)."""
         n = float(x.shape[0]) if weights is None else float(np.sum(weights))
         if plan.kernel is None:  # a re-centred pass: the plain path, moments about centres
@@ -166,8 +169,9 @@ class GaussianFamily:
             centers = plan.params.means if plan.centers is None else plan.centers
             total = SufficientStats.zeros(plan.params.model, centers)
             if stats.raw is not None and plan.kernel is not None:
-                total = total + kernels.raw_to_stats(plan.kernel, stats.raw[0], stats.raw[1],
-                                                     0.0, stats.n_raw, centers)
+                total = total + kernels.raw_to_stats(
+                    plan.kernel, stats.raw[0], stats.raw[1], 0.0, stats.n_raw, centers
+                )
             if stats.moments is not None:
                 total = total + stats.moments
             total.log_likelihood = stats.log_likelihood
@@ -210,26 +214,35 @@ class GaussianFamily:
         """Missing cells replaced by their expectation under the mixture."""
         return missing.impute(x, params)
 
-    def sample(self, params: GaussianParams, n_samples: int, rng: np.random.Generator
-               ) -> tuple[Array, NDArray[np.int64]]:
+    def sample(
+        self, params: GaussianParams, n_samples: int, rng: np.random.Generator
+    ) -> tuple[Array, NDArray[np.int64]]:
         from .sampling import sample
 
         return sample(params, n_samples, rng)
 
     # ---------------------------------------------------------------- starts, checks
-    def start(self, x: Array, n_components: int, method: str, rng: np.random.Generator,
-              weights: Array | None = None) -> GaussianParams:
+    def start(
+        self,
+        x: Array,
+        n_components: int,
+        method: str,
+        rng: np.random.Generator,
+        weights: Array | None = None,
+    ) -> GaussianParams:
         from ...em.init import initial_labels
 
         rows, labels, centers = initial_labels(x, n_components, method, rng, weights)
         x, w = x[rows], None if weights is None else weights[rows]
         if np.isnan(x).any():
-            return missing.params_from_labels_with_gaps(x, labels, centers, self.model,
-                                                        self.reg_covar, w)
+            return missing.params_from_labels_with_gaps(
+                x, labels, centers, self.model, self.reg_covar, w
+            )
         return params_from_labels(x, labels, centers, self.model, self.reg_covar, w)
 
-    def from_responsibilities(self, x: Array, resp: Array, weights: Array | None = None
-                              ) -> GaussianParams:
+    def from_responsibilities(
+        self, x: Array, resp: Array, weights: Array | None = None
+    ) -> GaussianParams:
         from .stats import params_from_resp
 
         return params_from_resp(x, resp, self.model, self.reg_covar, weights)
@@ -270,8 +283,9 @@ class GaussianFamily:
                 f"fitted with variance {{reg_covar}} ({self.reg_covar:g}) and do not "
                 "separate clusters"
             )
-        tiny = [n for n, v in zip(names, variances, strict=True)
-                if 0.0 < v < 100.0 * self.reg_covar]
+        tiny = [
+            n for n, v in zip(names, variances, strict=True) if 0.0 < v < 100.0 * self.reg_covar
+        ]
         if tiny:
             notes.append(
                 f"{{reg_covar}} {self.reg_covar:g} is not small next to the variance of "
@@ -281,8 +295,9 @@ class GaussianFamily:
 
     # ---------------------------------------------------------------- vectors (SQUAREM)
     def to_vector(self, params: GaussianParams) -> Array:
-        return np.concatenate([params.weights.ravel(), params.means.ravel(),
-                               np.ravel(params.covariances)])
+        return np.concatenate(
+            [params.weights.ravel(), params.means.ravel(), np.ravel(params.covariances)]
+        )
 
     def from_vector(self, theta: Array, like: GaussianParams) -> GaussianParams | None:
         k, d = like.means.shape
@@ -354,5 +369,13 @@ def collapsed_components(params: GaussianParams, reg_covar: float, scale: Array)
     return [int(j) for j in np.flatnonzero(smallest < COLLAPSE_TOL)]
 
 
-__all__ = ["GaussianFamily", "GaussianParams", "GaussianPlan", "GaussianStats",
-           "collapsed_components", "from_full", "has_form", "native_shape"]
+__all__ = [
+    "GaussianFamily",
+    "GaussianParams",
+    "GaussianPlan",
+    "GaussianStats",
+    "collapsed_components",
+    "from_full",
+    "has_form",
+    "native_shape",
+]

@@ -236,9 +236,27 @@ def make_plan(params, dtype=np.float64, n_rows: int | None = None) -> Plan:
     else:
         root = np.sqrt(prec[exact])
         pt, back = root[:, :, None].astype(dtype), 1.0 / root
-    return Plan(kind, params.model, k, d, m, shift, u, const, prec, feat, exact,
-                np.ascontiguousarray(w[:, feat], dtype=dtype), dtype,
-                pt, back, ue, const[exact][:, None], n_far, x_moments)
+    return Plan(
+        kind,
+        params.model,
+        k,
+        d,
+        m,
+        shift,
+        u,
+        const,
+        prec,
+        feat,
+        exact,
+        np.ascontiguousarray(w[:, feat], dtype=dtype),
+        dtype,
+        pt,
+        back,
+        ue,
+        const[exact][:, None],
+        n_far,
+        x_moments,
+    )
 
 
 def _feature_coefficients(params, prec: Array, u: Array, const: Array) -> tuple[Array, Array]:
@@ -466,8 +484,9 @@ def raw_from_resp(plan: Plan, f: Array, resp: Array, ws: Workspace) -> tuple[Arr
     return g, ex
 
 
-def block_raw(plan: Plan, xb: Array, weights: Array | None = None,
-              ws: Workspace | None = None) -> tuple[Array, Array, float]:
+def block_raw(
+    plan: Plan, xb: Array, weights: Array | None = None, ws: Workspace | None = None
+) -> tuple[Array, Array, float]:
     """Raw statistics of one block and its log-likelihood (float64); with frequency
     ``weights`` (b,) every row counts ``weights[i]`` times."""
     ws = ws or workspace()
@@ -483,8 +502,9 @@ def block_raw(plan: Plan, xb: Array, weights: Array | None = None,
     return g, ex, ll
 
 
-def raw_to_stats(plan: Plan, g: Array, ex: Array, log_likelihood: float, n_samples: float,
-                 centers: Array):
+def raw_to_stats(
+    plan: Plan, g: Array, ex: Array, log_likelihood: float, n_samples: float, centers: Array
+):
     """Summed raw statistics -> ``SufficientStats`` around ``centers`` (the E-step's means)."""
     from .stats import SufficientStats
 

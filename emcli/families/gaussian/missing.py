@@ -116,8 +116,9 @@ class GapTerms:
     cond_sum: Array
 
 
-def _patterns(gaps: NDArray[np.bool_]) -> tuple[NDArray[np.bool_], NDArray[np.intp],
-                                               NDArray[np.intp]]:
+def _patterns(
+    gaps: NDArray[np.bool_],
+) -> tuple[NDArray[np.bool_], NDArray[np.intp], NDArray[np.intp]]:
     """Group rows by missingness pattern, patterns ordered by their number of gaps.
 
     Returns the distinct patterns (P, d), the row order that puts each pattern's rows
@@ -137,8 +138,9 @@ def _patterns(gaps: NDArray[np.bool_]) -> tuple[NDArray[np.bool_], NDArray[np.in
     return gaps[order[starts[:-1]]], order, starts
 
 
-def _full_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams,
-               weights: Array | None = None) -> GapTerms:
+def _full_like(
+    x: Array, gaps: NDArray[np.bool_], params: GaussianParams, weights: Array | None = None
+) -> GapTerms:
     """Densities and moments for full/tied covariances (see the module docstring).
 
     With the precision Q = Sigma^-1 of a component and r = x - mu set to 0 on the gaps:
@@ -182,8 +184,12 @@ def _full_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams,
         log_det_mm[p0:p1] = 2.0 * np.log(np.diagonal(lower, axis1=-2, axis2=-1)).sum(axis=-1)
         linv = lower_inverse(np.asarray(lower, dtype=np.float64))
         inv_mm = linv.swapaxes(-1, -2) @ linv  # Q_mm^-1 = Cov[x_m | x_o]
-        cond[np.arange(p0, p1)[:, None, None, None], np.arange(kk)[None, :, None, None],
-             idx[:, None, :, None], idx[:, None, None, :]] = inv_mm
+        cond[
+            np.arange(p0, p1)[:, None, None, None],
+            np.arange(kk)[None, :, None, None],
+            idx[:, None, :, None],
+            idx[:, None, None, :],
+        ] = inv_mm
         lo, hi = starts[p0], starts[p1]
         local = rowpat[lo:hi] - p0
         ridx = idx[local][:, None, :]  # (n, 1, c)
@@ -207,8 +213,9 @@ def _full_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams,
     return GapTerms(order, log_resp, norm, resp, dev, cond_sum)
 
 
-def _diag_like(x: Array, gaps: NDArray[np.bool_], params: GaussianParams,
-               weights: Array | None = None) -> GapTerms:
+def _diag_like(
+    x: Array, gaps: NDArray[np.bool_], params: GaussianParams, weights: Array | None = None
+) -> GapTerms:
     """Densities and moments for diag/spherical covariances: masked products, no patterns."""
     k, d = params.means.shape
     prec = params.precisions_cholesky
@@ -281,8 +288,9 @@ def log_resp_and_norm(x: Array, params: GaussianParams) -> tuple[Array, Array]:
     return log_resp, norm
 
 
-def gap_stats(x: Array, params: GaussianParams, centers: Array | None = None,
-              weights: Array | None = None) -> SufficientStats:
+def gap_stats(
+    x: Array, params: GaussianParams, centers: Array | None = None, weights: Array | None = None
+) -> SufficientStats:
     """Sufficient statistics of rows that all have gaps (expected moments around ``centers``);
     with frequency ``weights`` (b,) row i counts ``weights[i]`` times."""
     centers = params.means if centers is None else centers
@@ -319,8 +327,9 @@ def gap_stats(x: Array, params: GaussianParams, centers: Array | None = None,
     return SufficientStats(params.model, centers, n_k, sum_x, sum_xx, norm_total, n_total)
 
 
-def block_stats_with_gaps(x: Array, params: GaussianParams, weights: Array | None = None,
-                          centers: Array | None = None) -> SufficientStats:
+def block_stats_with_gaps(
+    x: Array, params: GaussianParams, weights: Array | None = None, centers: Array | None = None
+) -> SufficientStats:
     """Statistics of a block that may hold gaps: complete rows by the complete-data path,
     rows with gaps by ``gap_stats``; the two add up.  Moments about ``centers`` (default:
     the means); frequency ``weights`` (b,) as in ``gap_stats``."""
@@ -339,8 +348,9 @@ def block_stats_with_gaps(x: Array, params: GaussianParams, weights: Array | Non
             ll, n = float(norm @ wc), float(wc.sum())
         total = total + block_stats(xc, resp, centers, params.model, ll, n)
     if rows.any():
-        total = total + gap_stats(x[rows], params, centers,
-                                  None if weights is None else weights[rows])
+        total = total + gap_stats(
+            x[rows], params, centers, None if weights is None else weights[rows]
+        )
     return total
 
 
@@ -364,8 +374,12 @@ def impute(x: Array, params: GaussianParams, block: int = 8192) -> Array:
 
 
 def params_from_labels_with_gaps(
-    x: Array, labels: NDArray[np.intp], centers: Array, model: CovarianceModel,
-    reg_covar: float, weights: Array | None = None,
+    x: Array,
+    labels: NDArray[np.intp],
+    centers: Array,
+    model: CovarianceModel,
+    reg_covar: float,
+    weights: Array | None = None,
 ) -> GaussianParams:
     """Initial M-step from a hard assignment when ``x`` has gaps.
 

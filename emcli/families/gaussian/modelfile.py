@@ -18,8 +18,11 @@ from .models import covariance_model, from_full, has_form, native_shape
 from .params import GaussianParams
 
 Array = NDArray[np.float64]
-_SHAPES = {1: "a list of numbers", 2: "a list of lists of numbers (k x d)",
-           3: "k matrices of d x d numbers"}
+_SHAPES = {
+    1: "a list of numbers",
+    2: "a list of lists of numbers (k x d)",
+    3: "k matrices of d x d numbers",
+}
 
 
 def numbers(data: dict[str, Any], key: str, ndim: int) -> Array:
@@ -66,8 +69,9 @@ def params_from_dict(data: dict[str, Any], schema_version: int) -> GaussianParam
     return GaussianParams.from_covariances(model, weights, means, native)
 
 
-def check_parameters(data: dict[str, Any], weights: Array, form: str, native: Array,
-                     k: int, d: int) -> None:
+def check_parameters(
+    data: dict[str, Any], weights: Array, form: str, native: Array, k: int, d: int
+) -> None:
     """Raise ValueError unless the parameters make a valid mixture."""
     for key, value in (("n_components", k), ("n_features", d)):
         if key in data and data[key] != value:

@@ -93,14 +93,42 @@ def _spherical(s: Scatter, reg_covar: float) -> Array:
 MODELS: dict[str, CovarianceModel] = {
     m.name: m
     for m in (
-        CovarianceModel("full", "VVV", "full", "full", lambda k, d: k * d * (d + 1) // 2,
-                        _full, "one unconstrained covariance matrix per component"),
-        CovarianceModel("tied", "EEE", "tied", "pooled", lambda k, d: d * (d + 1) // 2,
-                        _tied, "one covariance matrix shared by all components"),
-        CovarianceModel("diag", "VVI", "diag", "diag", lambda k, d: k * d,
-                        _diag, "one diagonal covariance per component (axis-aligned)"),
-        CovarianceModel("spherical", "VII", "spherical", "diag", lambda k, d: k,
-                        _spherical, "one variance per component (round clusters)"),
+        CovarianceModel(
+            "full",
+            "VVV",
+            "full",
+            "full",
+            lambda k, d: k * d * (d + 1) // 2,
+            _full,
+            "one unconstrained covariance matrix per component",
+        ),
+        CovarianceModel(
+            "tied",
+            "EEE",
+            "tied",
+            "pooled",
+            lambda k, d: d * (d + 1) // 2,
+            _tied,
+            "one covariance matrix shared by all components",
+        ),
+        CovarianceModel(
+            "diag",
+            "VVI",
+            "diag",
+            "diag",
+            lambda k, d: k * d,
+            _diag,
+            "one diagonal covariance per component (axis-aligned)",
+        ),
+        CovarianceModel(
+            "spherical",
+            "VII",
+            "spherical",
+            "diag",
+            lambda k, d: k,
+            _spherical,
+            "one variance per component (round clusters)",
+        ),
     )
 }
 COVARIANCE_TYPES: tuple[str, ...] = tuple(MODELS)

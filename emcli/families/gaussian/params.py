@@ -102,8 +102,7 @@ class GaussianParams:
         return GaussianParams(self.model, self.weights[order], self.means[order], cov, prec)
 
 
-def to_full_covariances(model: CovarianceModel | str, covariances: Array, k: int, d: int
-                        ) -> Array:
+def to_full_covariances(model: CovarianceModel | str, covariances: Array, k: int, d: int) -> Array:
     """Native covariances -> array of shape (k, d, d)."""
     return to_full(covariance_model(model).form, covariances, k, d)
 
@@ -266,5 +265,3 @@ def normalise_log_prob(wlp: Array) -> tuple[Array, Array]:
     norm = np.log(np.exp(wlp).sum(axis=1))
     wlp -= norm[:, None]
     return wlp, norm + top
-
-

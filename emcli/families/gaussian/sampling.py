@@ -21,7 +21,9 @@ SAMPLE_BLOCK = 65536
 
 
 def sample_blocks(
-    params: GaussianParams, n_samples: int, rng: np.random.Generator,
+    params: GaussianParams,
+    n_samples: int,
+    rng: np.random.Generator,
     block: int = SAMPLE_BLOCK,
 ) -> Iterator[tuple[Array, NDArray[np.int64]]]:
     """Yield ``(x, component)`` blocks, x of shape (rows, n_features), ``n_samples`` rows in all."""

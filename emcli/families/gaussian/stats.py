@@ -68,7 +68,11 @@ class SufficientStats:
 
 
 def block_stats(
-    x: Array, resp: Array, centers: Array, model: CovarianceModel, log_likelihood: float,
+    x: Array,
+    resp: Array,
+    centers: Array,
+    model: CovarianceModel,
+    log_likelihood: float,
     n_samples: float | None = None,
 ) -> SufficientStats:
     """Sufficient statistics of one block of rows given its responsibilities (b, k), already
@@ -139,8 +143,12 @@ def needs_recentre(stats: SufficientStats, reg_covar: float) -> bool:
 
 
 def params_from_labels(
-    x: Array, labels: NDArray[np.intp], centers: Array, model: CovarianceModel,
-    reg_covar: float, weights: Array | None = None,
+    x: Array,
+    labels: NDArray[np.intp],
+    centers: Array,
+    model: CovarianceModel,
+    reg_covar: float,
+    weights: Array | None = None,
 ) -> GaussianParams:
     """M-step from a hard assignment of rows to components (used by initialisation); the
     moments are taken about ``centers`` (k, d), which an empty group keeps as its mean."""
@@ -150,7 +158,10 @@ def params_from_labels(
 
 
 def params_from_resp(
-    x: Array, resp: Array, model: CovarianceModel, reg_covar: float,
+    x: Array,
+    resp: Array,
+    model: CovarianceModel,
+    reg_covar: float,
     weights: Array | None = None,
 ) -> GaussianParams:
     """M-step from responsibilities (n, k) of complete rows, moments about the groups' own
