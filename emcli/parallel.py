@@ -74,7 +74,7 @@ def _controller() -> Any:
 @contextlib.contextmanager
 def single_blas(active: bool = True) -> Iterator[None]:
     """BLAS on one thread inside the block (when ``active``), restored afterwards."""
-    ctl = _controller() if active else False
+    ctl = _controller() if active else None
     if not ctl:
         yield
         return

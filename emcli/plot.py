@@ -155,7 +155,7 @@ def save(fig: Any, handle: IO[bytes], fmt: str) -> None:
     """Write ``fig`` to a binary handle as png, svg or pdf (exactly its size in pixels)."""
     if fmt not in IMAGE_FORMATS:
         raise UsageError(f"unknown image format '{fmt}'; choose from {', '.join(IMAGE_FORMATS)}")
-    metadata = {"Software": "emcli"} if fmt == "png" else None
+    metadata: dict[str, str | None] | None = {"Software": "emcli"} if fmt == "png" else None
     if fmt == "svg":  # no date in the file: the same input gives the same bytes
         metadata = {"Date": None}
     elif fmt == "pdf":
@@ -538,7 +538,9 @@ def plot_convergence(
     check_kind(model, "convergence", False)
     starts = [s for s in model.starts if s.get("history")]
     best_i = _best_start(model)
-    best = model.starts[best_i] if best_i is not None else {"history": model.history, "start": None}
+    best: dict[str, Any] = (
+        model.starts[best_i] if best_i is not None else {"history": model.history, "start": None}
+    )
     if best_i is None:
         starts.append(best)
     target = max(float(best["history"][-1]), model.log_likelihood)

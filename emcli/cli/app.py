@@ -97,6 +97,7 @@ def _invoke(argv: list[str] | None) -> None:
 
 
 def _run(argv: list[str] | None) -> int:
+    status: int
     try:
         _invoke(argv)
         status = ExitStatus.OK

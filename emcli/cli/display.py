@@ -173,7 +173,7 @@ class LiveDisplay(NullDisplay):
                 r["state"],
             )
         elapsed = f"{time.perf_counter() - self.t0:.1f}s"
-        parts = [Text(self.title, style="bold")] if self.title else []
+        parts: list[Any] = [Text(self.title, style="bold")] if self.title else []
         if self.rows:  # starts of this fit (in a selection: when candidates run one by one)
             best = "-" if self.best is None else f"{self.best:.6f}"
             parts += [

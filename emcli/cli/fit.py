@@ -508,8 +508,10 @@ def run_selection(engine: Any, config: FitConfig, settings: dict[str, Any]):
             "component; try smaller -k values, simpler --covariance types, or a larger "
             "--reg-covar"
         )
-    winner.model.extra["selection"] = selection_record(winner, candidates, config.criterion)
-    return winner.model, candidates
+    model = winner.model
+    assert model is not None  # a winner was fitted
+    model.extra["selection"] = selection_record(winner, candidates, config.criterion)
+    return model, candidates
 
 
 def stage_outputs(

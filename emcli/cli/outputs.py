@@ -103,7 +103,10 @@ def add_row_outputs(outputs: OutputSet, paths: Mapping[str, str], model: Any, en
 
 
 def add_text(outputs: OutputSet, path: str, text: str) -> None:
-    outputs.add(path, lambda handle: handle.write(text.encode()))
+    def write(handle: IO[bytes]) -> None:
+        handle.write(text.encode())
+
+    outputs.add(path, write)
 
 
 # ---------------------------------------------------------------------------- Parquet parts

@@ -121,8 +121,11 @@ def figure_size(options: dict[str, Any]) -> tuple[float, float] | None:
         return None
     from ..plot import DEFAULT_SIZE
 
-    width = width or (height * DEFAULT_SIZE[0] / DEFAULT_SIZE[1])
-    height = height or (width * DEFAULT_SIZE[1] / DEFAULT_SIZE[0])
+    if width is None:
+        assert height is not None
+        width = height * DEFAULT_SIZE[0] / DEFAULT_SIZE[1]
+    if height is None:
+        height = width * DEFAULT_SIZE[1] / DEFAULT_SIZE[0]
     return width, height
 
 

@@ -279,7 +279,9 @@ def check_finite_rows(x: Array, names: Sequence[str], first_row: int) -> None:
     bad = np.isinf(x)
     if not bad.any():
         return
-    row, col, _ = _first(bad, x, first_row)
+    first = _first(bad, x, first_row)
+    assert first is not None  # bad.any()
+    row, col, _ = first
     raise DataError(
         f"column '{names[col]}', data row {row + 1} has an infinite value; "
         "remove or replace infinite values"

@@ -211,7 +211,7 @@ class OutputSet:
         if special:
             spool = tempfile.SpooledTemporaryFile(max_size=1 << 26)  # noqa: SIM115
             self._special.append((spool, target))  # type: ignore[arg-type]
-            return _KeepOpen(spool), None  # type: ignore[arg-type]
+            return _KeepOpen(spool), None  # type: ignore[arg-type,return-value]
         fd, temp = tempfile.mkstemp(
             prefix=f".{Path(target).name}.", suffix=".tmp", dir=Path(target).parent or "."
         )
@@ -272,8 +272,12 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` through an ``OutputSet``: the whole file or no change."""
     outputs = OutputSet()
     outputs.check(str(path))
-    outputs.add(str(path), lambda handle: handle.write(text.encode()))
+    outputs.add(str(path), lambda handle: _write(handle, text))
     outputs.commit()
+
+
+def _write(handle: IO[bytes], text: str) -> None:
+    handle.write(text.encode())
 
 
 def staged_dir(path: str) -> str:
