@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emcli.em.step import e_step  # noqa: E402
-from emcli.engines.memory import MemoryEngine  # noqa: E402
-from emcli.families.gaussian import GaussianFamily  # noqa: E402
+from emcli.em.step import e_step
+from emcli.engines.memory import MemoryEngine
+from emcli.families.gaussian import GaussianFamily
 
 
 def data(n: int, d: int, k: int, seed: int = 0) -> np.ndarray:

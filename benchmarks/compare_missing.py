@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import emcli  # noqa: E402
+import emcli
 
 FRACTIONS = (0.1, 0.2, 0.3, 0.4)
 

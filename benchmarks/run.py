@@ -48,7 +48,7 @@ from emcli.em import run_em  # noqa: E402
 from emcli.engines.memory import MemoryEngine  # noqa: E402
 from emcli.families.gaussian import (  # noqa: E402
     GaussianFamily,
-    GaussianParams,  # noqa: E402
+    GaussianParams,
     kernels,
 )
 

@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from golden_cases import (  # noqa: E402
+from golden_cases import (
     DATA,
     GOLDEN,
     INPUTS,

@@ -19,11 +19,11 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from clirun import run  # noqa: E402
+from clirun import run
 
-import emcli  # noqa: E402
-from emcli import plot as eplot  # noqa: E402
-from emcli.em.selection import select, selection_record  # noqa: E402
+import emcli
+from emcli import plot as eplot
+from emcli.em.selection import select, selection_record
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -348,7 +348,7 @@ def _csv_tables(
     stream: IO[bytes] = (
         sys.stdin.buffer
         if source == "-"
-        else guarded(  # noqa: SIM115
+        else guarded(
             label, kind, lambda: open(source, "rb")
         )
     )
@@ -513,7 +513,7 @@ def _parquet_tables(
     if source == "-":
         # Parquet keeps its metadata at the end: spool standard input to a temporary file
         # (on disk beyond 64 MB) and read that.
-        spool = tempfile.SpooledTemporaryFile(max_size=1 << 26)  # noqa: SIM115
+        spool = tempfile.SpooledTemporaryFile(max_size=1 << 26)
         shutil.copyfileobj(sys.stdin.buffer, spool)
         spool.seek(0)
     try:

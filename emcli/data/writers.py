@@ -189,7 +189,7 @@ class OutputSet:
         try:
             for path in paths:
                 if path == "-":
-                    spool = tempfile.SpooledTemporaryFile(max_size=1 << 26)  # noqa: SIM115
+                    spool = tempfile.SpooledTemporaryFile(max_size=1 << 26)
                     self._spooled.append(spool)  # type: ignore[arg-type]
                     handles.append(spool)  # type: ignore[arg-type]
                     continue
@@ -209,7 +209,7 @@ class OutputSet:
         special file, which is spooled and written in place by ``commit``)."""
         target, special = _staging(path)
         if special:
-            spool = tempfile.SpooledTemporaryFile(max_size=1 << 26)  # noqa: SIM115
+            spool = tempfile.SpooledTemporaryFile(max_size=1 << 26)
             self._special.append((spool, target))  # type: ignore[arg-type]
             return _KeepOpen(spool), None  # type: ignore[arg-type,return-value]
         fd, temp = tempfile.mkstemp(
