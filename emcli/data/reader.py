@@ -346,11 +346,7 @@ def _csv_tables(
     """The pieces of a CSV input as pyarrow tables (header checked now), and the file to
     close (None for standard input)."""
     stream: IO[bytes] = (
-        sys.stdin.buffer
-        if source == "-"
-        else guarded(
-            label, kind, lambda: open(source, "rb")
-        )
+        sys.stdin.buffer if source == "-" else guarded(label, kind, lambda: open(source, "rb"))
     )
     closer = None if stream is sys.stdin.buffer else stream
     try:
