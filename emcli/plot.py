@@ -85,22 +85,22 @@ def check_kind(model: GaussianMixtureModel, kind: str, has_data: bool) -> None:
         raise UsageError(f"unknown plot kind '{kind}'; choose from {', '.join(KINDS)}")
     if kind == "selection" and not has_selection(model):
         raise UsageError(
-            "the model file holds no model selection, so there is nothing for --kind selection "
+            "the model file holds no model selection, so there is nothing for {kind} selection "
             "to show; write one with: emcli fit DATA -k 1..9 --covariance all --params "
             "model.json"
         )
     if kind == "convergence" and not has_history(model):
-        raise UsageError("the model file holds no iteration history for --kind convergence")
+        raise UsageError("the model file holds no iteration history for {kind} convergence")
     if kind == "clusters":
         if not has_data:
             raise UsageError(
-                "--kind clusters needs the data: give INPUT (a table with the model's columns "
+                "{kind} clusters needs the data: give INPUT (a table with the model's columns "
                 f"{', '.join(model.columns)})"
             )
         if model.n_features < 2:
             raise UsageError(
-                f"--kind clusters needs two columns and the model has one "
-                f"('{model.columns[0]}'); use --kind density"
+                f"{{kind}} clusters needs two columns and the model has one "
+                f"('{model.columns[0]}'); use {{kind}} density"
             )
 
 
@@ -172,7 +172,7 @@ def save(fig: Any, handle: IO[bytes], fmt: str) -> None:
             width, height = fig.get_size_inches()
             raise UsageError(
                 f"a {width:g}x{height:g} inch figure is too small for this plot's labels; "
-                "give a larger --size (or --width/--height)"
+                "give a larger {size} (or {width}/{height})"
             ) from None
 
 
@@ -245,7 +245,7 @@ def plot_clusters(
     of columns in a grid, with each column's marginal density on the diagonal.
     """
     check_kind(model, "clusters", True)
-    x, n_dropped = _complete_rows(np.asarray(x, dtype=np.float64), "--kind clusters")
+    x, n_dropped = _complete_rows(np.asarray(x, dtype=np.float64), "{kind} clusters")
     if x.shape[1] != model.n_features:
         raise DataError(f"the data has {x.shape[1]} columns and the model {model.n_features}")
     labels = model.predict(x)
@@ -253,18 +253,18 @@ def plot_clusters(
     note = _rows_note(len(shown), x.shape[0], n_dropped)
     if pairs:
         if x_column or y_column:
-            raise UsageError("--pairs draws every pair of columns; leave out --x and --y")
+            raise UsageError("{pairs} draws every pair of columns; leave out {x_column} and {y_column}")
         return _pair_grid(model, x, labels, shown, note, size, dpi)
     d = model.n_features
     if x_column or y_column or d == 2:
-        i = _column_index(model, x_column, "--x") if x_column else None
-        j = _column_index(model, y_column, "--y") if y_column else None
+        i = _column_index(model, x_column, "{x_column}") if x_column else None
+        j = _column_index(model, y_column, "{y_column}") if y_column else None
         if i is None:
             i = 0 if j != 0 else 1
         if j is None:
             j = next(c for c in range(d) if c != i)
         if i == j:
-            raise UsageError("--x and --y name the same column; choose two different columns")
+            raise UsageError("{x_column} and {y_column} name the same column; choose two different columns")
         basis = np.zeros((d, 2))
         basis[i, 0] = basis[j, 1] = 1.0
         origin = np.zeros(d)
@@ -274,7 +274,7 @@ def plot_clusters(
         if x.shape[0] < 2:
             raise DataError(
                 "a projection on principal axes needs at least two complete rows; "
-                "choose two columns with --x and --y"
+                "choose two columns with {x_column} and {y_column}"
             )
         origin, basis, share = principal_axes(x)
         labels_xy = (
@@ -489,7 +489,7 @@ def plot_density(
 ):
     """For one column (default: the first), the histogram of the data (when given) with the
     mixture's marginal density and each weighted component w_j N(m_jc, S_jcc) on top."""
-    c = _column_index(model, column, "--column") if column else 0
+    c = _column_index(model, column, "{column}") if column else 0
     values, subtitle = None, "marginal density of the fitted mixture"
     if x is not None:
         x = np.asarray(x, dtype=np.float64)

@@ -392,7 +392,7 @@ def choose(config: FitConfig) -> str:
             + (" (or raise --memory-limit)" if choice.note else "")
         )
     if choice.note and not config.quiet:
-        click.echo(f"Note: {choice.note}", err=True)
+        click.echo(f"Note: {in_flags(choice.note)}", err=True)
     if config.dtype != "float64" and choice.engine != "memory" and not config.quiet:
         click.echo(
             f"Note: --dtype {config.dtype} applies to --engine memory; --engine "

@@ -3,7 +3,7 @@
 Default: the memory engine, or the stream engine when the input's estimated size in memory
 (rows x chosen numeric columns x 8 bytes; rows from the Parquet metadata, or estimated from
 the file size and the width of the first rows for CSV/TSV) exceeds the memory limit.  The
-limit is ``--memory-limit`` if given, else half the machine's physical memory.
+limit is ``memory_limit`` (``--memory-limit``) if given, else half the physical memory.
 """
 
 from __future__ import annotations
@@ -96,11 +96,11 @@ def choose_engine(
     size = estimated_bytes(source, fmt, columns, delimiter, weights)
     if size is None or size <= limit:
         return Choice("memory")
-    origin = "--memory-limit" if memory_limit is not None else "half the physical memory"
+    origin = "{memory_limit}" if memory_limit is not None else "half the physical memory"
     return Choice(
         "stream",
         f"the input needs about {format_size(size)} in memory, more than "
-        f"the limit of {format_size(limit)} ({origin}): using --engine stream",
+        f"the limit of {format_size(limit)} ({origin}): using {{engine}} stream",
     )
 
 
