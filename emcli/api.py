@@ -452,14 +452,16 @@ def fit_file(
     delimiter: str | None = None,
     block_rows: int | None = None,
     scheduler: str | None = None,
+    weights: str | None = None,
     monitor: Monitor | None = None,
     **settings: Any,
 ) -> MixtureModel:
     """Fit a file (CSV, TSV, Parquet; for dask also a glob) with the named engine.
 
     ``engine`` is "memory", "stream" or "dask"; ``scheduler`` is a Dask scheduler address
-    (default: a local cluster).  Other arguments as ``fit``.  ``model.notes`` starts with
-    the input's notes (skipped columns).
+    (default: a local cluster); ``weights`` names a column of frequency weights (not a
+    feature).  Other arguments as ``fit``.  ``model.notes`` starts with the input's notes
+    (skipped columns).
     """
     from .engines.choose import open_engine
 
@@ -471,6 +473,7 @@ def fit_file(
         delimiter=delimiter,
         block_rows=block_rows,
         scheduler=scheduler,
+        weights=weights,
     ) as eng:
         model = fit_engine(eng, n_components, monitor=monitor, **settings)
         model.notes[:0] = list(eng.notes)

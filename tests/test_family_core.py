@@ -191,3 +191,48 @@ def test_shrinking_component_far_from_its_old_centre(kind):
     diag_got = np.diagonal(got, axis1=1, axis2=2)
     diag_want = np.diagonal(want, axis1=1, axis2=2)
     np.testing.assert_allclose(diag_got, diag_want, rtol=1e-8)
+
+
+# ---------------------------------------------------------------------------- every engine
+@pytest.fixture(scope="module")
+def weighted_files(tmp_path_factory):
+    """The same data twice: each row once with a weight column, and each row repeated."""
+    d = tmp_path_factory.mktemp("weights")
+    x = _blobs(9, n=80)
+    x[::11, 1] = np.nan  # gaps too: weights and the marginal E-step together
+    w = np.random.default_rng(10).integers(0, 4, size=x.shape[0])
+    w[0] = 2
+
+    def csv(path, rows, weights=None):
+        head = "a,b,c" + (",w" if weights is not None else "")
+        lines = [head]
+        for i, r in enumerate(rows):
+            cells = ["" if np.isnan(v) else repr(float(v)) for v in r]
+            if weights is not None:
+                cells.append(str(int(weights[i])))
+            lines.append(",".join(cells))
+        path.write_text("\n".join(lines) + "\n")
+        return str(path)
+
+    weighted = csv(d / "weighted.csv", x, w)
+    repeated = csv(d / "repeated.csv", np.repeat(x, w, axis=0))
+    return weighted, repeated, np.repeat(x, w, axis=0)
+
+
+@pytest.mark.parametrize("engine", ["memory", "stream", "dask"])
+@pytest.mark.parametrize("kind", ["full", "diag"])
+def test_weights_equal_repeated_rows_in_every_engine(weighted_files, engine, kind):
+    if engine == "dask":
+        pytest.importorskip("distributed")
+    weighted, repeated, rows = weighted_files
+    start = _start_model(rows, kind)
+    start.columns = ["a", "b", "c"]
+    settings = dict(init=start, max_iter=15, tol=0)
+    block = {"block_rows": 37} if engine != "memory" else {}
+    got = emcli.api.fit_file(weighted, 3, engine=engine, weights="w", **block, **settings)
+    want = emcli.api.fit_file(repeated, 3, engine="memory", **settings)
+    assert got.columns == ["a", "b", "c"] and got.n_samples == want.n_samples
+    _close(got.log_likelihood, want.log_likelihood)
+    _close(got.means, want.means)
+    _close(got.covariances, want.covariances)
+    _close(got.weights, want.weights)
