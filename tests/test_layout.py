@@ -103,12 +103,4 @@ def test_numeric_core_never_imports_click_or_rich():
         if name.startswith("emcli.cli") or name == "emcli.plot":
             continue
         heavy = sorted(m for m in _imports(path) if m.split(".")[0] in ("click", "rich"))
-        if name in (
-            "emcli.commands",
-            "emcli.commands_scale",
-            "emcli.apply_commands",
-            "emcli.plot_command",
-            "emcli.progress",
-        ):
-            continue  # the command layer before it moved into emcli/cli/
         assert not heavy, f"{name} imports {heavy}"
