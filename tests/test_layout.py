@@ -100,7 +100,7 @@ def test_engines_and_driver_never_import_a_family(package):
 def test_numeric_core_never_imports_click_or_rich():
     for path in ROOT.rglob("*.py"):
         name = _module_name(path)
-        if name.startswith("emcli.cli") or name == "emcli.plot":
+        if name.startswith("emcli.cli"):
             continue
         heavy = sorted(m for m in _imports(path) if m.split(".")[0] in ("click", "rich"))
         assert not heavy, f"{name} imports {heavy}"
