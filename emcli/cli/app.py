@@ -7,6 +7,7 @@ maps every outcome to the exit status of ``emcli.errors.ExitStatus``.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -46,9 +47,13 @@ def cli() -> None:
 def click_error(exc: EmcliError) -> click.ClickException:
     """A library error as click shows it: one ``Error: ...`` line naming flags, with the
     error's exit status (2 for a UsageError, else 1)."""
-    error = click.ClickException(exc.render(FLAGS))
-    error.exit_code = int(exc.exit_status)
-    return error
+    return _failure(int(exc.exit_status))(exc.render(FLAGS))
+
+
+@functools.cache
+def _failure(status: int) -> type[click.ClickException]:
+    """click's exception class with exit status ``status`` (click reads it from the class)."""
+    return type(f"Failure{status}", (click.ClickException,), {"exit_code": status})
 
 
 # ---------------------------------------------------------------------------- signals
