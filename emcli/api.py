@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .data import checks
-from .data.checks import check_n_components
+from .data.checks import check_fittable, check_n_components
 from .em.driver import EMSettings, FitOutcome, fit_em
 from .em.monitor import Monitor
 from .engines.memory import MemoryEngine
@@ -123,8 +122,8 @@ def fit(
 
 
 def check_weights(sample_weight: Any, n: int) -> Array | None:
-    """Frequency weights as a float array of shape (n,), or None; DataError naming the first
-    bad row (1-based data row) for negative, NaN or infinite weights, and for all-zero ones."""
+    """Frequency weights as a float array of shape (n,), or None.  Their values (negative,
+    missing, infinite, all 0) are checked with the data (``emcli.data.checks``)."""
     if sample_weight is None:
         return None
     try:
@@ -133,15 +132,6 @@ def check_weights(sample_weight: Any, n: int) -> Array | None:
         raise DataError("{sample_weight} must be numbers, one per row") from None
     if w.shape != (n,):
         raise DataError(f"{{sample_weight}} has shape {w.shape}; expected ({n},), one per row")
-    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
-    if bad.size:
-        i = int(bad[0])
-        raise DataError(
-            f"{{sample_weight}} of data row {i + 1} is {w[i]:g}; weights must be finite "
-            "numbers >= 0"
-        )
-    if n and not np.any(w > 0):
-        raise DataError("every {sample_weight} is 0: nothing to fit")
     return np.ascontiguousarray(w)
 
 
@@ -217,19 +207,6 @@ def _as_array(x: Any, columns: Sequence[str] | None) -> tuple[Array, list[str]]:
         if len(names) != x.shape[1]:
             raise DataError(f"{len(names)} column names for {x.shape[1]} columns")
     return np.ascontiguousarray(x), names
-
-
-def check_fittable(
-    x: Array,
-    names: Sequence[str],
-    n_components: int,
-    missing: str = "error",
-    weights: Array | None = None,
-) -> None:
-    """Raise DataError for data EM cannot take (``emcli.data.checks``, the checks every
-    engine runs): no rows, a column with no observed value, inf or too large values, bad
-    ``weights``, gaps unless ``missing`` is "em" or "drop", k > rows."""
-    checks.check_fittable(x, names, n_components, missing, weights)
 
 
 def model_from_outcome(

@@ -253,7 +253,9 @@ def plot_clusters(
     note = _rows_note(len(shown), x.shape[0], n_dropped)
     if pairs:
         if x_column or y_column:
-            raise UsageError("{pairs} draws every pair of columns; leave out {x_column} and {y_column}")
+            raise UsageError(
+                "{pairs} draws every pair of columns; leave out {x_column} and {y_column}"
+            )
         return _pair_grid(model, x, labels, shown, note, size, dpi)
     d = model.n_features
     if x_column or y_column or d == 2:
@@ -264,7 +266,9 @@ def plot_clusters(
         if j is None:
             j = next(c for c in range(d) if c != i)
         if i == j:
-            raise UsageError("{x_column} and {y_column} name the same column; choose two different columns")
+            raise UsageError(
+                "{x_column} and {y_column} name the same column; choose two different columns"
+            )
         basis = np.zeros((d, 2))
         basis[i, 0] = basis[j, 1] = 1.0
         origin = np.zeros(d)

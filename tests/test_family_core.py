@@ -95,7 +95,7 @@ def test_bad_weights_name_the_row(bad, row):
 
 def test_all_zero_or_misshapen_weights_are_refused():
     x = _blobs()
-    with pytest.raises(DataError, match="every sample_weight is 0"):
+    with pytest.raises(DataError, match="every weight in sample_weight is 0"):
         emcli.fit(x, 3, sample_weight=np.zeros(x.shape[0]))
     with pytest.raises(DataError, match="shape"):
         emcli.fit(x, 3, sample_weight=np.ones(4))
