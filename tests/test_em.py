@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from emcli.em import EMSettings, fit_em, likelihood_decreases
-from emcli.em.driver import start_rng
+from emcli.em.driver import TIE_TOL, start_rng
 from emcli.engines.memory import MemoryEngine
 from emcli.families.gaussian import GaussianFamily, GaussianParams
 from emcli.families.gaussian.family import COLLAPSE_TOL, collapsed_components
@@ -240,7 +240,9 @@ def test_a_collapsed_start_never_wins_over_a_sound_one() -> None:
     assert spikes and sound
     assert max(s.log_likelihood for s in spikes) > max(s.log_likelihood for s in sound)
     assert not outcome.best.collapsed and not outcome.degenerate
-    assert outcome.best.log_likelihood == max(s.log_likelihood for s in sound)
+    # the best sound start (starts tied to TIE_TOL reached the same optimum)
+    top = max(s.log_likelihood for s in sound)
+    assert outcome.best.log_likelihood >= top - TIE_TOL * abs(top)
 
 
 def test_every_start_collapsing_is_reported_degenerate_not_nan() -> None:

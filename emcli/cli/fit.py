@@ -79,9 +79,12 @@ class FitConfig:
     quiet: bool = False
     verbose: bool = False
 
+    default_grid: bool = False  # no -k: mclust's default selection
+
     @property
     def n_candidates(self) -> int:
-        return len(self.ks) * len(self.kinds)
+        kinds = 14 if self.kinds == ["all"] else len(self.kinds)
+        return len(self.ks) * kinds
 
     @property
     def warm_start(self) -> bool:
@@ -101,8 +104,11 @@ def _parsed(parse: Any, spec: str, hint: str) -> list[Any]:
         raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
+DEFAULT_COMPONENTS = "1..9"
+
+
 def build_config(
-    source: str, k_spec: str, covariance_spec: str, options: dict[str, Any], given: set[str]
+    source: str, k_spec: str | None, covariance_spec: str, options: dict[str, Any], given: set[str]
 ) -> FitConfig:
     """The ``FitConfig`` of the parsed options (``given``: the names of those set on the
     command line or in the environment); usage errors for what click cannot check."""
@@ -110,6 +116,13 @@ def build_config(
     from ..em.selection import parse_components
     from ..families.gaussian.models import parse_covariances
 
+    default_grid = k_spec is None
+    if default_grid:
+        k_spec = DEFAULT_COMPONENTS
+        if "covariance_spec" not in given and not (
+            options["init"] not in INIT_METHODS and os.path.isfile(options["init"])
+        ):
+            covariance_spec = "all"
     ks = _parsed(parse_components, k_spec, "'-k' / '--components'")
     kinds = _parsed(parse_covariances, covariance_spec, "'--covariance'")
     for name, flag in (("tol", "--tol"), ("reg_covar", "--reg-covar")):
@@ -134,7 +147,8 @@ def build_config(
         source=reading,
         ks=ks,
         kinds=kinds,
-        covariance_given="covariance_spec" in given,
+        default_grid=default_grid,
+        covariance_given="covariance_spec" in given or kinds == ["all"],
         init=options["init"],
         family=options["family"] if "family" in given else None,
         em=em,
@@ -182,9 +196,11 @@ def check_weights_column(source: Source) -> None:
     "-k",
     "--components",
     "k_spec",
-    required=True,
+    default=None,
     metavar="K",
-    help="Number of components: 3, a range 1..9 or a list 2,3,5 (chooses by --criterion).",
+    help="Number of components: 3, a range 1..9 or a list 2,3,5 (chooses by --criterion). "
+    "Without -k: 1..9 and, unless --covariance is given, all 14 covariance models "
+    "(mclust's default).",
 )
 @option(
     "--covariance",
@@ -211,12 +227,13 @@ def check_weights_column(source: Source) -> None:
 )
 @option(
     "--init",
-    default="kmeans",
+    default="auto",
     show_default=True,
     metavar="METHOD|MODEL.json",
-    help="Starting values: kmeans (k-means++ seeded k-means), kmeans++ (its centres) or "
-    "random (random rows); or a model file written by 'fit --params', whose "
-    "parameters are the one start (a warm start).",
+    help="Starting values: auto (start 1 hc, then kmeans, kmeans++ and random in turn), hc "
+    "(mclust's model-based hierarchical clustering), kmeans (k-means++ seeded k-means), "
+    "kmeans++ (its centres) or random (random rows); or a model file written by 'fit "
+    "--params', whose parameters are the one start (a warm start).",
 )
 @option(
     "-n",
@@ -319,7 +336,9 @@ def check_weights_column(source: Source) -> None:
 )
 @display_options
 @click.pass_context
-def fit(ctx: click.Context, input: str, k_spec: str, covariance_spec: str, **options: Any) -> None:
+def fit(
+    ctx: click.Context, input: str, k_spec: str | None, covariance_spec: str, **options: Any
+) -> None:
     """Fit a Gaussian mixture to INPUT (.csv, .tsv, .parquet, or - for CSV on stdin).
 
     EM runs from --restarts starts and keeps the best; components are numbered by
@@ -334,6 +353,7 @@ def fit(ctx: click.Context, input: str, k_spec: str, covariance_spec: str, **opt
       emcli fit sample_data/iris.csv -k 3 --covariance diag -o results/
       cat data.csv | emcli fit - -k 3 --labels - | sort | uniq -c
       emcli fit sample_data/faithful.csv -k 1..9 --covariance all --selection -
+      emcli fit sample_data/faithful.csv            # k = 1..9, all 14 models, by BIC
       emcli fit today.csv -k 3 --init yesterday.json --params today.json
     """
     given = {name for name in ctx.params if ctx.get_parameter_source(name) not in DEFAULTS}
@@ -359,6 +379,19 @@ def run_fit(config: FitConfig) -> None:
     with staged_parts(parquet) as staged:
         with open_engine(engine_name, config.source.path, **config.engine_options()) as engine:
             echo_notes(engine.notes, config.quiet)
+            if config.default_grid:
+                models = (
+                    "mclust's 14 covariance models"
+                    if config.kinds == ["all"]
+                    else ("--covariance " + ",".join(config.kinds))
+                )
+                echo_notes(
+                    [
+                        f"no -k given: selecting over k = {DEFAULT_COMPONENTS} and {models} "
+                        f"by {config.criterion.upper()} (as mclust's Mclust); give -k K to fit one"
+                    ],
+                    config.quiet,
+                )
             model, candidates = fit_model(engine, engine_name, config, start)
             stage_outputs(outputs, paths, model, engine, candidates)
             for name, directory in staged.items():

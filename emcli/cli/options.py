@@ -18,7 +18,7 @@ import click
 from ..errors import render
 
 FORMAT_CHOICES = ("csv", "tsv", "parquet")
-INIT_METHODS = ("kmeans", "kmeans++", "random")
+INIT_METHODS = ("auto", "hc", "kmeans", "kmeans++", "random")
 CRITERIA = ("bic", "icl", "aic")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

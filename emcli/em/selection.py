@@ -31,6 +31,17 @@ from ..model import MixtureModel
 
 Array = NDArray[np.float64]
 CRITERIA = ("bic", "icl", "aic")
+SKIP_REASON = (
+    "not estimable: {d} columns and only {n} rows (d >= n); as mclust, only the diagonal and "
+    "spherical models are fitted. Reduce the columns first ({{pca}})"
+)
+
+
+def estimable(model: Any, n_rows: int, n_features: int) -> bool:
+    """Whether a covariance model can be estimated at all: with at least as many columns as
+    rows every non-diagonal covariance is singular (mclust fits only the diagonal and
+    spherical models then)."""
+    return n_features < n_rows or model.form in ("diag", "spherical")
 
 
 @dataclass
@@ -42,6 +53,17 @@ class Candidate:
     model: MixtureModel | None = None
     icl: float | None = None
     reason: str | None = None
+    skipped: bool = False
+
+    @property
+    def model_name(self) -> str:
+        """mclust's name of the covariance model (``covariance`` keeps the user's)."""
+        from ..families.gaussian.models import covariance_model
+
+        try:
+            return covariance_model(self.covariance_type).mclust
+        except ValueError:
+            return self.covariance_type
 
     @property
     def degenerate(self) -> bool:
@@ -57,9 +79,12 @@ class Candidate:
         m = self.model
         ok = m is not None and not self.degenerate
         status = "ok" if ok else ("degenerate" if self.degenerate else "failed")
+        if self.skipped:
+            status = "skipped"
         return {
             "components": self.n_components,
             "covariance": self.covariance_type,
+            "model_name": self.model_name,
             "status": status,
             "log_likelihood": m.log_likelihood if ok and m is not None else None,
             "n_parameters": m.n_parameters if m is not None else None,
@@ -172,8 +197,19 @@ def select(
             f"every -k value is more components than the {x.shape[0]} data rows; "
             f"use at most -k {x.shape[0]}"
         )
-    grid = [(k, kind) for kind in covariance_types for k in components]
-    jobs = max(1, min(jobs or os.cpu_count() or 1, len(grid)))
+    from ..families.gaussian.models import covariance_model, resolve_covariances
+
+    try:
+        kinds = resolve_covariances(list(covariance_types), x.shape[1])
+    except ValueError as exc:
+        from ..errors import UsageError
+
+        raise UsageError(str(exc)) from None
+    options = {"explore": True, **options}
+    n_rows = x.shape[0]
+    skipped = [kind for kind in kinds if not estimable(covariance_model(kind), n_rows, x.shape[1])]
+    grid = [(k, kind) for kind in kinds for k in components if kind not in skipped]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, max(1, len(grid))))
     done: list[Candidate | None] = [None] * len(grid)
     if jobs == 1:
         for i, (k, kind) in enumerate(grid):
@@ -205,6 +241,10 @@ def select(
             raise
         pool.shutdown(wait=True)
     candidates = [c for c in done if c is not None]
+    for kind in skipped:
+        for k in components:
+            reason = SKIP_REASON.format(d=x.shape[1], n=n_rows)
+            candidates.append(Candidate(k, kind, reason=reason, skipped=True))
     scored = [
         (value, c)
         for c in candidates

@@ -88,6 +88,13 @@ class MemoryEngine:
         self.has_gaps = bool(np.isnan(self.x).any())
         self.notes: list[str] = []
 
+    def rows_in_memory(self) -> tuple[Array, Array | None] | None:
+        """(rows, weights) for a family's fused in-memory EM loop, when the rows are complete
+        float64 values split into no chosen blocks; else None (the general path)."""
+        if self.has_gaps or self.block_size is not None or self.x.dtype != np.float64:
+            return None
+        return self.x, self.weights
+
     @property
     def n_samples(self) -> int:
         return int(self.x.shape[0])

@@ -1,30 +1,50 @@
 """Covariance models as values: one row of a table per model, no strings compared elsewhere.
 
-A model says how the k covariance matrices are constrained.  Each row names
+A model says how the k covariance matrices are constrained.  mclust's 14 models (Celeux &
+Govaert 1995; Fraley & Raftery 2002) write each covariance as
+
+    Sigma_k = lambda_k D_k A_k D_k^T
+
+with volume lambda_k (det(Sigma_k)^(1/d)), shape A_k (diagonal, det 1) and orientation D_k
+(orthogonal), each Equal across components, Variable, or the Identity: EII, VII, EEI, VEI,
+EVI, VVI, EEE, VEE, EVE, VVE, EEV, VEV, EVV, VVV, and E, V for one column.  scikit-learn's
+four types are rows too, as aliases of mclust's: full = VVV, tied = EEE, diag = VVI,
+spherical = VII.
+
+Each row names
 
 * ``form``: how the covariances are stored and how densities are computed (the kernels'
   kind): ``full`` (k, d, d), ``tied`` (one (d, d) for all), ``diag`` (k, d) or
-  ``spherical`` (k,) -- scikit-learn's native shapes, also those of the model file;
+  ``spherical`` (k,) -- the model file's shapes too (EII and EEI repeat their shared value
+  per component);
 * ``stats``: which second moments the M-step needs: ``full`` (k, d, d), ``pooled`` (d, d,
   summed over the components) or ``diag`` (k, d);
-* the number of free covariance parameters, and the M-step of the covariances from the
-  scatter matrices.
+* the number of free covariance parameters (mclust's ``nVarParams``) and the covariance
+  M-step from the scatter matrices W_k = sum_i r_ik (x_i - m_k)(x_i - m_k)^T.
 
-scikit-learn's four types are the rows today, with their mclust names (Celeux & Govaert 1995,
-Sigma_k = lambda_k D_k A_k D_k^T): full = VVV, tied = EEE, diag = VVI, spherical = VII.  A new
-model is a new row (``MODELS``) and, if it needs one, an M-step function; the families, the
-engines, the model file and the CLI take it from here.
+The M-step maximises sum_k [n_k log det Sigma_k^-1 - tr(W_k Sigma_k^-1)] under the
+model's constraint.  ``reg_covar`` enters as n_k * reg_covar added to the diagonal of each
+W_k, which for the unconstrained models is exactly scikit-learn's floor (reg_covar on the
+diagonal of each covariance) and keeps every constrained model in its own family.  VEI, VEE,
+EVE, VVE and VEV have no closed form: their M-steps alternate conditional maximisations
+(Celeux & Govaert 1995; for the common orientation of EVE and VVE the majorise-minimise steps
+of Browne & McNicholas 2014), starting from the previous iteration's parameters so that no
+M-step lowers the expected complete-data log-likelihood, until its relative change is below
+``INNER_TOL`` (sqrt(machine epsilon), mclust's default) or ``INNER_MAX_ITER`` rounds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 Array = NDArray[np.float64]
+INNER_TOL = float(np.sqrt(np.finfo(np.float64).eps))
+INNER_MAX_ITER = 1000
+_TINY = np.finfo(np.float64).tiny
 
 
 @dataclass(frozen=True)
@@ -41,21 +61,39 @@ class Scatter:
     w: Array
 
 
+MStep = Callable[[Scatter, float, "Array | None"], Array]
+
+
 @dataclass(frozen=True)
 class CovarianceModel:
-    """One covariance model (a row of ``MODELS``)."""
+    """One covariance model (a row of ``MODELS``).
+
+    ``linear``: the constraint survives linear combinations of parameters (SQUAREM may
+    extrapolate them); ``iterative``: the M-step has no closed form (``INNER_TOL``).
+    """
 
     name: str
     mclust: str
     form: str
     stats: str
     n_free: Callable[[int, int], int]
-    m_step: Callable[[Scatter, float], Array]
+    m_step: MStep
     description: str
+    linear: bool = True
+    iterative: bool = False
 
     def n_parameters(self, k: int, d: int) -> int:
-        """Free covariance parameters for k components in d dimensions."""
+        """Free covariance parameters for k components in d dimensions (mclust's)."""
         return int(self.n_free(k, d))
+
+    def same(self, other: CovarianceModel) -> bool:
+        """Whether two rows are the same model (``full`` and ``VVV`` are)."""
+        return self.mclust == other.mclust
+
+    @property
+    def univariate(self) -> bool:
+        """mclust's one-column models E and V (only for d == 1)."""
+        return len(self.mclust) == 1
 
     def __str__(self) -> str:
         return self.name
@@ -66,98 +104,326 @@ class CovarianceModel:
         return covariance_model, (self.name,)
 
 
-def _full(s: Scatter, reg_covar: float) -> Array:
-    cov = s.w / s.n_k[:, None, None]
-    cov = 0.5 * (cov + cov.transpose(0, 2, 1))
-    d = cov.shape[-1]
-    cov[:, np.arange(d), np.arange(d)] += reg_covar
-    return cov
+# ---------------------------------------------------------------------------- helpers
+def _regularised_full(s: Scatter, reg: float) -> Array:
+    w = 0.5 * (s.w + np.swapaxes(s.w, -1, -2))
+    d = w.shape[-1]
+    idx = np.arange(d)
+    if w.ndim == 2:
+        w[idx, idx] += s.n_k.sum() * reg
+    else:
+        w[:, idx, idx] += s.n_k[:, None] * reg
+    return w
 
 
-def _tied(s: Scatter, reg_covar: float) -> Array:
-    cov = s.w / s.n_k.sum()
-    cov = 0.5 * (cov + cov.T)
-    d = cov.shape[-1]
-    cov[np.arange(d), np.arange(d)] += reg_covar
-    return cov
+def _regularised_diag(s: Scatter, reg: float) -> Array:
+    return np.maximum(s.w, 0.0) + s.n_k[:, None] * reg
 
 
-def _diag(s: Scatter, reg_covar: float) -> Array:
-    return np.maximum(s.w / s.n_k[:, None], 0.0) + reg_covar
+def _geometric_mean(v: Array) -> Array:
+    """det^(1/d) of diagonal matrices given as rows (k, d) or one (d,)."""
+    return np.exp(np.mean(np.log(np.maximum(v, _TINY)), axis=-1))
 
 
-def _spherical(s: Scatter, reg_covar: float) -> Array:
-    return np.maximum(s.w / s.n_k[:, None], 0.0).mean(axis=1) + reg_covar
+def _det_root(m: Array) -> Array:
+    """det^(1/d) of symmetric positive definite matrices (..., d, d)."""
+    sign, logdet = np.linalg.slogdet(m)
+    return np.exp(logdet / m.shape[-1]) * (sign > 0)
 
 
-MODELS: dict[str, CovarianceModel] = {
-    m.name: m
-    for m in (
-        CovarianceModel(
-            "full",
-            "VVV",
-            "full",
-            "full",
-            lambda k, d: k * d * (d + 1) // 2,
-            _full,
-            "one unconstrained covariance matrix per component",
-        ),
-        CovarianceModel(
-            "tied",
-            "EEE",
-            "tied",
-            "pooled",
-            lambda k, d: d * (d + 1) // 2,
-            _tied,
-            "one covariance matrix shared by all components",
-        ),
-        CovarianceModel(
-            "diag",
-            "VVI",
-            "diag",
-            "diag",
-            lambda k, d: k * d,
-            _diag,
-            "one diagonal covariance per component (axis-aligned)",
-        ),
-        CovarianceModel(
-            "spherical",
-            "VII",
-            "spherical",
-            "diag",
-            lambda k, d: k,
-            _spherical,
-            "one variance per component (round clusters)",
-        ),
-    )
+def _sym_eig_desc(w: Array) -> tuple[Array, Array]:
+    """Eigenvalues (descending, >= 0) and eigenvectors of symmetric matrices (k, d, d)."""
+    values, vectors = np.linalg.eigh(w)
+    return np.maximum(values[..., ::-1], 0.0), vectors[..., ::-1]
+
+
+def _polar(g: Array) -> Array:
+    """The orthogonal matrix nearest to g (the maximiser of tr(g^T D) over orthogonal D)."""
+    u, _, vt = np.linalg.svd(g)
+    return u @ vt
+
+
+def _converged(old: float, new: float) -> bool:
+    return abs(new - old) <= INNER_TOL * max(1.0, abs(new))
+
+
+def _previous_volumes(previous: Array | None, k: int, diagonal: bool) -> Array | None:
+    if previous is None or previous.shape[0] != k:
+        return None
+    vol = _geometric_mean(previous) if diagonal else _det_root(previous)
+    return vol if np.all(np.isfinite(vol)) and np.all(vol > 0) else None
+
+
+# ---------------------------------------------------------------------------- closed forms
+def _vvv(s: Scatter, reg: float, previous: Array | None = None) -> Array:
+    return _regularised_full(s, reg) / s.n_k[:, None, None]
+
+
+def _eee(s: Scatter, reg: float, previous: Array | None = None) -> Array:
+    return _regularised_full(s, reg) / s.n_k.sum()
+
+
+def _vvi(s: Scatter, reg: float, previous: Array | None = None) -> Array:
+    return _regularised_diag(s, reg) / s.n_k[:, None]
+
+
+def _vii(s: Scatter, reg: float, previous: Array | None = None) -> Array:
+    return _regularised_diag(s, reg).mean(axis=1) / s.n_k
+
+
+def _eii(s: Scatter, reg: float, previous: Array | None = None) -> Array:
+    w = _regularised_diag(s, reg)
+    return np.full(w.shape[0], w.sum() / (s.n_k.sum() * w.shape[1]))
+
+
+def _eei(s: Scatter, reg: float, previous: Array | None = None) -> Array:
+    w = _regularised_diag(s, reg)
+    return np.repeat((w.sum(axis=0) / s.n_k.sum())[None], w.shape[0], axis=0)
+
+
+def _evi(s: Scatter, reg: float, previous: Array | None = None) -> Array:
+    # Sigma_k = lambda A_k: A_k = W_k / det(W_k)^(1/d), lambda = sum_k det(W_k)^(1/d) / n.
+    w = _regularised_diag(s, reg)
+    g = _geometric_mean(w)
+    return (g.sum() / s.n_k.sum()) * w / g[:, None]
+
+
+def _evv(s: Scatter, reg: float, previous: Array | None = None) -> Array:
+    # Sigma_k = lambda C_k: C_k = W_k / det(W_k)^(1/d), lambda = sum_k det(W_k)^(1/d) / n.
+    w = _regularised_full(s, reg)
+    g = _det_root(w)
+    return (g.sum() / s.n_k.sum()) * w / g[:, None, None]
+
+
+def _eev(s: Scatter, reg: float, previous: Array | None = None) -> Array:
+    # Sigma_k = lambda D_k A D_k^T: D_k the eigenvectors of W_k, A from the summed
+    # eigenvalues (largest with largest), lambda = det(sum_k Omega_k)^(1/d) / n.
+    w = _regularised_full(s, reg)
+    omega, vectors = _sym_eig_desc(w)
+    total = omega.sum(axis=0)
+    g = float(_geometric_mean(total))
+    shape = total / g
+    return (g / s.n_k.sum()) * (vectors * shape[None, None, :]) @ np.swapaxes(vectors, 1, 2)
+
+
+# ---------------------------------------------------------------------------- iterative
+def _vei(s: Scatter, reg: float, previous: Array | None = None) -> Array:
+    # Sigma_k = lambda_k B (B diagonal, det 1): alternate B | lambda and lambda | B.
+    w = _regularised_diag(s, reg)
+    k, d = w.shape
+    lam = _previous_volumes(previous, k, diagonal=True)
+    if lam is None:
+        lam = w.sum(axis=1) / (d * s.n_k)
+    old = np.inf
+    for _ in range(INNER_MAX_ITER):
+        b = (w / lam[:, None]).sum(axis=0)
+        b /= _geometric_mean(b)
+        lam = (w / b[None, :]).sum(axis=1) / (d * s.n_k)
+        new = float(np.sum(s.n_k * d * np.log(lam)) + d * s.n_k.sum())
+        if _converged(old, new):
+            break
+        old = new
+    return lam[:, None] * b[None, :]
+
+
+def _vee(s: Scatter, reg: float, previous: Array | None = None) -> Array:
+    # Sigma_k = lambda_k C (det C = 1): alternate C | lambda and lambda | C.
+    w = _regularised_full(s, reg)
+    k, d, _ = w.shape
+    lam = _previous_volumes(previous, k, diagonal=False)
+    if lam is None:
+        lam = np.trace(w, axis1=1, axis2=2) / (d * s.n_k)
+    old = np.inf
+    for _ in range(INNER_MAX_ITER):
+        c = (w / lam[:, None, None]).sum(axis=0)
+        c /= float(_det_root(c))
+        c_inv = np.linalg.inv(c)
+        c_inv = 0.5 * (c_inv + c_inv.T)
+        lam = np.einsum("kij,ji->k", w, c_inv) / (d * s.n_k)
+        new = float(np.sum(s.n_k * d * np.log(lam)) + d * s.n_k.sum())
+        if _converged(old, new):
+            break
+        old = new
+    return lam[:, None, None] * c[None]
+
+
+def _vev(s: Scatter, reg: float, previous: Array | None = None) -> Array:
+    # Sigma_k = lambda_k D_k A D_k^T: D_k the eigenvectors of W_k (largest eigenvalue with
+    # the largest shape value, whatever A), then alternate A | lambda and lambda | A.
+    w = _regularised_full(s, reg)
+    k, d, _ = w.shape
+    omega, vectors = _sym_eig_desc(w)
+    lam = _previous_volumes(previous, k, diagonal=False)
+    if lam is None:
+        lam = omega.sum(axis=1) / (d * s.n_k)
+    old = np.inf
+    for _ in range(INNER_MAX_ITER):
+        a = (omega / lam[:, None]).sum(axis=0)
+        a /= _geometric_mean(a)
+        lam = (omega / a[None, :]).sum(axis=1) / (d * s.n_k)
+        new = float(np.sum(s.n_k * d * np.log(lam)) + d * s.n_k.sum())
+        if _converged(old, new):
+            break
+        old = new
+    return lam[:, None, None] * (vectors * a[None, None, :]) @ np.swapaxes(vectors, 1, 2)
+
+
+def _common_orientation(w: Array, previous: Array | None) -> Array:
+    """A start for the shared orientation D of EVE and VVE: the eigenvectors of a generic
+    combination of the previous covariances (they share D, so it diagonalises each), or of
+    the summed scatter when there are none (or they do not share one)."""
+    k = w.shape[0]
+    if previous is not None and previous.shape == w.shape and np.all(np.isfinite(previous)):
+        mix = 1.0 + 0.4142135623730951 * np.arange(k)  # distinct weights: no tied eigenvalues
+        scaled = previous / np.trace(previous, axis1=1, axis2=2)[:, None, None]
+        d_prev = np.linalg.eigh(np.tensordot(mix, scaled, axes=1))[1]
+        rotated = np.swapaxes(d_prev, 0, 1)[None] @ previous @ d_prev[None]
+        off = rotated - rotated * np.eye(w.shape[1])[None]
+        if np.max(np.abs(off)) <= 1e-8 * np.max(np.abs(rotated)):
+            return d_prev
+    return np.linalg.eigh(w.sum(axis=0))[1]
+
+
+def _orientation_steps(w: Array, omega_max: Array, d0: Array, b: Array) -> Array:
+    """Two majorise-minimise steps (Browne & McNicholas 2014) that lower
+    f(D) = sum_k tr(W_k D diag(b_k) D^T) over orthogonal D, from D = d0."""
+    eye = np.eye(w.shape[1])
+    g = np.einsum("k,ij,kj->ij", omega_max, d0, b) - np.einsum("kil,lj,kj->ij", w, d0, b)
+    d1 = _polar(g)
+    beta = b.max(axis=1)
+    g2 = np.einsum("kil,lj,kj->ij", w, d1, beta[:, None] * np.ones_like(b) - b)
+    return _polar(g2) if np.all(np.isfinite(g2)) else d1 + 0.0 * eye
+
+
+def _orientation_fit(
+    s: Scatter, reg: float, previous: Array | None, shapes: Callable[[Array], Array]
+) -> tuple[Array, Array]:
+    """(D, the diagonal covariances in D's basis (k, d)) for EVE and VVE: alternate the
+    diagonals given D (``shapes``: diag(D^T W_k D) -> the diagonal covariances) and the MM
+    steps for D given them."""
+    w = _regularised_full(s, reg)
+    omega_max = np.linalg.eigvalsh(w)[:, -1]
+    orient = _common_orientation(w, previous)
+    old = np.inf
+    for _ in range(INNER_MAX_ITER):
+        m = np.einsum("ji,kjl,li->ki", orient, w, orient)
+        diag = shapes(m)
+        new = float(np.sum(s.n_k[:, None] * np.log(diag)) + np.sum(m / diag))
+        if _converged(old, new):
+            break
+        old = new
+        orient = _orientation_steps(w, omega_max, orient, 1.0 / diag)
+    return orient, diag
+
+
+def _eve(s: Scatter, reg: float, previous: Array | None = None) -> Array:
+    # Sigma_k = lambda D A_k D^T: given D, A_k = diag(D^T W_k D) / det^(1/d) and
+    # lambda = sum_k det(diag(D^T W_k D))^(1/d) / n; then D by MM steps.
+    n = s.n_k.sum()
+
+    def shapes(m: Array) -> Array:
+        g = _geometric_mean(m)
+        return (g.sum() / n) * m / g[:, None]
+
+    orient, diag = _orientation_fit(s, reg, previous, shapes)
+    return (orient[None] * diag[:, None, :]) @ orient.T[None]
+
+
+def _vve(s: Scatter, reg: float, previous: Array | None = None) -> Array:
+    # Sigma_k = D C_k D^T with C_k = lambda_k A_k diagonal: C_k = diag(D^T W_k D) / n_k.
+    orient, diag = _orientation_fit(s, reg, previous, lambda m: m / s.n_k[:, None])
+    return (orient[None] * diag[:, None, :]) @ orient.T[None]
+
+
+# ---------------------------------------------------------------------------- the table
+def _rows() -> list[CovarianceModel]:
+    def t(d: int) -> int:
+        return d * (d - 1) // 2
+
+    m = CovarianceModel
+    return [
+        m("EII", "EII", "spherical", "diag", lambda k, d: 1, _eii,
+          "spherical, equal volume"),
+        m("VII", "VII", "spherical", "diag", lambda k, d: k, _vii,
+          "spherical, variable volume"),
+        m("EEI", "EEI", "diag", "diag", lambda k, d: d, _eei,
+          "diagonal, equal volume and shape"),
+        m("VEI", "VEI", "diag", "diag", lambda k, d: k + d - 1, _vei,
+          "diagonal, variable volume, equal shape", linear=False, iterative=True),
+        m("EVI", "EVI", "diag", "diag", lambda k, d: 1 + k * (d - 1), _evi,
+          "diagonal, equal volume, variable shape", linear=False),
+        m("VVI", "VVI", "diag", "diag", lambda k, d: k * d, _vvi,
+          "diagonal, variable volume and shape"),
+        m("EEE", "EEE", "tied", "pooled", lambda k, d: d * (d + 1) // 2, _eee,
+          "ellipsoidal, equal volume, shape and orientation"),
+        m("VEE", "VEE", "full", "full", lambda k, d: k + (d - 1) + t(d), _vee,
+          "ellipsoidal, equal shape and orientation", linear=False, iterative=True),
+        m("EVE", "EVE", "full", "full", lambda k, d: 1 + k * (d - 1) + t(d), _eve,
+          "ellipsoidal, equal volume and orientation", linear=False, iterative=True),
+        m("VVE", "VVE", "full", "full", lambda k, d: k + k * (d - 1) + t(d), _vve,
+          "ellipsoidal, equal orientation", linear=False, iterative=True),
+        m("EEV", "EEV", "full", "full", lambda k, d: 1 + (d - 1) + k * t(d), _eev,
+          "ellipsoidal, equal volume and shape", linear=False),
+        m("VEV", "VEV", "full", "full", lambda k, d: k + (d - 1) + k * t(d), _vev,
+          "ellipsoidal, equal shape", linear=False, iterative=True),
+        m("EVV", "EVV", "full", "full", lambda k, d: 1 - k + k * d * (d + 1) // 2, _evv,
+          "ellipsoidal, equal volume", linear=False),
+        m("VVV", "VVV", "full", "full", lambda k, d: k * d * (d + 1) // 2, _vvv,
+          "ellipsoidal, variable volume, shape and orientation"),
+        m("E", "E", "spherical", "diag", lambda k, d: 1, _eii,
+          "one column, equal variance"),
+        m("V", "V", "spherical", "diag", lambda k, d: k, _vii,
+          "one column, variable variance"),
+    ]  # fmt: skip
+
+
+_MCLUST = {row.mclust: row for row in _rows()}
+# scikit-learn's names, kept as rows of their own so that a model remembers how the user
+# spelled it (the model file's ``covariance_type``).
+_SKLEARN = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
+_SKLEARN_TEXT = {
+    "full": "one unconstrained covariance matrix per component",
+    "tied": "one covariance matrix shared by all components",
+    "diag": "one diagonal covariance per component (axis-aligned)",
+    "spherical": "one variance per component (round clusters)",
 }
-COVARIANCE_TYPES: tuple[str, ...] = tuple(MODELS)
-# Other spellings a user may type for the same rows (case-insensitive).
-_ALIASES = {m.mclust.lower(): m.name for m in MODELS.values()}
+MODELS: dict[str, CovarianceModel] = {
+    **{
+        name: replace(_MCLUST[mc], name=name, description=_SKLEARN_TEXT[name])
+        for name, mc in _SKLEARN.items()
+    },
+    **_MCLUST,
+}
+COVARIANCE_TYPES: tuple[str, ...] = tuple(_SKLEARN)
+# mclust's 14 multivariate models, in mclust's order, and its two for one column.
+MCLUST_MODELS: tuple[str, ...] = tuple(m for m in _MCLUST if len(m) == 3)
+UNIVARIATE_MODELS: tuple[str, ...] = ("E", "V")
+_BY_KEY = {name.lower(): row for name, row in MODELS.items()}
 
 
 def covariance_model(name: str | CovarianceModel) -> CovarianceModel:
-    """The model called ``name`` (emcli's or mclust's name, any case).
+    """The model called ``name`` (scikit-learn's or mclust's name, any case).
 
     Raises:
         ValueError: no such model.
     """
     if isinstance(name, CovarianceModel):
         return name
-    key = str(name).strip().lower()
-    key = _ALIASES.get(key, key)
-    if key not in MODELS:
+    row = _BY_KEY.get(str(name).strip().lower())
+    if row is None:
         raise ValueError(
-            f"unknown covariance type {name!r}; choose from {', '.join(COVARIANCE_TYPES)}"
+            f"unknown covariance type {name!r}; choose from {', '.join(COVARIANCE_TYPES)} or "
+            f"mclust's {', '.join(MCLUST_MODELS)} (E, V for one column)"
         )
-    return MODELS[key]
+    return row
 
 
 def parse_covariances(spec: str) -> list[str]:
-    """'full' -> ['full']; 'diag,full' -> both; 'all' -> the four types."""
-    names = [v.strip().lower() for v in spec.split(",") if v.strip()]
-    if names == ["all"]:
-        return list(COVARIANCE_TYPES)
+    """'full' -> ['full']; 'diag,VEV' -> both; 'all' -> ['all'] (resolved against the
+    number of columns by ``resolve_covariances``)."""
+    names = [v.strip() for v in spec.split(",") if v.strip()]
+    if [v.lower() for v in names] == ["all"]:
+        return ["all"]
     known = []
     bad = []
     for v in names:
@@ -165,13 +431,33 @@ def parse_covariances(spec: str) -> list[str]:
             known.append(covariance_model(v).name)
         except ValueError:
             bad.append(v)
-    names = known
-    if bad or not names:
+    if bad or not known:
         raise ValueError(
             f"unknown covariance type '{', '.join(bad) or spec}'; choose from "
-            f"{', '.join(COVARIANCE_TYPES)}, a comma list, or all"
+            f"{', '.join(COVARIANCE_TYPES)}, mclust's {', '.join(MCLUST_MODELS)} (E, V for "
+            "one column), a comma list, or all"
         )
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(known))
+
+
+def resolve_covariances(names: list[str], n_features: int) -> list[str]:
+    """The models to fit for ``names`` on data with ``n_features`` columns: ``all`` is
+    mclust's 14 (E and V for one column); for one column every model is E or V (the others
+    are the same model), named as the user named them.
+
+    Raises:
+        ValueError: E or V asked for on more than one column.
+    """
+    if names == ["all"]:
+        return list(UNIVARIATE_MODELS if n_features == 1 else MCLUST_MODELS)
+    if n_features > 1:
+        bad = [n for n in names if covariance_model(n).univariate]
+        if bad:
+            raise ValueError(
+                f"covariance type {bad[0]} is for one column; the data has {n_features}: "
+                "use EII/VII (spherical) or another multivariate model"
+            )
+    return names
 
 
 # ---------------------------------------------------------------------------- shapes

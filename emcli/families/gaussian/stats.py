@@ -114,14 +114,18 @@ def scatter(stats: SufficientStats) -> tuple[Array, Array, Scatter]:
     return weights, means, Scatter(n_k, w)
 
 
-def m_step(stats: SufficientStats, reg_covar: float) -> GaussianParams:
+def m_step(
+    stats: SufficientStats, reg_covar: float, previous: Array | None = None
+) -> GaussianParams:
     """New parameters from summed statistics; ``reg_covar`` is added to every diagonal.
+    ``previous`` (the covariances of the E-step) starts the iterative M-steps
+    (``models``), so that no M-step lowers the expected complete-data log-likelihood.
 
     Raises:
         FitError: a covariance is not positive definite even with the floor.
     """
     weights, means, s = scatter(stats)
-    cov = stats.model.m_step(s, reg_covar)
+    cov = stats.model.m_step(s, reg_covar, previous)
     return GaussianParams.from_covariances(stats.model, weights, means, cov)
 
 

@@ -1,0 +1,232 @@
+"""Model-based agglomerative hierarchical clustering: mclust's ``hc`` start (Fraley 1998).
+
+Every row starts as its own cluster (identical rows start together, as mclust's
+``dupPartition``); the two clusters whose merge costs the least are merged until one is
+left.  The cost is the change of Fraley's criterion for the unconstrained Gaussian model
+(mclust's ``hcVVV`` with alpha = beta = 1): a cluster of n rows with scatter W adds
+
+    n log( det(W / n) + (tr W + alpha) / n )    when n > d,
+    n log( (tr W + alpha) / n )                 when n <= d,
+
+with alpha the trace of the data's scatter per row and column, which keeps the criterion
+finite for clusters too small to estimate a covariance.  The merges form one tree, and cutting
+it at k clusters gives a start for every k (mclust's ``hclass``): model selection computes the
+tree once for all k and models.
+
+As mclust does by default, the tree is grown on the "SVD" transform of the rows (centred,
+scaled to unit variance, rotated to the principal axes and divided by the square roots of
+the singular values) and, above ``HC_MAX_ROWS`` rows, on a random subset of that many rows
+(drawn with the start's random stream); above ``HC_MAX_DIMS`` columns on the leading
+principal axes only.  Frequency weights count as repeated rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.float64]
+HC_MAX_ROWS = 2000
+HC_MAX_DIMS = 50
+_CACHE: OrderedDict[bytes, tuple[NDArray[np.intp], NDArray[np.intp]]] = OrderedDict()
+_CACHE_SIZE = 4
+
+
+def svd_transform(x: Array, weights: Array | None = None) -> Array:
+    """mclust's ``hcUse = "SVD"``: standardised rows on the principal axes, each divided by
+    the square root of its singular value (constant columns dropped); frequency weights
+    count as repeated rows."""
+    w = np.ones(x.shape[0]) if weights is None else np.asarray(weights, dtype=np.float64)
+    total = float(w.sum())
+    mean = (w @ x) / total
+    centred = x - mean
+    var = (w @ (centred * centred)) / max(total - 1.0, 1e-300)
+    sd = np.sqrt(var)
+    keep = np.isfinite(sd) & (sd > 0)
+    if not keep.any() or total <= 1.0:
+        return np.zeros((x.shape[0], 1))
+    z = centred[:, keep] / sd[keep]
+    _, s, vt = np.linalg.svd(z * np.sqrt(w)[:, None], full_matrices=False)
+    live = s > s[0] * 1e-12 if s.size and s[0] > 0 else np.zeros(0, bool)
+    axes = vt[live][:HC_MAX_DIMS]
+    return (z @ axes.T) / np.sqrt(s[live][:HC_MAX_DIMS])
+
+
+def _terms(n: Array, tr: Array, logdet: Array, d: int, alpha: float) -> Array:
+    """Fraley's criterion of clusters (module docstring); ``logdet`` = log det(W / n),
+    -inf when singular (then the det term is 0), ignored where n <= d."""
+    base = (tr + alpha) / n
+    big = n > d
+    det = np.where(big, np.exp(np.where(big, logdet, -np.inf)), 0.0)
+    return n * np.log(det + base)
+
+
+def _logdet(w: Array, n: Array) -> Array:
+    sign, logdet = np.linalg.slogdet(w / n[:, None, None])
+    return np.where(sign > 0, logdet, -np.inf)
+
+
+def merge_tree(z: Array, counts: Array) -> NDArray[np.intp]:
+    """The merges (m - 1, 2) of clusters ``a`` (kept) and ``b`` (absorbed) for rows ``z``
+    (m, d) with multiplicities ``counts``, cheapest first (ties: the lowest indices)."""
+    m, d = z.shape
+    if m == 1:
+        return np.zeros((0, 2), dtype=np.intp)
+    n = counts.astype(np.float64).copy()
+    mean = z.astype(np.float64).copy()
+    total = n.sum()
+    grand = (n @ mean) / total
+    alpha = max(float(n @ ((mean - grand) ** 2).sum(axis=1)) / (total * d), 1e-300)
+    tr = np.zeros(m)
+    w = np.zeros((m, d, d))
+    term = _terms(n, tr, np.full(m, -np.inf), d, alpha)
+
+    # Every pair's cost at the start: clusters are single rows (or repeated ones), W = 0.
+    sq = np.maximum(
+        (mean * mean).sum(axis=1)[:, None] + (mean * mean).sum(axis=1)[None, :] - 2 * mean @ mean.T,
+        0.0,
+    )
+    nij = n[:, None] + n[None, :]
+    c = n[:, None] * n[None, :] / nij
+    trij = c * sq
+    cost = nij * np.log((trij + alpha) / nij) - term[:, None] - term[None, :]
+    big = np.argwhere(np.triu(nij > d, 1))
+    if big.size:  # pairs large enough for a determinant (one column, or repeated rows)
+        i, j = big[:, 0], big[:, 1]
+        diff = mean[i] - mean[j]
+        wij = c[i, j][:, None, None] * diff[:, :, None] * diff[:, None, :]
+        t = _terms(nij[i, j], trij[i, j], _logdet(wij, nij[i, j]), d, alpha)
+        cost[i, j] = cost[j, i] = t - term[i] - term[j]
+    np.fill_diagonal(cost, np.inf)
+    cost[np.tril_indices(m)] = np.inf  # only pairs i < j are kept (in row i)
+    # Müllner's generic algorithm: ``lower[i]`` is a lower bound of row i's cheapest pair
+    # (exact when ``partner[i]`` is alive and ``cost[i, partner[i]] == lower[i]``); a stale
+    # row is scanned again only when it comes to the top.
+    partner = np.argmin(cost, axis=1)
+    lower = cost[np.arange(m), partner]
+    lower[-1] = np.inf
+    alive = np.ones(m, dtype=bool)
+    merges = np.empty((m - 1, 2), dtype=np.intp)
+    for step in range(m - 1):
+        while True:
+            a = int(np.argmin(lower))
+            b = int(partner[a])
+            if alive[b] and cost[a, b] == lower[a]:
+                break
+            partner[a] = a + 1 + int(np.argmin(cost[a, a + 1 :]))
+            lower[a] = cost[a, partner[a]]
+        merges[step] = a, b
+        # merge b into a (a < b)
+        na, nb = n[a], n[b]
+        diff = mean[a] - mean[b]
+        cab = na * nb / (na + nb)
+        w[a] += w[b] + cab * np.outer(diff, diff)
+        tr[a] += tr[b] + cab * float(diff @ diff)
+        mean[a] = (na * mean[a] + nb * mean[b]) / (na + nb)
+        n[a] = na + nb
+        alive[b] = False
+        cost[b, :] = np.inf
+        cost[:, b] = np.inf
+        lower[b] = np.inf
+        ld = _logdet(w[a : a + 1], n[a : a + 1]) if n[a] > d else np.array([-np.inf])
+        term[a] = _terms(n[a : a + 1], tr[a : a + 1], ld, d, alpha)[0]
+        others = np.flatnonzero(alive)
+        others = others[others != a]
+        if others.size == 0:
+            break
+        # the new cluster's cost against every other one
+        no = n[others]
+        nij1 = n[a] + no
+        do = mean[others] - mean[a]
+        co = n[a] * no / nij1
+        tro = tr[a] + tr[others] + co * (do * do).sum(axis=1)
+        logdet = np.full(others.size, -np.inf)
+        need = nij1 > d
+        if need.any():
+            sel = others[need]
+            dd = do[need]
+            wo = w[a][None] + w[sel] + co[need][:, None, None] * dd[:, :, None] * dd[:, None, :]
+            logdet[need] = _logdet(wo, nij1[need])
+        new = _terms(nij1, tro, logdet, d, alpha) - term[a] - term[others]
+        after = others > a
+        cost[a, others[after]] = new[after]
+        before = others[~after]
+        cost[before, a] = new[~after]
+        # row a: scanned now; rows before a: the pair with a may be their new cheapest
+        if after.any():
+            pick = int(np.argmin(new[after]))
+            partner[a], lower[a] = others[after][pick], new[after][pick]
+        else:
+            lower[a] = np.inf
+        nb_new = new[~after]
+        cheaper = nb_new < lower[before]
+        partner[before[cheaper]] = a
+        lower[before[cheaper]] = nb_new[cheaper]
+        # a row whose cheapest pair was with a (now dearer) or b keeps a lower bound: stale
+    return merges
+
+
+def cut(merges: NDArray[np.intp], groups: NDArray[np.intp], k: int) -> NDArray[np.intp]:
+    """Labels 0..k-1 of the rows (``groups``: each row's starting cluster) when the tree is
+    cut at k clusters (mclust's ``hclass``); labels in order of first appearance."""
+    m = int(groups.max()) + 1
+    k = max(1, min(k, m))
+    parent = np.arange(m)
+    for a, b in merges[: m - k]:
+        parent[b] = a
+    # every absorbed cluster points at the one that absorbed it, which has a lower index
+    for c in range(m):
+        parent[c] = parent[parent[c]]
+    roots = parent[groups]
+    _, first, inverse = np.unique(roots, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))
+    return order[inverse].astype(np.intp)
+
+
+def _key(x: Array, weights: Array | None) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.ascontiguousarray(x).tobytes())
+    h.update(str(x.shape).encode())
+    if weights is not None:
+        h.update(np.ascontiguousarray(weights).tobytes())
+    return h.digest()
+
+
+def hc_tree(x: Array, weights: Array | None = None) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """(merges, each row's starting cluster) for the rows ``x`` (no gaps), cached for the
+    last few inputs so that every k and model of a selection shares one tree."""
+    key = _key(x, weights)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit
+    z = svd_transform(x, weights)
+    # identical rows start together (mclust's dupPartition)
+    _, first, groups = np.unique(z, axis=0, return_index=True, return_inverse=True)
+    groups = groups.reshape(-1)
+    counts = np.bincount(groups, weights=weights, minlength=first.size)
+    counts = np.maximum(counts, 1e-12)
+    merges = merge_tree(z[first], counts)
+    _CACHE[key] = (merges, groups)
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return merges, groups
+
+
+def hc_labels(
+    x: Array, k: int, rng: np.random.Generator, weights: Array | None = None
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """(rows, labels): the hc partition into k groups of ``x`` (at most ``HC_MAX_ROWS`` of
+    its rows, chosen with ``rng``, sorted)."""
+    n = x.shape[0]
+    if n > HC_MAX_ROWS:
+        rows = np.sort(rng.choice(n, size=HC_MAX_ROWS, replace=False))
+    else:
+        rows = np.arange(n)
+    sub = x[rows]
+    w = None if weights is None else weights[rows]
+    merges, groups = hc_tree(sub, w)
+    return rows, cut(merges, groups, k)
