@@ -25,6 +25,7 @@ _LAZY = {
     "fit": ("emcli.api", "fit"),
     "fit_file": ("emcli.api", "fit_file"),
     "fit_engine": ("emcli.api", "fit_engine"),
+    "MixtureModel": ("emcli.model", "MixtureModel"),
     "GaussianMixtureModel": ("emcli.model", "GaussianMixtureModel"),
     "read_table": ("emcli.data.reader", "read_table"),
     "EmcliError": ("emcli.errors", "EmcliError"),

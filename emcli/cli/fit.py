@@ -117,7 +117,7 @@ def build_config(
     from ..families.gaussian.models import parse_covariances
 
     default_grid = k_spec is None
-    if default_grid:
+    if k_spec is None:
         k_spec = DEFAULT_COMPONENTS
         if "covariance_spec" not in given and not (
             options["init"] not in INIT_METHODS and os.path.isfile(options["init"])

@@ -172,7 +172,7 @@ def run_em(
         return squarem(engine, family, params, max_iter, tol, on_iteration)
     fused = getattr(family, "em_on_rows", None)
     rows = getattr(engine, "rows_in_memory", lambda: None)() if fused is not None else None
-    if rows is not None:
+    if rows is not None and fused is not None:
         # A family's fused loop over rows held in memory (the same iterations, less overhead)
         done = fused(rows[0], rows[1], params, max_iter, tol, on_iteration)
         if done is not None:

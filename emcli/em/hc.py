@@ -209,7 +209,7 @@ def hc_tree(x: Array, weights: Array | None = None) -> tuple[NDArray[np.intp], N
     groups = groups.reshape(-1)
     counts = np.bincount(groups, weights=weights, minlength=first.size)
     counts = np.maximum(counts, 1e-12)
-    merges = merge_tree(z[first], counts)
+    merges = merge_tree(z[first], np.asarray(counts, dtype=np.float64))
     _CACHE[key] = (merges, groups)
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)

@@ -302,7 +302,7 @@ def _orientation_fit(
     diagonals given D (``shapes``: diag(D^T W_k D) -> the diagonal covariances) and the MM
     steps for D given them."""
     w = _regularised_full(s, reg)
-    omega_max = np.linalg.eigvalsh(w)[:, -1]
+    omega_max: Array = np.linalg.eigvalsh(w)[:, -1].astype(np.float64)
     orient = _common_orientation(w, previous)
     old = np.inf
     for _ in range(INNER_MAX_ITER):

@@ -1,0 +1,387 @@
+"""mclust's 14 covariance models (Celeux & Govaert 1995; Fraley & Raftery 2002) and the hc start.
+
+References used here, none of them emcli:
+
+* mclust's parameter counts (``nVarParams``/``nMclustParams``, written out below from the
+  mclust manual's formulas);
+* published mclust log-likelihoods: faithful EEE,3 -1126.33 (the mclust vignette), diabetes
+  VVV,3 -2303.50 (mclust's ``diabetes``: glucose, insulin, sspg), iris VEV,2 -215.73;
+  and the whole k = 2 row of iris as R 6.0.0 mclust reports it (``Mclust(iris[,1:4], G = 2,
+  modelNames = m)$loglik``, run here with R 4.2.2);
+* mclust's hierarchical partitions of iris (``hclass(hc(iris[,1:4], "VVV", use = "SVD"),
+  1:9)``, tests/data/mclust_hc_iris.json);
+* the definitions: each model's constraint on lambda_k D_k A_k D_k^T, and the expected
+  complete-data log-likelihood that an M-step maximises.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from clirun import run
+from sklearn.metrics import adjusted_rand_score
+
+import emcli
+from emcli.em.hc import cut, hc_tree
+from emcli.families.gaussian.models import (
+    MCLUST_MODELS,
+    MODELS,
+    Scatter,
+    covariance_model,
+    resolve_covariances,
+    to_full,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+
+
+def _numeric(path: Path, columns=None) -> np.ndarray:
+    frame = pd.read_csv(path)
+    if columns is not None:
+        frame = frame[columns]
+    return frame.select_dtypes("number").to_numpy(float)
+
+
+IRIS = _numeric(ROOT / "sample_data" / "iris.csv")
+FAITHFUL = _numeric(ROOT / "sample_data" / "faithful.csv")
+DIABETES = _numeric(DATA / "diabetes.csv", ["glucose", "insulin", "sspg"])
+
+
+# ---------------------------------------------------------------------------- counts
+def mclust_var_params(name: str, d: int, g: int) -> int:
+    """mclust's nVarParams, from its manual."""
+    t = d * (d - 1) // 2
+    return {
+        "E": 1,
+        "V": g,
+        "EII": 1,
+        "VII": g,
+        "EEI": d,
+        "VEI": g + (d - 1),
+        "EVI": 1 + g * (d - 1),
+        "VVI": g * d,
+        "EEE": d * (d + 1) // 2,
+        "EVE": 1 + g * (d - 1) + t,
+        "VEE": g + (d - 1) + t,
+        "VVE": g + g * (d - 1) + t,
+        "EEV": 1 + (d - 1) + g * t,
+        "VEV": g + (d - 1) + g * t,
+        "EVV": 1 - g + g * d * (d + 1) // 2,
+        "VVV": g * d * (d + 1) // 2,
+    }[name]
+
+
+@pytest.mark.parametrize("name", [*MCLUST_MODELS, "E", "V"])
+def test_parameter_counts_equal_mclusts(name):
+    for d in (1, 2, 3, 5, 8) if len(name) == 3 else (1,):
+        for g in range(1, 10):
+            assert covariance_model(name).n_parameters(g, d) == mclust_var_params(name, d, g)
+
+
+def test_model_parameter_count_is_nmclustparams():
+    # nMclustParams = nVarParams + G d + (G - 1); the issue's example, EEV
+    model = emcli.fit(IRIS, 3, covariance_type="EEV", n_restarts=2)
+    g, d = 3, 4
+    assert model.n_parameters == g * d + (g - 1) + 1 + (d - 1) + g * d * (d - 1) // 2
+
+
+def test_names_and_aliases():
+    assert [covariance_model(n).mclust for n in ("full", "tied", "diag", "spherical")] == [
+        "VVV",
+        "EEE",
+        "VVI",
+        "VII",
+    ]
+    assert covariance_model("vev").name == "VEV"
+    assert covariance_model("full").same(covariance_model("VVV"))
+    assert resolve_covariances(["all"], 4) == list(MCLUST_MODELS)
+    assert len(MCLUST_MODELS) == 14
+    assert resolve_covariances(["all"], 1) == ["E", "V"]
+    with pytest.raises(ValueError, match="one column"):
+        resolve_covariances(["E"], 3)
+
+
+# ---------------------------------------------------------------------------- published
+IRIS_G2_MCLUST = {  # R 6.0.0 mclust, Mclust(iris[, 1:4], G = 2, modelNames = m)$loglik
+    "EII": -536.6526938,
+    "VII": -478.5590958,
+    "EEI": -488.914829,
+    "VEI": -443.0666874,
+    "EVI": -463.5690296,
+    "VVI": -386.1853469,
+    "EEE": -296.4475748,
+    "VEE": -278.0571501,
+    "EVE": -273.4961519,
+    "VVE": -244.9697409,
+    "EEV": -259.6669085,
+    "VEV": -215.7259722,
+    "EVV": -259.0164213,
+    "VVV": -214.3547044,
+}
+
+
+@pytest.mark.parametrize("name", MCLUST_MODELS)
+def test_iris_two_components_reach_mclust(name):
+    model = emcli.fit(IRIS, 2, covariance_type=name, reg_covar=0.0)
+    # at least mclust's optimum (mclust stops at a relative change of 1e-5: 0.005 here)
+    assert model.log_likelihood >= IRIS_G2_MCLUST[name] - 0.01
+    assert model.n_parameters == mclust_var_params(name, 4, 2) + 2 * 4 + 1
+
+
+@pytest.mark.parametrize(
+    "x, k, name, published",
+    [
+        (FAITHFUL, 3, "EEE", -1126.33),
+        (DIABETES, 3, "VVV", -2303.50),
+        (IRIS, 2, "VEV", -215.73),
+    ],
+)
+def test_published_mclust_log_likelihoods(x, k, name, published):
+    model = emcli.fit(x, k, covariance_type=name, reg_covar=0.0)
+    # the published figure to its 2 decimals, or above it by less than mclust's stopping
+    # rule leaves (a relative change of 1e-5 per iteration: R gives faithful -1126.3262,
+    # emcli converged further to -1126.3159)
+    assert published - 0.005 <= model.log_likelihood <= published + 0.02
+
+
+# ---------------------------------------------------------------------------- M-steps
+def _q(cov_full: np.ndarray, w: np.ndarray, n_k: np.ndarray) -> float:
+    """The covariance part of the expected complete-data log-likelihood (times -2, negated):
+    -sum_k [n_k log det Sigma_k + tr(W_k Sigma_k^-1)]."""
+    total = 0.0
+    for s, wk, nk in zip(cov_full, w, n_k, strict=True):
+        sign, logdet = np.linalg.slogdet(s)
+        assert sign > 0
+        total -= nk * logdet + np.trace(np.linalg.solve(s, wk))
+    return total
+
+
+def _scatter(rng, k, d):
+    n_k = rng.uniform(5.0, 50.0, size=k)
+    w = np.empty((k, d, d))
+    for j in range(k):
+        a = rng.normal(size=(d, d)) * rng.uniform(0.3, 3.0, size=d)
+        w[j] = (a @ a.T + 0.1 * np.eye(d)) * n_k[j] / d
+    return n_k, w
+
+
+def _stats_of(model, n_k, w):
+    if model.stats == "diag":
+        return Scatter(n_k, np.diagonal(w, axis1=1, axis2=2).copy())
+    if model.stats == "pooled":
+        return Scatter(n_k, w.sum(axis=0))
+    return Scatter(n_k, w.copy())
+
+
+def _full(model, cov, k, d):
+    return to_full(model.form, cov, k, d)
+
+
+@pytest.mark.parametrize("name", MCLUST_MODELS)
+def test_m_step_never_lowers_the_expected_log_likelihood(name):
+    """From any feasible previous covariance of the model, the M-step's result is at least as
+    good for the expected complete-data log-likelihood (a GEM step): the iterative M-steps
+    start from the previous parameters."""
+    model = covariance_model(name)
+    rng = np.random.default_rng(7)
+    for trial in range(6):
+        k, d = int(rng.integers(2, 5)), int(rng.integers(2, 6))
+        n_k, w = _scatter(rng, k, d)
+        # a feasible point of the model: its M-step on other statistics
+        n0, w0 = _scatter(rng, k, d)
+        previous = model.m_step(_stats_of(model, n0, w0), 0.0, None)
+        new = model.m_step(_stats_of(model, n_k, w), 0.0, previous)
+        w_used = w if model.stats == "full" else None
+        if model.stats == "diag":
+            w_used = np.array([np.diag(np.diag(m)) for m in w])
+        elif model.stats == "pooled":
+            w_used = w
+        q_prev = _q(_full(model, previous, k, d), w_used, n_k)
+        q_new = _q(_full(model, new, k, d), w_used, n_k)
+        assert q_new >= q_prev - 1e-9 * abs(q_prev), (trial, q_new, q_prev)
+
+
+def _decompose(cov):
+    """(volumes (k,), shapes (k, d) descending with det 1, orientations (k, d, d))."""
+    values, vectors = np.linalg.eigh(cov)
+    values, vectors = values[:, ::-1], vectors[:, :, ::-1]
+    d = cov.shape[-1]
+    vol = np.exp(np.log(values).sum(axis=1) / d)
+    return vol, values / vol[:, None], vectors
+
+
+def _same_orientation(vectors, cov):
+    # every covariance is diagonal in the basis of the first one
+    rotated = np.swapaxes(vectors[0], 0, 1)[None] @ cov @ vectors[0][None]
+    off = rotated * (1 - np.eye(cov.shape[-1]))[None]
+    return np.max(np.abs(off)) <= 1e-7 * np.max(np.abs(rotated))
+
+
+@pytest.mark.parametrize("name", MCLUST_MODELS)
+def test_m_step_result_has_the_models_structure(name):
+    model = covariance_model(name)
+    rng = np.random.default_rng(3)
+    k, d = 3, 4
+    n_k, w = _scatter(rng, k, d)
+    cov = _full(model, model.m_step(_stats_of(model, n_k, w), 0.0, None), k, d)
+    vol, shape, vectors = _decompose(cov)
+    letter_v, letter_s, letter_o = name
+    close = dict(rtol=1e-7, atol=0)
+    if letter_v == "E":
+        np.testing.assert_allclose(vol, vol[0], **close)
+    else:
+        assert np.ptp(vol) > 1e-3 * vol.mean()
+    if letter_s == "I":
+        np.testing.assert_allclose(shape, 1.0, **close)
+    elif letter_s == "E":
+        np.testing.assert_allclose(shape, shape[:1].repeat(k, 0), **close)
+    if letter_o == "I":
+        offdiag = cov * (1 - np.eye(d))[None]
+        assert np.max(np.abs(offdiag)) == 0.0
+    elif letter_o == "E":
+        assert _same_orientation(vectors, cov)
+    else:
+        assert not _same_orientation(vectors, cov)
+
+
+@pytest.mark.parametrize("name", ["VEI", "VEE", "EVE", "VVE", "VEV", "EEV", "EVV", "EVI"])
+def test_m_step_is_a_maximum_within_the_model(name):
+    """Perturbing the M-step's result within the model's constraint (volumes, shapes,
+    orientation) never raises the expected complete-data log-likelihood."""
+    model = covariance_model(name)
+    rng = np.random.default_rng(5)
+    k, d = 3, 3
+    n_k, w = _scatter(rng, k, d)
+    stats = _stats_of(model, n_k, w)
+    w_used = w if model.stats == "full" else np.array([np.diag(np.diag(m)) for m in w])
+    best = _full(model, model.m_step(stats, 0.0, None), k, d)
+    q_best = _q(best, w_used, n_k)
+    vol, shape, vectors = _decompose(best)
+    for _ in range(40):
+        v2 = vol * np.exp(
+            rng.normal(0, 0.02) * (np.ones(k) if name[0] == "E" else rng.normal(size=k))
+        )
+        s2 = shape * np.exp(rng.normal(0, 0.02, size=(1 if name[1] == "E" else k, d)))
+        s2 /= np.exp(np.log(s2).mean(axis=1))[:, None]
+        s2 = np.broadcast_to(s2, shape.shape)
+        if name[2] == "I":
+            o2 = vectors
+        else:
+            a = rng.normal(0, 0.02, size=(d, d))
+            rot = np.linalg.qr(np.eye(d) + a - a.T)[0]
+            o2 = (
+                vectors @ rot
+                if name[2] == "E"
+                else vectors @ np.linalg.qr(np.eye(d) + rng.normal(0, 0.02, size=(k, d, d)))[0]
+            )
+            if name[2] == "E":
+                o2 = np.broadcast_to(vectors[0] @ rot, vectors.shape)
+        trial = (o2 * (v2[:, None] * s2)[:, None, :]) @ np.swapaxes(o2, 1, 2)
+        assert _q(trial, w_used, n_k) <= q_best + 1e-9 * abs(q_best)
+
+
+# ---------------------------------------------------------------------------- everywhere
+@pytest.mark.parametrize("name", ["VEI", "EVE", "VEV", "EEV", "VVE"])
+def test_new_models_with_missing_values_and_weights(name):
+    rng = np.random.default_rng(2)
+    x = IRIS.copy()
+    x[rng.random(x.shape) < 0.05] = np.nan
+    model = emcli.fit(x, 2, covariance_type=name, n_restarts=3)
+    assert np.isfinite(model.log_likelihood)
+    history = model.history
+    assert all(b >= a - 1e-9 * abs(a) for a, b in zip(history, history[1:], strict=False))
+    w = rng.integers(1, 4, size=IRIS.shape[0]).astype(float)
+    weighted = emcli.fit(IRIS, 2, covariance_type=name, sample_weight=w, tol=1e-12)
+    repeated = emcli.fit(np.repeat(IRIS, w.astype(int), axis=0), 2, covariance_type=name, tol=1e-12)
+    assert weighted.log_likelihood == pytest.approx(repeated.log_likelihood, rel=1e-8)
+
+
+@pytest.mark.parametrize("name", MCLUST_MODELS)
+def test_stream_engine_equals_memory_for_every_model(name, tmp_path):
+    path = tmp_path / "iris.csv"
+    pd.DataFrame(IRIS, columns=list("abcd")).to_csv(path, index=False)
+    memory = emcli.api.fit_file(
+        str(path), 2, engine="memory", covariance_type=name, n_restarts=2, seed=1
+    )
+    stream = emcli.api.fit_file(
+        str(path), 2, engine="stream", block_rows=40, covariance_type=name, n_restarts=2, seed=1
+    )
+    assert stream.log_likelihood == pytest.approx(memory.log_likelihood, rel=1e-9)
+    np.testing.assert_allclose(stream.means, memory.means, rtol=1e-6, atol=1e-9)
+    assert stream.n_iter == memory.n_iter
+
+
+def test_model_file_keeps_the_spelling_and_adds_the_mclust_name(tmp_path):
+    for spelled, shape in (("full", (2, 4, 4)), ("VEV", (2, 4, 4)), ("EEI", (2, 4)), ("EII", (2,))):
+        model = emcli.fit(IRIS, 2, covariance_type=spelled, n_restarts=2)
+        data = json.loads(model.to_json())
+        assert data["covariance_type"] == spelled
+        assert data["model_name"] == covariance_model(spelled).mclust
+        assert np.shape(data["covariances"]) == shape
+        path = tmp_path / f"{spelled}.json"
+        path.write_text(model.to_json())
+        back = emcli.MixtureModel.load(str(path))
+        np.testing.assert_allclose(back.predict_proba(IRIS), model.predict_proba(IRIS))
+
+
+# ---------------------------------------------------------------------------- hc start
+def test_hc_partitions_equal_mclusts_on_iris():
+    ref = json.loads((DATA / "mclust_hc_iris.json").read_text())["labels"]
+    merges, groups = hc_tree(IRIS)
+    for k in range(1, 10):
+        assert adjusted_rand_score(ref[str(k)], cut(merges, groups, k)) == 1.0
+
+
+def test_hc_start_and_auto_start():
+    hc = emcli.fit(DIABETES, 3, covariance_type="VVV", init="hc", n_restarts=1, reg_covar=0.0)
+    assert hc.log_likelihood == pytest.approx(-2303.50, abs=0.01)
+    auto = emcli.fit(DIABETES, 3, covariance_type="VVV", reg_covar=0.0)
+    assert auto.log_likelihood >= hc.log_likelihood - 1e-9 * abs(hc.log_likelihood)
+
+
+# ---------------------------------------------------------------------------- CLI
+def test_cli_accepts_mclust_names_and_all(tmp_path):
+    csv = ROOT / "sample_data" / "iris.csv"
+    sel = tmp_path / "sel.csv"
+    result = run("fit", csv, "-k", "2", "--covariance", "vev,EII,tied", "--selection", sel, "-q")
+    assert result.exit_code == 0, result.stderr
+    table = pd.read_csv(sel)
+    assert list(table["covariance"]) == ["VEV", "EII", "tied"]
+    assert list(table["model_name"]) == ["VEV", "EII", "EEE"]
+    bad = run("fit", csv, "-k", "2", "--covariance", "VVX")
+    assert bad.exit_code == 2 and bad.stderr.startswith("Error:")
+
+
+def test_no_k_selects_over_1_to_9_with_a_note(tmp_path):
+    csv = ROOT / "sample_data" / "faithful.csv"
+    sel = tmp_path / "sel.csv"
+    result = run("fit", csv, "--covariance", "EII,VVV", "--selection", sel, "-n", "3")
+    assert result.exit_code == 0, result.stderr
+    assert "no -k given" in result.stderr
+    table = pd.read_csv(sel)
+    assert sorted(set(table["components"])) == list(range(1, 10))
+
+
+def test_wide_data_skips_models_that_cannot_be_estimated(tmp_path):
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(size=(6, 12)), rng.normal(size=(6, 12)) + 4])
+    path = tmp_path / "wide.csv"
+    pd.DataFrame(x, columns=[f"g{j}" for j in range(12)]).to_csv(path, index=False)
+    sel = tmp_path / "sel.csv"
+    result = run("fit", path, "-k", "1..2", "--covariance", "all", "--selection", sel, "-q")
+    assert result.exit_code == 0, result.stderr
+    table = pd.read_csv(sel)
+    skipped = set(table.loc[table["status"] == "skipped", "model_name"])
+    fitted = set(table.loc[table["status"] != "skipped", "model_name"])
+    assert fitted == {"EII", "VII", "EEI", "VEI", "EVI", "VVI"}
+    assert skipped == set(MCLUST_MODELS) - fitted
+
+
+def test_every_model_row_is_reachable_by_name():
+    for name, row in MODELS.items():
+        assert covariance_model(name.lower()) is row
