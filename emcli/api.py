@@ -51,6 +51,7 @@ def fit(
     accelerate: bool = False,
     dtype: str = "float64",
     explore: bool = False,
+    pca: int | None = None,
 ) -> MixtureModel:
     """Fit a mixture by EM with several starts and keep the best.
 
@@ -95,6 +96,9 @@ def fit(
             tolerance of 1e-5, then start 0 and the three best others on to ``tol``;
             ``emcli.em.driver``): about 2-3x faster with many restarts, at the price of the
             guarantee that more restarts never end worse.
+        pca: fit on the first ``pca`` principal axes of the columns (for tables with more
+            columns than rows); the model records the projection (``model.extra["pca"]``,
+            ``emcli.pca``) and its row methods take rows of the original columns.
 
     Returns:
         The fitted model; ``model.notes`` and ``model.warnings`` hold messages for the user.
@@ -128,6 +132,7 @@ def fit(
         accelerate=accelerate,
         dtype=dtype,
         explore=explore,
+        pca=pca,
     )
 
 
@@ -312,6 +317,7 @@ def fit_engine(
     reg_covar: float = 1e-6,
     missing: str = "em",
     monitor: Monitor | None = None,
+    pca: int | None = None,
     **settings: Any,
 ) -> MixtureModel:
     """Fit from an engine (``emcli.engines``): the rows stay where the engine keeps them.
@@ -332,7 +338,8 @@ def fit_engine(
             and notes of ``fit``.
         n_components: number of mixture components k.
         columns: column names (default: ``engine.columns``, else x0, x1, ...).
-        family, covariance_type, init, reg_covar, missing: as for ``fit``.
+        family, covariance_type, init, reg_covar, missing, pca: as for ``fit`` (``pca``
+            needs a ``MemoryEngine``).
         monitor: receives progress (see ``emcli.em.Monitor``).
         **settings: the other keyword settings of ``fit`` (n_restarts, max_iter, tol, seed,
             init_sample, accelerate, dtype, explore).
@@ -355,6 +362,11 @@ def fit_engine(
     if missing not in MISSING_POLICIES:
         raise UsageError(f"{{missing}} must be one of {', '.join(MISSING_POLICIES)}")
     engine, record, notes, var = _prepare_rows(engine, names, k, missing, em.dtype)
+    projection = None
+    if pca is not None:
+        engine, names, var, projection = _project(engine, int(pca), names, em.dtype)
+        notes = [*notes, _pca_note(projection)]
+    _check_estimable(fam, engine.n_samples, len(names), covariance_type)
     init_params = None if start_model is None else start_model.params
     outcome = fit_em(engine, fam, em, monitor, init_params)
     recorded = _recorded_settings(asdict(em), fam)
@@ -367,10 +379,52 @@ def fit_engine(
     weights = getattr(engine, "weights", None)
     if weights is not None:
         model.extra["sample_weight"] = {"rows": engine.n_samples, "total": _as_count(total)}
+    if projection is not None:
+        model.extra["pca"] = projection.to_dict()
     model.notes.extend(Message(n) for n in notes)
     if var is not None:
         model.notes.extend(Message(n) for n in fam.notes(var, names))
     return model
+
+
+def _project(engine: Any, n_axes: int, names: list[str], dtype: str):
+    """(engine on the projected rows, their names, variances, the projection)."""
+    from .pca import fit_projection
+
+    if not isinstance(engine, MemoryEngine):
+        raise UsageError("{pca} needs every row in memory (the memory engine)")
+    x = engine.x.astype(np.float64, copy=False)
+    projection = fit_projection(x, n_axes, names, engine.weights)
+    z = projection.transform(x)
+    return (
+        MemoryEngine(z, weights=engine.weights, dtype=dtype),
+        projection.names,
+        observed_var(z),
+        projection,
+    )
+
+
+def _pca_note(projection: Any) -> str:
+    n = projection.components.shape[0]
+    return (
+        f"fitted on {n} principal axes of the {len(projection.columns)} columns "
+        f"(variances {', '.join(f'{v:.4g}' for v in projection.explained_variance[:5])}"
+        f"{', ...' if n > 5 else ''}); predict and score project new rows the same way"
+    )
+
+
+def _check_estimable(family: Any, n_rows: int, n_features: int, asked: str | None) -> None:
+    """A non-diagonal Gaussian covariance cannot be estimated from fewer rows than columns:
+    say so at once (EM would run every start into a collapse)."""
+    model = getattr(family, "model", None)
+    if model is None or n_features < n_rows or model.form in ("diag", "spherical"):
+        return
+    raise DataError(
+        f"with {n_features} columns and only {n_rows} rows the {model.name} covariance "
+        "cannot be estimated (every non-diagonal covariance is singular when d >= n); fit a "
+        "diagonal or spherical model ({covariance_type} diag, VVI, EEI, VEI, EVI, VII or "
+        "EII, as mclust does here) or fit on a few principal axes first ({pca} 5)"
+    )
 
 
 # The order in which the model file lists the settings (0.1.0's order, then the new ones).

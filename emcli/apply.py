@@ -56,8 +56,9 @@ def apply_blocks(
 
     size = 8192
     for first, x, _ in rebatch(blocks, size):
-        if x.shape[1] != model.n_features:
-            raise DataError(f"expected {model.n_features} columns, got {x.shape[1]}")
+        width = len(model.input_columns)
+        if x.shape[1] != width:
+            raise DataError(f"expected {width} columns, got {x.shape[1]}")
         check_finite_rows(x, columns, first)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             log_resp, norm = model.log_resp_and_norm(x)  # checked just below
@@ -109,6 +110,14 @@ class LowestRows:
         return rows[order], values[order]
 
 
+def _model_name(model: GaussianMixtureModel) -> dict[str, Any]:
+    """mclust's name and description of a Gaussian model's covariance model."""
+    row = getattr(model.params, "model", None)
+    if row is None:
+        return {}
+    return {"model_name": row.mclust, "model_description": row.description}
+
+
 def describe(model: GaussianMixtureModel, full_covariances: bool = False) -> dict[str, Any]:
     """The model at a glance: figures, components (weight, means, sds), settings, selection.
 
@@ -122,6 +131,7 @@ def describe(model: GaussianMixtureModel, full_covariances: bool = False) -> dic
     out: dict[str, Any] = {
         "family": model.family_name,
         "covariance_type": model.covariance_type,
+        **_model_name(model),
         "n_components": model.n_components,
         "n_features": model.n_features,
         "columns": list(model.columns),

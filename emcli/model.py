@@ -118,11 +118,34 @@ class MixtureModel:
         return -2.0 * self.log_likelihood + 2.0 * self.n_parameters
 
     # ------------------------------------------------------------------ applying
+    @property
+    def projection(self) -> Any:
+        """The principal-axes projection the model was fitted on (``fit --pca``), or None."""
+        data = self.extra.get("pca")
+        if data is None:
+            return None
+        cached = getattr(self, "_projection", None)
+        if cached is None or cached[0] is not data:
+            from .pca import Projection
+
+            cached = (data, Projection.from_dict(data))
+            object.__setattr__(self, "_projection", cached)
+        return cached[1]
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The columns new rows must have: ``columns``, or the columns projected by
+        ``--pca`` (then the row methods project them first)."""
+        p = self.projection
+        return list(self.columns) if p is None else list(p.columns)
+
     def _rows(self, x: Any) -> Array:
         x = np.asarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.n_features:
-            raise ValueError(f"expected an array of shape (n, {self.n_features})")
-        return x
+        width = len(self.input_columns)
+        if x.ndim != 2 or x.shape[1] != width:
+            raise ValueError(f"expected an array of shape (n, {width})")
+        p = self.projection
+        return x if p is None else p.transform(x)
 
     def log_resp_and_norm(self, x: Any) -> tuple[Array, Array]:
         """Log-responsibilities (n, k) and each row's log-density (n,)."""

@@ -60,11 +60,12 @@ def model_and_reader(model_path: str, source: str, options: dict[str, Any]):
     if model_path == "-" and source == "-":
         raise UsageError("MODEL and INPUT cannot both be standard input ('-')")
     model = load_model(model_path)
-    columns = split_columns(options.get("columns")) or list(model.columns)
-    if len(columns) != model.n_features:
+    wanted = model.input_columns
+    columns = split_columns(options.get("columns")) or list(wanted)
+    if len(columns) != len(wanted):
         raise UsageError(
             f"-c/--columns names {len(columns)} column(s) but the model has "
-            f"{model.n_features} ({', '.join(model.columns)}); give one input column for "
+            f"{len(wanted)} ({', '.join(wanted)}); give one input column for "
             "each, in that order"
         )
     if len(set(columns)) != len(columns):

@@ -292,8 +292,11 @@ def print_description(s: dict[str, Any]) -> None:
     if s["degenerate"]:
         state += f", DEGENERATE (collapsed: {', '.join(map(str, s['collapsed_components']))})"
     mean = s["mean_log_likelihood"]
+    name = s.get("model_name")
+    kind = s["covariance_type"]
+    about = f" (mclust {name}: {s.get('model_description')})" if name else ""
     out(
-        f"{s['n_components']} component(s), {s['covariance_type']} covariance, "
+        f"{s['n_components']} component(s), {kind} covariance{about}, "
         f"{s['n_features']} column(s): {', '.join(s['columns'])}"
     )
     out(
@@ -337,6 +340,15 @@ def print_description(s: dict[str, Any]) -> None:
                 *(head if i == 0 else ["", ""]), c, f"{comp['mean'][c]:.4g}", f"{comp['sd'][c]:.4g}"
             )
     out(table)
+    if name and s["n_features"] > 1:
+        out(
+            "geometry (Sigma = volume x D diag(shape) D^T): "
+            + "; ".join(
+                f"{c['component']}: volume {c['volume']:.4g}, shape "
+                + "/".join(f"{v:.3g}" for v in c["shape"])
+                for c in s["components"]
+            )
+        )
     for note in s["notes"]:
         out(f"note: {note}")
     for warning in s["warnings"]:

@@ -141,6 +141,8 @@ def build_config(
     check_weights_column(reading)
     em = {key: options[key] for key in ("max_iter", "tol", "reg_covar", "seed", "init_sample")}
     em.update(n_restarts=options["restarts"], missing=options["missing"])
+    if options.get("pca") is not None:
+        em["pca"] = options["pca"]
     paths = {name: options[name] for name in ("labels", "responsibilities", "imputed")}
     paths.update(params=options["params_path"], selection=options["selection_path"])
     return FitConfig(
@@ -234,6 +236,15 @@ def check_weights_column(source: Source) -> None:
     "(mclust's model-based hierarchical clustering), kmeans (k-means++ seeded k-means), "
     "kmeans++ (its centres) or random (random rows); or a model file written by 'fit "
     "--params', whose parameters are the one start (a warm start).",
+)
+@option(
+    "--pca",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Fit on the first N principal axes of the columns (for more columns than rows, "
+    "e.g. gene expression); the model file records the projection and predict/score apply "
+    "it. Memory engine.",
 )
 @option(
     "-n",

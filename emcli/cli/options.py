@@ -39,6 +39,7 @@ FLAGS: dict[str, str] = {
     "accelerate": "--accelerate",
     "dtype": "--dtype",
     "missing": "--missing",
+    "pca": "--pca",
     "jobs": "--jobs",
     "sample_weight": "--weights",
     "weights": "--weights",

@@ -199,15 +199,16 @@ def select(
         )
     from ..families.gaussian.models import covariance_model, resolve_covariances
 
+    width = int(options.get("pca") or x.shape[1])  # the columns EM sees
     try:
-        kinds = resolve_covariances(list(covariance_types), x.shape[1])
+        kinds = resolve_covariances(list(covariance_types), width)
     except ValueError as exc:
         from ..errors import UsageError
 
         raise UsageError(str(exc)) from None
     options = {"explore": True, **options}
     n_rows = x.shape[0]
-    skipped = [kind for kind in kinds if not estimable(covariance_model(kind), n_rows, x.shape[1])]
+    skipped = [kind for kind in kinds if not estimable(covariance_model(kind), n_rows, width)]
     grid = [(k, kind) for kind in kinds for k in components if kind not in skipped]
     jobs = max(1, min(jobs or os.cpu_count() or 1, max(1, len(grid))))
     done: list[Candidate | None] = [None] * len(grid)
@@ -243,7 +244,7 @@ def select(
     candidates = [c for c in done if c is not None]
     for kind in skipped:
         for k in components:
-            reason = SKIP_REASON.format(d=x.shape[1], n=n_rows)
+            reason = SKIP_REASON.format(d=width, n=n_rows)
             candidates.append(Candidate(k, kind, reason=reason, skipped=True))
     scored = [
         (value, c)

@@ -358,16 +358,38 @@ class GaussianFamily:
         return params_from_dict(data, schema_version)
 
     def describe(self, params: GaussianParams, columns: Sequence[str]) -> list[dict[str, Any]]:
-        sds = np.sqrt(np.diagonal(params.full_covariances(), axis1=1, axis2=2))
-        return [
-            {
+        """Per component: weight, means, sds, and the covariance's geometry in mclust's terms
+        (Sigma = volume * D diag(shape) D^T): ``volume`` det^(1/d), ``shape`` the
+        eigenvalues over the volume (largest first; for diagonal models in column order),
+        ``orientation`` the eigenvectors as columns (non-diagonal models, d <= 20)."""
+        k, d = params.n_components, params.n_features
+        form = params.form
+        if form in ("diag", "spherical"):
+            var = np.broadcast_to(np.asarray(params.covariances).reshape(k, -1), (k, d))
+            sds = np.sqrt(var)
+            vol = np.exp(np.log(var).mean(axis=1))
+            shapes, axes = var / vol[:, None], None
+        else:
+            full = params.full_covariances()
+            sds = np.sqrt(np.diagonal(full, axis1=1, axis2=2))
+            values, vectors = np.linalg.eigh(full)
+            values, vectors = values[:, ::-1], vectors[:, :, ::-1]
+            vol = np.exp(np.log(np.maximum(values, 1e-300)).mean(axis=1))
+            shapes, axes = values / vol[:, None], vectors if d <= 20 else None
+        out = []
+        for j in range(k):
+            row: dict[str, Any] = {
                 "component": j,
                 "weight": float(params.weights[j]),
                 "mean": dict(zip(columns, map(float, params.means[j]), strict=True)),
                 "sd": dict(zip(columns, map(float, sds[j]), strict=True)),
+                "volume": float(vol[j]),
+                "shape": [float(v) for v in shapes[j]],
             }
-            for j in range(params.n_components)
-        ]
+            if axes is not None:
+                row["orientation"] = axes[j].tolist()
+            out.append(row)
+        return out
 
 
 def collapsed_components(params: GaussianParams, reg_covar: float, scale: Array) -> list[int]:
