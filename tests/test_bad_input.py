@@ -250,7 +250,13 @@ CASES = [
         DATA,
         ("more components than", "at most -k 4"),
     ),
-    Case("fit-k-missing", FIT, USAGE, ("-k",)),
+    # -k may be left out (mclust's default grid); E and V are for one column only
+    Case(
+        "fit-univariate-model-on-many-columns",
+        [*FIT, "-k", "1..2", "--covariance", "E,V"],
+        USAGE,
+        ("one column",),
+    ),
     Case(
         "fit-unknown-covariance",
         [*FIT, "-k", "2", "--covariance", "round"],

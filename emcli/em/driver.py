@@ -20,11 +20,12 @@ Rules (documented in the README and the man page):
 * A warm start (``init`` given as parameters) is the one start of the run.
 * With ``EMSettings.explore`` (model selection sets it) restarts run in two phases when the
   tolerance is finer than ``EXPLORE_TOL`` (1e-5 per row; mclust's own default stops at a
-  relative change of 1e-5 of the total): every start runs until its mean log-likelihood
-  per row changes by less than ``EXPLORE_TOL``, then start 0 and the ``POLISH`` best of
-  the others (not collapsed first) carry on from where they stopped to the requested
-  tolerance, and the best of those wins.  Most of the cost of a start is its slow approach
-  to an optimum, so ten starts cost little more than four; a start that is not polished is
+  relative change of 1e-5 of the total): every start runs ``EXPLORE_ITER`` iterations (or
+  until its mean log-likelihood per row changes by less than ``EXPLORE_TOL``), then start 0
+  and the ``POLISH`` best of the others (not collapsed first) carry on from where they
+  stopped to the requested tolerance, and the best of those wins (the short-runs strategy
+  of Biernacki, Celeux & Govaert 2003).  Most of the cost of a start is its slow approach
+  to an optimum, so ten starts cost about as much as three; a start that is not polished is
   reported with the log-likelihood it reached (``converged`` false).  A single fit runs
   every start to the requested tolerance, so that more restarts never end worse.
 """
@@ -49,10 +50,12 @@ Array = NDArray[np.float64]
 DECREASE_TOL = 1e-9
 # Starts whose log-likelihoods differ by less than this (relative) reached the same optimum.
 TIE_TOL = 1e-10
-# Restarts run in two phases (module docstring): every start to EXPLORE_TOL, then the best
-# POLISH of them on to the requested tolerance.
+# Restarts run in two phases (module docstring): every start for at most EXPLORE_ITER
+# iterations or to EXPLORE_TOL, then start 0 and the best POLISH others on to the requested
+# tolerance (Biernacki, Celeux & Govaert 2003's short-runs strategy).
 EXPLORE_TOL = 1e-5
-POLISH = 3
+EXPLORE_ITER = 25
+POLISH = 2
 
 
 @dataclass(frozen=True)
@@ -294,8 +297,9 @@ class _Run:
         else:
             n_threads = 1
         tol = EXPLORE_TOL if explore else self.settings.tol
+        max_iter = min(EXPLORE_ITER, self.settings.max_iter) if explore else self.settings.max_iter
         return parallel.worker_map(
-            lambda i: self.one(i, n_starts, monitor, tol), indices, n_threads
+            lambda i: self.one(i, n_starts, monitor, tol, max_iter), indices, n_threads
         )
 
     def polish(self, starts: list[StartResult]) -> list[StartResult]:
@@ -338,7 +342,9 @@ class _Run:
             out.append(result)
         return out
 
-    def one(self, index: int, n_starts: int, monitor: Monitor, tol: float) -> StartResult:
+    def one(
+        self, index: int, n_starts: int, monitor: Monitor, tol: float, max_iter: int
+    ) -> StartResult:
         s = self.settings
         monitor.start(index, n_starts)
         try:
@@ -356,7 +362,7 @@ class _Run:
                 self.engine,
                 self.family,
                 params0,
-                s.max_iter,
+                max_iter,
                 tol,
                 lambda it, ll, delta: monitor.iteration(index, it, ll, delta),
                 accelerate=s.accelerate,
