@@ -50,6 +50,7 @@ def fit(
     monitor: Monitor | None = None,
     accelerate: bool = False,
     dtype: str = "float64",
+    reorder: bool = True,
 ) -> MixtureModel:
     """Fit a mixture by EM with several starts and keep the best.
 
@@ -86,6 +87,9 @@ def fit(
             2x less memory traffic; statistics and M-step stay float64).  Log-likelihoods
             then agree with float64 to about 1e-6 relative, so use it with a ``tol`` no
             smaller than ~1e-5 (docs/speed.md).
+        reorder: list the fitted components in the family's canonical order (the Gaussian
+            family: by decreasing weight); False keeps the order of the start (a warm
+            start's components stay where they were, as scikit-learn's estimators do).
 
     Returns:
         The fitted model; ``model.notes`` and ``model.warnings`` hold messages for the user.
@@ -118,6 +122,7 @@ def fit(
         monitor=monitor,
         accelerate=accelerate,
         dtype=dtype,
+        reorder=reorder,
     )
 
 
@@ -215,10 +220,13 @@ def model_from_outcome(
     settings: dict[str, Any],
     columns: Sequence[str],
     n_samples: float,
+    reorder: bool = True,
 ) -> MixtureModel:
-    """The winning start as a model, its components in the family's canonical order."""
+    """The winning start as a model, its components in the family's canonical order (or in
+    the start's order when not ``reorder``)."""
     best = outcome.best
-    order = family.canonical_order(best.params)
+    k = family.n_components(best.params)
+    order = family.canonical_order(best.params) if reorder else np.arange(k)
     rank = {int(old): new for new, old in enumerate(order)}
     model = MixtureModel(
         params=family.permute(best.params, order),
@@ -256,7 +264,7 @@ def warm_start(
     """(the model to start from or None, the covariance type to fit) for ``init``."""
     from .em.init import INIT_METHODS
 
-    if isinstance(init, str) and init in INIT_METHODS:
+    if (isinstance(init, str) and init in INIT_METHODS) or callable(init):
         return None, covariance_type
     if isinstance(init, (str, bytes)) or hasattr(init, "__fspath__"):
         model = MixtureModel.load(init)  # ModelFileError names the file
@@ -302,6 +310,7 @@ def fit_engine(
     reg_covar: float = 1e-6,
     missing: str = "em",
     monitor: Monitor | None = None,
+    reorder: bool = True,
     **settings: Any,
 ) -> MixtureModel:
     """Fit from an engine (``emcli.engines``): the rows stay where the engine keeps them.
@@ -322,7 +331,7 @@ def fit_engine(
             and notes of ``fit``.
         n_components: number of mixture components k.
         columns: column names (default: ``engine.columns``, else x0, x1, ...).
-        family, covariance_type, init, reg_covar, missing: as for ``fit``.
+        family, covariance_type, init, reg_covar, missing, reorder: as for ``fit``.
         monitor: receives progress (see ``emcli.em.Monitor``).
         **settings: the other keyword settings of ``fit`` (n_restarts, max_iter, tol, seed,
             init_sample, accelerate, dtype).
@@ -332,10 +341,11 @@ def fit_engine(
     names = [str(c) for c in columns]
     k = int(n_components)
     start_model, kind = warm_start(init, family, covariance_type, k, len(names))
+    starter = init if callable(init) and not isinstance(init, MixtureModel) else None
     try:
         em = EMSettings(
             n_components=k,
-            init="kmeans" if start_model else init,
+            init="kmeans" if start_model or starter else init,
             **{key: v for key, v in settings.items()},
         )
     except TypeError as exc:
@@ -346,12 +356,14 @@ def fit_engine(
         raise UsageError(f"{{missing}} must be one of {', '.join(MISSING_POLICIES)}")
     engine, record, notes, var = _prepare_rows(engine, names, k, missing, em.dtype)
     init_params = None if start_model is None else start_model.params
-    outcome = fit_em(engine, fam, em, monitor, init_params)
+    outcome = fit_em(engine, fam, em, monitor, init_params, starter)
     recorded = _recorded_settings(asdict(em), fam)
     if start_model is not None:
         recorded["init"] = "model"
+    elif starter is not None:
+        recorded["init"] = "function"
     total = getattr(engine, "total_weight", engine.n_samples)
-    model = model_from_outcome(outcome, fam, recorded, names, _as_count(total))
+    model = model_from_outcome(outcome, fam, recorded, names, _as_count(total), reorder)
     if record is not None:
         model.extra["missing"] = record
     weights = getattr(engine, "weights", None)
