@@ -286,3 +286,24 @@ def test_without_sklearn_the_error_names_the_extra() -> None:
         "    raise SystemExit('no ImportError')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_benchmark_quick_run(tmp_path) -> None:
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_sklearn", ROOT / "benchmarks" / "bench_sklearn.py"
+    )
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--quick", "--out", str(tmp_path)]) == 0
+    (result,) = tmp_path.glob("quick-*.json")
+    cases = json.loads(result.read_text())["cases"]
+    assert [c["type"] for c in cases] == ["full", "diag"]
+    for case in cases:
+        # Both estimators ran the same iterations from the same start.
+        assert case["rel_score_diff"] <= 1e-10
+        assert case["max_rel_trajectory_diff"] <= 1e-10
+        assert case["emcli_fit_s"] > 0 and case["sklearn_fit_s"] > 0
+    assert (tmp_path / result.name.replace(".json", ".txt")).read_text().count("shared") == 1
