@@ -175,12 +175,6 @@ class MixtureModel(DensityMixin, BaseEstimator):
                 "Expected n_samples >= n_components but got "
                 f"n_components = {self.n_components}, n_samples = {n}"
             )
-        warm = bool(self.warm_start) and hasattr(self, "model_")
-        if warm:
-            init: Any = self.model_
-            n_restarts = 1
-        else:
-            init, n_restarts = self._start(d)
         seed = _seed(self.random_state)
         total = float(n)
         if sample_weight is not None:
@@ -193,6 +187,11 @@ class MixtureModel(DensityMixin, BaseEstimator):
         monitor = _Verbose(self.verbose, self.verbose_interval, total) if self.verbose else None
         names = getattr(self, "feature_names_in_", None)
         try:
+            if self.warm_start and hasattr(self, "model_"):
+                init: Any = self.model_
+                n_restarts = 1
+            else:
+                init, n_restarts = self._start(d)
             model = api.fit(
                 x,
                 int(self.n_components),

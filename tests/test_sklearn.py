@@ -208,6 +208,10 @@ def test_library_errors_are_value_errors() -> None:
     x = np.random.default_rng(0).normal(size=(20, 2))
     with pytest.raises(ValueError, match="covariance_type"):
         GaussianMixture(covariance_type="banana").fit(x)
+    with pytest.raises(ValueError, match="covariance type"):
+        GaussianMixture(covariance_type="banana", precisions_init=np.ones(1)).fit(x)
+    with pytest.raises(ValueError, match="covariance_type"):
+        GaussianMixture(covariance_type="banana", means_init=np.zeros((1, 2))).fit(x)
     with pytest.raises(ValueError, match="Expected n_samples >= n_components"):
         GaussianMixture(n_components=21).fit(x)
     with pytest.raises(ValueError, match="sample_weight"):
