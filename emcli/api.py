@@ -52,6 +52,7 @@ def fit(
     dtype: str = "float64",
     explore: bool = False,
     pca: int | None = None,
+    reorder: bool = True,
 ) -> MixtureModel:
     """Fit a mixture by EM with several starts and keep the best.
 
@@ -99,6 +100,9 @@ def fit(
         pca: fit on the first ``pca`` principal axes of the columns (for tables with more
             columns than rows); the model records the projection (``model.extra["pca"]``,
             ``emcli.pca``) and its row methods take rows of the original columns.
+        reorder: list the fitted components in the family's canonical order (the Gaussian
+            family: by decreasing weight); False keeps the order of the start (a warm
+            start's components stay where they were, as scikit-learn's estimators do).
 
     Returns:
         The fitted model; ``model.notes`` and ``model.warnings`` hold messages for the user.
@@ -133,6 +137,7 @@ def fit(
         dtype=dtype,
         explore=explore,
         pca=pca,
+        reorder=reorder,
     )
 
 
@@ -230,10 +235,13 @@ def model_from_outcome(
     settings: dict[str, Any],
     columns: Sequence[str],
     n_samples: float,
+    reorder: bool = True,
 ) -> MixtureModel:
-    """The winning start as a model, its components in the family's canonical order."""
+    """The winning start as a model, its components in the family's canonical order (or in
+    the start's order when not ``reorder``)."""
     best = outcome.best
-    order = family.canonical_order(best.params)
+    k = family.n_components(best.params)
+    order = family.canonical_order(best.params) if reorder else np.arange(k)
     rank = {int(old): new for new, old in enumerate(order)}
     model = MixtureModel(
         params=family.permute(best.params, order),
@@ -271,7 +279,7 @@ def warm_start(
     """(the model to start from or None, the covariance type to fit) for ``init``."""
     from .em.init import INIT_METHODS
 
-    if isinstance(init, str) and init in INIT_METHODS:
+    if (isinstance(init, str) and init in INIT_METHODS) or callable(init):
         return None, covariance_type
     if isinstance(init, (str, bytes)) or hasattr(init, "__fspath__"):
         model = MixtureModel.load(init)  # ModelFileError names the file
@@ -318,6 +326,7 @@ def fit_engine(
     missing: str = "em",
     monitor: Monitor | None = None,
     pca: int | None = None,
+    reorder: bool = True,
     **settings: Any,
 ) -> MixtureModel:
     """Fit from an engine (``emcli.engines``): the rows stay where the engine keeps them.
@@ -340,6 +349,7 @@ def fit_engine(
         columns: column names (default: ``engine.columns``, else x0, x1, ...).
         family, covariance_type, init, reg_covar, missing, pca: as for ``fit`` (``pca``
             needs a ``MemoryEngine``).
+        family, covariance_type, init, reg_covar, missing, reorder: as for ``fit``.
         monitor: receives progress (see ``emcli.em.Monitor``).
         **settings: the other keyword settings of ``fit`` (n_restarts, max_iter, tol, seed,
             init_sample, accelerate, dtype, explore).
@@ -349,10 +359,11 @@ def fit_engine(
     names = [str(c) for c in columns]
     k = int(n_components)
     start_model, kind = warm_start(init, family, covariance_type, k, len(names))
+    starter = init if callable(init) and not isinstance(init, MixtureModel) else None
     try:
         em = EMSettings(
             n_components=k,
-            init="auto" if start_model else init,
+            init="auto" if start_model or starter else init,
             **{key: v for key, v in settings.items()},
         )
     except TypeError as exc:
@@ -366,14 +377,15 @@ def fit_engine(
     if pca is not None:
         engine, names, var, projection = _project(engine, int(pca), names, em.dtype)
         notes = [*notes, _pca_note(projection)]
-    _check_estimable(fam, engine.n_samples, len(names), covariance_type)
     init_params = None if start_model is None else start_model.params
-    outcome = fit_em(engine, fam, em, monitor, init_params)
+    outcome = fit_em(engine, fam, em, monitor, init_params, starter)
     recorded = _recorded_settings(asdict(em), fam)
     if start_model is not None:
         recorded["init"] = "model"
+    elif starter is not None:
+        recorded["init"] = "function"
     total = getattr(engine, "total_weight", engine.n_samples)
-    model = model_from_outcome(outcome, fam, recorded, names, _as_count(total))
+    model = model_from_outcome(outcome, fam, recorded, names, _as_count(total), reorder)
     if record is not None:
         model.extra["missing"] = record
     weights = getattr(engine, "weights", None)
@@ -413,11 +425,15 @@ def _pca_note(projection: Any) -> str:
     )
 
 
-def _check_estimable(family: Any, n_rows: int, n_features: int, asked: str | None) -> None:
-    """A non-diagonal Gaussian covariance cannot be estimated from fewer rows than columns:
-    say so at once (EM would run every start into a collapse)."""
-    model = getattr(family, "model", None)
-    if model is None or n_features < n_rows or model.form in ("diag", "spherical"):
+def check_estimable(covariance_type: str | None, n_rows: int, n_features: int) -> None:
+    """``emcli fit``'s rule: a non-diagonal Gaussian covariance cannot be estimated from
+    fewer rows than columns (only ``reg_covar`` keeps it positive definite, as in
+    scikit-learn, which the library follows), so the CLI says so at once instead of running
+    every start into a collapse (mclust refuses such models too)."""
+    from .families.gaussian.models import covariance_model
+
+    model = covariance_model(covariance_type or "full")
+    if n_features < n_rows or model.form in ("diag", "spherical"):
         return
     raise DataError(
         f"with {n_features} columns and only {n_rows} rows the {model.name} covariance "

@@ -497,6 +497,9 @@ def fit_model(engine: Any, engine_name: str, config: FitConfig, start: Any):
 
     settings = library_settings(config, engine_name, start)
     candidates = None
+    if config.n_candidates == 1 and (config.family or "gaussian") == "gaussian" and start is None:
+        width = settings.get("pca") or engine.n_features
+        api.check_estimable(settings.get("covariance_type"), engine.n_samples, width)
     if config.n_candidates == 1:
         with make_display(config.quiet, config.verbose) as display:
             model = api.fit_engine(engine, config.ks[0], monitor=display, **settings)

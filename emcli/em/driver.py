@@ -28,11 +28,15 @@ Rules (documented in the README and the man page):
   to an optimum, so ten starts cost about as much as three; a start that is not polished is
   reported with the log-likelihood it reached (``converged`` false).  A single fit runs
   every start to the requested tolerance, so that more restarts never end worse.
+* A start function (``starter``, e.g. scikit-learn's ``means_init`` over k-means labels) is
+  called instead of ``Family.start`` for every start, with the same arguments less the
+  method: ``starter(sample, n_components, rng, sample_weights) -> params``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -207,9 +211,11 @@ def fit_em(
     settings: EMSettings,
     monitor: Monitor | None = None,
     init_params: Any = None,
+    starter: Callable[..., Any] | None = None,
 ) -> FitOutcome:
     """EM with ``settings.n_restarts`` starts (or from ``init_params``, one start); the best
-    start is kept (module docstring)."""
+    start is kept (module docstring).  ``starter`` replaces ``family.start`` (module
+    docstring)."""
     settings.validate()
     monitor = monitor or SilentMonitor()
     n = engine.n_samples
@@ -217,7 +223,7 @@ def fit_em(
         sample_indices(n, settings.init_sample, start_rng(settings.seed, 0))
     )
     scale = family.reference_scale(sample)
-    run = _Run(engine, family, settings, sample, sample_w, scale, monitor, init_params)
+    run = _Run(engine, family, settings, sample, sample_w, scale, monitor, init_params, starter)
     n_starts = 1 if init_params is not None else settings.n_restarts
     two_phase = settings.explore and n_starts > POLISH + 1 and 0 < settings.tol < EXPLORE_TOL
     starts = run.starts(range(n_starts), n_starts, two_phase)
@@ -283,6 +289,7 @@ class _Run:
     scale: Any
     monitor: Monitor
     init_params: Any = None
+    starter: Callable[..., Any] | None = None
 
     def starts(self, indices: range, n_starts: int, explore: bool = False) -> list[StartResult]:
         """Run starts on ``parallel.threads()`` threads (each start's E-step then on one
@@ -350,6 +357,10 @@ class _Run:
         try:
             if self.init_params is not None:
                 params0 = self.init_params
+            elif self.starter is not None:
+                params0 = self.starter(
+                    self.sample, s.n_components, start_rng(s.seed, 1 + index), self.sample_weights
+                )
             else:
                 params0 = self.family.start(
                     self.sample,

@@ -73,6 +73,39 @@ class GaussianParams:
         prec = _PRECISION_CHOLESKY[model.form](covariances)
         return cls(model, weights, means, covariances, prec)
 
+    @classmethod
+    def from_precisions(
+        cls, model: CovarianceModel | str, weights: Array, means: Array, precisions: Array
+    ) -> GaussianParams:
+        """Build parameters from precision matrices (inverse covariances, in the model's
+        native shape, as scikit-learn's ``precisions_init``).
+
+        Raises:
+            FitError: a precision is not positive definite.
+        """
+        model = covariance_model(model)
+        prec = np.asarray(precisions, dtype=np.float64)
+        if model.form in ("full", "tied"):
+            if not all(_is_positive_definite(p) for p in np.reshape(prec, (-1, *prec.shape[-2:]))):
+                raise FitError(singular_message())
+            inv = np.linalg.inv(prec)
+            cov: Array = np.asarray(0.5 * (inv + np.swapaxes(inv, -1, -2)), dtype=np.float64)
+        else:
+            if not np.all(prec > 0.0):
+                raise FitError(singular_message())
+            cov = 1.0 / prec
+        return cls.from_covariances(model, weights, means, cov)
+
+    def precisions(self) -> Array:
+        """The precision matrices (inverse covariances) in the native shape, from the
+        Cholesky factors: P = U U^T (full, tied), 1/variance (diag, spherical)."""
+        u = self.precisions_cholesky
+        if self.form == "full":
+            return np.einsum("kij,klj->kil", u, u)
+        if self.form == "tied":
+            return u @ u.T
+        return u * u
+
     @property
     def covariance_type(self) -> str:
         return self.model.name
