@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .data.checks import check_fittable, check_n_components
+from .data.encode import ENCODED_FAMILIES, encode_frame
 from .em.driver import EMSettings, FitOutcome, fit_em
 from .em.monitor import Monitor
 from .engines.memory import MemoryEngine
@@ -50,6 +51,9 @@ def fit(
     monitor: Monitor | None = None,
     accelerate: bool = False,
     dtype: str = "float64",
+    alpha: float | None = None,
+    types: Any = None,
+    schema: Any = None,
 ) -> MixtureModel:
     """Fit a mixture by EM with several starts and keep the best.
 
@@ -58,7 +62,11 @@ def fit(
             (its column names are kept).
         n_components: number of mixture components k (>= 1, at most n_samples).
         columns: names of the columns (default: the DataFrame's, or x0, x1, ...).
-        family: the mixture family (``emcli.families.FAMILIES``; "gaussian").
+        family: the mixture family (``emcli.families.FAMILIES``): "gaussian"; "categorical"
+            (latent class analysis: every column categorical, text, boolean or integer
+            codes), "bernoulli" (0/1 columns), "poisson" (counts) or "mixed" (numeric
+            columns one Gaussian block, text and boolean columns categorical); these four
+            take a DataFrame with text columns as it is (docs/categorical.md).
         covariance_type: "full", "tied", "diag" or "spherical" (scikit-learn's meaning;
             mclust's names VVV, EEE, VVI, VII too); default "full", or the covariance
             type of ``init`` when that is a model.
@@ -86,6 +94,12 @@ def fit(
             2x less memory traffic; statistics and M-step stay float64).  Log-likelihoods
             then agree with float64 to about 1e-6 relative, so use it with a ``tol`` no
             smaller than ~1e-5 (docs/speed.md).
+        alpha: pseudo-count added to every level of a categorical column and to each side
+            of a bernoulli one (None: the family's default, 0 = maximum likelihood as poLCA).
+        types: {column: kind} or "COL=KIND,..." overriding the kinds of ``family`` "mixed"
+            (kinds: gaussian, categorical, poisson, bernoulli).
+        schema: for rows already encoded (``emcli.data.encode``): the ``ColumnSpec`` of
+            each column; ``x`` is then taken as floats as it is.
 
     Returns:
         The fitted model; ``model.notes`` and ``model.warnings`` hold messages for the user.
@@ -96,7 +110,14 @@ def fit(
         UsageError: an invalid setting.
         FitError: every start failed (e.g. singular covariances with ``reg_covar=0``).
     """
-    x, names = _as_array(x, columns)
+    if schema is not None:
+        x, names = _as_array(x, columns or [s.name for s in schema])
+    elif family in ENCODED_FAMILIES:
+        like = _init_columns(init, family)
+        x, schema = encode_frame(x, family, columns, _types(types, family), like)
+        names = [s.name for s in schema]
+    else:
+        x, names = _as_array(x, columns)
     weights = check_weights(sample_weight, x.shape[0])
     if dtype not in ("float64", "float32"):
         raise UsageError("{dtype} must be float64 or float32")
@@ -118,6 +139,53 @@ def fit(
         monitor=monitor,
         accelerate=accelerate,
         dtype=dtype,
+        alpha=alpha,
+        schema=schema,
+    )
+
+
+def _types(types: Any, family: str) -> dict[str, str]:
+    from .data.encode import parse_types
+
+    parsed = parse_types(types)
+    if parsed and family != "mixed":
+        raise UsageError("{types} gives columns their own kinds: use it with {family} mixed")
+    return parsed
+
+
+def _init_columns(init: Any, family: str) -> Any:
+    """The column specs (kinds, levels) of a warm-start model, to encode new rows alike."""
+    from .em.init import INIT_METHODS
+
+    if isinstance(init, str) and init in INIT_METHODS:
+        return None
+    model = init if isinstance(init, MixtureModel) else MixtureModel.load(init)
+    return getattr(model.family, "columns", None) if model.family_name == family else None
+
+
+def make_family(
+    name: str,
+    covariance_type: str | None,
+    reg_covar: float,
+    alpha: float | None = None,
+    schema: Any = None,
+    columns: Sequence[str] = (),
+) -> Any:
+    """The family object for a fit: the Gaussian family, or a product family over the
+    columns' kinds and levels (``schema``: ``emcli.data.encode.ColumnSpec`` list; for
+    bernoulli and poisson it may be left out)."""
+    if name not in ENCODED_FAMILIES:
+        if alpha is not None:
+            raise UsageError(
+                f"{{alpha}} is for the categorical, bernoulli and mixed families, not {name}"
+            )
+        return get_family(name, covariance_type=covariance_type or "full", reg_covar=reg_covar)
+    if schema is None:
+        from .families.discrete import default_columns
+
+        schema = default_columns(name, columns)
+    return get_family(
+        name, columns=schema, alpha=alpha, covariance_type=covariance_type, reg_covar=reg_covar
     )
 
 
@@ -280,7 +348,7 @@ def warm_start(
             f"the {{init}} model has {model.n_features} columns but the data has {n_features}"
         )
     kind = model.covariance_type
-    if covariance_type is not None and covariance_type != kind:
+    if covariance_type is not None and kind is not None and covariance_type != kind:
         from .families.gaussian import covariance_model
 
         if covariance_model(covariance_type) is not covariance_model(kind):
@@ -288,7 +356,7 @@ def warm_start(
                 f"the {{init}} model has {{covariance_type}} {kind}, not "
                 f"{covariance_type}; leave {{covariance_type}} out or match it"
             )
-    return model, kind
+    return model, kind or covariance_type
 
 
 def fit_engine(
@@ -302,6 +370,8 @@ def fit_engine(
     reg_covar: float = 1e-6,
     missing: str = "em",
     monitor: Monitor | None = None,
+    alpha: float | None = None,
+    schema: Any = None,
     **settings: Any,
 ) -> MixtureModel:
     """Fit from an engine (``emcli.engines``): the rows stay where the engine keeps them.
@@ -322,7 +392,9 @@ def fit_engine(
             and notes of ``fit``.
         n_components: number of mixture components k.
         columns: column names (default: ``engine.columns``, else x0, x1, ...).
-        family, covariance_type, init, reg_covar, missing: as for ``fit``.
+        family, covariance_type, init, reg_covar, missing, alpha: as for ``fit``.
+        schema: the columns' kinds and levels (``emcli.data.encode.ColumnSpec`` list) for
+            the categorical and mixed families (default: ``engine.schema``).
         monitor: receives progress (see ``emcli.em.Monitor``).
         **settings: the other keyword settings of ``fit`` (n_restarts, max_iter, tol, seed,
             init_sample, accelerate, dtype).
@@ -341,7 +413,10 @@ def fit_engine(
     except TypeError as exc:
         raise UsageError(str(exc)) from None
     em.validate()
-    fam = get_family(family, covariance_type=kind or "full", reg_covar=float(reg_covar))
+    schema = schema if schema is not None else getattr(engine, "schema", None)
+    fam = make_family(family, kind, float(reg_covar), alpha, schema, names)
+    if start_model is not None:
+        _check_same_columns(start_model, fam)
     if missing not in MISSING_POLICIES:
         raise UsageError(f"{{missing}} must be one of {', '.join(MISSING_POLICIES)}")
     engine, record, notes, var = _prepare_rows(engine, names, k, missing, em.dtype)
@@ -361,6 +436,20 @@ def fit_engine(
     if var is not None:
         model.notes.extend(Message(n) for n in fam.notes(var, names))
     return model
+
+
+def _check_same_columns(model: MixtureModel, family: Any) -> None:
+    """A warm start needs the same column kinds and levels as the data."""
+    ours, theirs = getattr(family, "columns", None), getattr(model.family, "columns", None)
+    if ours is None or theirs is None:
+        return
+    for a, b in zip(ours, theirs, strict=True):
+        if (a.kind, a.levels) != (b.kind, b.levels):
+            raise ModelFileError(
+                f"the {{init}} model's column '{b.name}' is {b.kind}"
+                f"{' with levels ' + ', '.join(b.levels) if b.levels else ''}, the data's "
+                f"'{a.name}' is {a.kind}{' with levels ' + ', '.join(a.levels) if a.levels else ''}"
+            )
 
 
 # The order in which the model file lists the settings (0.1.0's order, then the new ones).
