@@ -74,7 +74,7 @@ def default_kind(model: GaussianMixtureModel, has_data: bool) -> str:
     given; else convergence."""
     if has_selection(model):
         return "selection"
-    if has_data:
+    if has_data and model.family_name == "gaussian":
         return "clusters" if model.n_features >= 2 else "density"
     return "convergence"
 
@@ -91,6 +91,11 @@ def check_kind(model: GaussianMixtureModel, kind: str, has_data: bool) -> None:
         )
     if kind == "convergence" and not has_history(model):
         raise UsageError("the model file holds no iteration history for {kind} convergence")
+    if kind in ("clusters", "density") and model.family_name != "gaussian":
+        raise UsageError(
+            f"{{kind}} {kind} draws Gaussian components; for a {model.family_name} model plot "
+            "draws {kind} convergence and selection (describe lists the level probabilities)"
+        )
     if kind == "clusters":
         if not has_data:
             raise UsageError(
@@ -212,6 +217,8 @@ def _column_index(model: GaussianMixtureModel, name: str, option: str) -> int:
 
 def _model_title(model: GaussianMixtureModel) -> str:
     k = model.n_components
+    if model.family_name != "gaussian":
+        return f"{model.family_name} mixture: {k} component{'s' if k != 1 else ''}"
     return (
         f"Gaussian mixture: {k} component{'s' if k != 1 else ''}, "
         f"{model.covariance_type} covariance"

@@ -380,3 +380,21 @@ def test_parameter_counts_follow_polca():
     )
     model = emcli.fit(frame, 3, family="categorical", n_restarts=1)
     assert model.n_parameters == 3 * ((2 - 1) + (3 - 1) + (4 - 1)) + (3 - 1)
+
+
+def test_penguins_sample_recovers_the_species(tmp_path):
+    # The README example: island, sex and four measurements, full covariance; the species
+    # (not fitted) is recovered but for 2 of 344 penguins. Rows with no measurement (2) and
+    # no sex (11) are fitted by their observed cells.
+    from sklearn.metrics import adjusted_rand_score
+
+    penguins = Path(__file__).parents[1] / "sample_data" / "penguins.csv"
+    labels = tmp_path / "labels.csv"
+    res = run(
+        "fit", penguins, "-k", "3", "--family", "mixed", "--covariance", "full",
+        "-c", "island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex",
+        "--labels", labels,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    species = pd.read_csv(penguins)["species"]
+    assert adjusted_rand_score(species, pd.read_csv(labels)["cluster"]) > 0.95

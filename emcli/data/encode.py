@@ -101,7 +101,7 @@ def default_kind(family: str, arrow_type: Any) -> str:
     return "gaussian" if is_numeric(arrow_type) else "categorical"
 
 
-def _as_text(column: Any) -> Any:
+def _as_text(column: Any, name: str = "") -> Any:
     """A pyarrow column as strings: integers as '3', booleans as 'false'/'true'."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -124,8 +124,8 @@ def _as_text(column: Any) -> Any:
     bad = seen[(seen != np.round(seen)) | ~np.isfinite(seen)]
     if bad.size:
         raise DataError(
-            f"categorical column '{{name}}' holds {bad[0]!r}, not a level (text, boolean or "
-            "integer code); give it another kind with {types}"
+            f"categorical column '{name}' holds {float(bad[0]):g}, not a level (text, boolean "
+            "or integer code); give it another kind with {types}"
         )
     return pa.array([None if np.isnan(v) else str(int(v)) for v in values], type=pa.string())
 
@@ -134,10 +134,7 @@ def levels_of(column: Any, name: str) -> tuple[str, ...]:
     """The sorted levels of a pyarrow column (integers numerically, text as text)."""
     import pyarrow.compute as pc
 
-    try:
-        text = _as_text(column)
-    except DataError as exc:
-        raise DataError(str(exc).replace("{name}", name)) from None
+    text = _as_text(column, name)
     found = [v for v in pc.unique(text).to_pylist() if v is not None]
     if not found:
         raise DataError(f"column '{name}' has no values; leave it out with {{columns}}")
@@ -167,10 +164,7 @@ def encode_column(column: Any, spec: ColumnSpec, first_row: int = 0) -> Array:
 
     if spec.kind == "categorical":
         assert spec.levels is not None
-        try:
-            text = _as_text(column)
-        except DataError as exc:
-            raise DataError(str(exc).replace("{name}", spec.name)) from None
+        text = _as_text(column, spec.name)
         codes = pc.index_in(text, value_set=pa.array(list(spec.levels), type=pa.string()))
         out = codes.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
         unseen = np.isnan(out) & ~np.asarray(pc.is_null(text).to_numpy(zero_copy_only=False))

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import gammaln
 
 from ...errors import DataError, UsageError
 from ..gaussian import GaussianFamily, GaussianParams, SufficientStats, block_stats, m_step
@@ -47,6 +46,14 @@ LOG_TINY = float(np.log(1e-300))
 def _log(p: Array) -> Array:
     with np.errstate(divide="ignore"):
         return np.maximum(np.log(p), LOG_TINY)
+
+
+def log_factorial(counts: Array) -> Array:
+    """log(n!) of non-negative integer counts, from a table of cumulative logs (exact to
+    rounding; no scipy at run time)."""
+    top = int(counts.max()) if counts.size else 0
+    table = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, top + 1, dtype=np.float64)))])
+    return table[counts.astype(np.intp)]
 
 
 def _observed(x: Array) -> tuple[Array, Array]:
@@ -163,7 +170,11 @@ class CategoricalBlock:
         rows = {}
         for name, levels, probs in zip(self.names, self.levels, p, strict=True):
             best = int(np.argmax(probs[j]))
-            rows[name] = {"level": levels[best], "probability": float(probs[j, best])}
+            rows[name] = {
+                "level": levels[best],
+                "probability": float(probs[j, best]),
+                "probabilities": dict(zip(levels, map(float, probs[j]), strict=True)),
+            }
         return {"levels": rows}
 
     def impute(self, x: Array, resp: Array, p: list[Array]) -> Array:
@@ -260,7 +271,7 @@ class PoissonBlock:
                 f"poisson column '{self.names[c]}' holds {x0[r, c]:g}; each value must be a "
                 "count (an integer >= 0)"
             )
-        const = gammaln(x0 + 1.0).sum(axis=1)  # 0 for a missing cell (x0 = 0)
+        const = log_factorial(x0).sum(axis=1)  # 0 for a missing cell (x0 = 0)
         return x0 @ np.log(p).T - obs @ p.T - const[:, None]
 
     def stats(self, x: Array, resp: Array, p: Any = None) -> tuple[Array, Array]:
@@ -335,11 +346,18 @@ class GaussianBlock:
         gaps = np.isnan(x)
         if not gaps.any():
             return block_stats(x, resp, centers, self.model, 0.0, 0.0)
+        empty = gaps.all(axis=1)
+        if empty.any():
+            # A row with no numeric cell has Gaussian density 1 under every component: it
+            # adds nothing to this block's statistics (its other cells still count).
+            x, resp, gaps = x[~empty], resp[~empty], gaps[~empty]
+            if not gaps.any():
+                return block_stats(x, resp, centers, self.model, 0.0, 0.0)
         if self.model.stats != "diag":
             raise UsageError(
-                f"numeric columns with missing cells in --family mixed need a diagonal "
-                f"{{covariance_type}} (diag, spherical), not {self.covariance_type}; or use "
-                "{missing} drop"
+                "rows with some (not all) numeric cells missing need a diagonal "
+                f"{{covariance_type}} (diag, spherical) in {{family}} mixed, not "
+                f"{self.covariance_type}; or use {{missing}} drop"
             )
         # Within a component the coordinates are independent: a missing cell has
         # E[x | j] = mu_j and adds its variance to the second moment.

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import logsumexp
 
 from ...data.encode import KINDS, ColumnSpec
 from ...errors import UsageError
@@ -74,6 +73,14 @@ class ProductStats:
             self.log_likelihood + other.log_likelihood,
             self.n_samples + other.n_samples,
         )
+
+
+def logsumexp(a: Array, axis: int = 1) -> Array:
+    """log sum exp over ``axis`` (rows of -inf give -inf; no scipy at run time)."""
+    top = np.max(a, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.sum(np.exp(a - top), axis=axis)) + np.squeeze(top, axis=axis)
 
 
 def _add(a: Any, b: Any) -> Any:
