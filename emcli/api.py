@@ -531,6 +531,14 @@ def fit_file(
     """
     from .engines.choose import open_engine
 
+    family = settings.get("family", "gaussian")
+    encode = None
+    if family in ENCODED_FAMILIES and engine in ("memory", "stream"):
+        encode = {
+            "family": family,
+            "types": _types(settings.pop("types", None), family),
+            "like": _init_columns(settings.get("init", "kmeans"), family),
+        }
     with open_engine(
         engine,
         path,
@@ -540,6 +548,7 @@ def fit_file(
         block_rows=block_rows,
         scheduler=scheduler,
         weights=weights,
+        encode=encode,
     ) as eng:
         model = fit_engine(eng, n_components, monitor=monitor, **settings)
         model.notes[:0] = list(eng.notes)

@@ -403,12 +403,12 @@ def encoding(config: FitConfig, engine_name: str, start: Any) -> dict[str, Any]:
     family = config.family or (start.family_name if start is not None else None)
     if family not in ENCODED_FAMILIES:
         return {}
-    if engine_name != "memory" and family in ("categorical", "mixed"):
+    if engine_name == "dask" and family in ("categorical", "mixed"):
         raise UsageError(
-            f"--family {family} finds the levels of text columns in memory: use --engine "
-            "memory (the stream and dask engines take --family bernoulli and poisson)"
+            f"--family {family} reads text columns with --engine memory or stream, not dask "
+            "(the dask engine takes --family bernoulli and poisson)"
         )
-    if engine_name != "memory":
+    if engine_name == "dask":
         return {}
     like = getattr(start.family, "columns", None) if start is not None else None
     return {"encode": {"family": family, "types": config.types, "like": like}}

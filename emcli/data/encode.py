@@ -37,6 +37,7 @@ KINDS: tuple[str, ...] = ("gaussian", "categorical", "poisson", "bernoulli")
 ENCODED_FAMILIES: tuple[str, ...] = ("categorical", "bernoulli", "poisson", "mixed")
 # A categorical column with more levels than this is most likely an identifier or a number.
 MAX_LEVELS = 1000
+_BOOL_LEVELS = {"false", "true"}
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,8 @@ def encode_column(column: Any, spec: ColumnSpec, first_row: int = 0) -> Array:
     if spec.kind == "categorical":
         assert spec.levels is not None
         text = _as_text(column, spec.name)
+        if set(spec.levels) <= _BOOL_LEVELS:  # "True"/"TRUE" read as text: the bool levels
+            text = pc.utf8_lower(text)
         codes = pc.index_in(text, value_set=pa.array(list(spec.levels), type=pa.string()))
         out = codes.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
         unseen = np.isnan(out) & ~np.asarray(pc.is_null(text).to_numpy(zero_copy_only=False))
@@ -294,25 +297,21 @@ def read_encoded(
     return Table(x, names, [], w, weights), specs
 
 
-def encoded_blocks(
+def _batches(
     source: str,
-    specs: Sequence[ColumnSpec],
+    kind: str,
+    delimiter: str | None,
     columns: Sequence[str],
-    fmt: str | None = None,
-    delimiter: str | None = None,
-    block_rows: int = 65536,
-) -> Iterator[tuple[int, Array]]:
-    """(first row, encoded rows) of ``source`` block by block, input columns ``columns``
-    standing for ``specs`` in order (categorical columns read as text, the others as
-    numbers); memory bounded by the block (CSV in pyarrow's streaming reader, Parquet by
+    text: Sequence[str],
+    block_rows: int,
+) -> Iterator[Any]:
+    """pyarrow tables of ``columns`` of ``source`` block by block (``text`` columns read as
+    strings); memory bounded by the block (CSV by pyarrow's streaming reader, Parquet by
     record batches)."""
     import pyarrow as pa
 
-    from .formats import check_input_path, detect_format, field_delimiter, guarded
+    from .formats import field_delimiter, guarded
 
-    check_input_path(source)
-    kind = detect_format(source, fmt)
-    renamed = [ColumnSpec(c, s.kind, s.levels) for c, s in zip(columns, specs, strict=True)]
     if kind == "parquet":
         import pyarrow.parquet as pq
 
@@ -323,7 +322,6 @@ def encoded_blocks(
     else:
         import pyarrow.csv as pcsv
 
-        text = {s.name: pa.string() for s in renamed if s.kind == "categorical"}
         handle = source if source != "-" else _stdin_bytes()
         reader = guarded(
             source,
@@ -333,20 +331,104 @@ def encoded_blocks(
                 read_options=pcsv.ReadOptions(block_size=1 << 22),
                 parse_options=pcsv.ParseOptions(delimiter=field_delimiter(kind, delimiter)),
                 convert_options=pcsv.ConvertOptions(
-                    strings_can_be_null=True, column_types=text, include_columns=list(columns)
+                    strings_can_be_null=True,
+                    column_types={name: pa.string() for name in text},
+                    include_columns=list(columns),
                 ),
             ),
         )
         _check_present(source, reader.schema.names, columns)
         batches = iter(reader)
-    first = 0
     while True:
         batch = guarded(source, kind, lambda: next(batches, None))
         if batch is None:
             return
-        table = pa.Table.from_batches([batch])
-        yield first, encode_table(table, renamed, first)
+        yield pa.Table.from_batches([batch])
+
+
+def encoded_blocks(
+    source: str,
+    specs: Sequence[ColumnSpec],
+    columns: Sequence[str],
+    fmt: str | None = None,
+    delimiter: str | None = None,
+    block_rows: int = 65536,
+    weights: str | None = None,
+) -> Iterator[tuple[int, Array, Array | None]]:
+    """(first row, encoded rows, weights or None) of ``source`` block by block, input
+    columns ``columns`` standing for ``specs`` in order (categorical columns read as text,
+    the others as numbers); memory bounded by the block."""
+    from .formats import check_input_path, detect_format, to_weights
+
+    check_input_path(source)
+    kind = detect_format(source, fmt)
+    renamed = [ColumnSpec(c, s.kind, s.levels) for c, s in zip(columns, specs, strict=True)]
+    text = [s.name for s in renamed if s.kind == "categorical"]
+    wanted = [*columns, *([weights] if weights is not None else [])]
+    first = 0
+    for table in _batches(source, kind, delimiter, wanted, text, block_rows):
+        yield first, encode_table(table, renamed, first), to_weights(table, weights)
         first += table.num_rows
+
+
+def scan_specs(
+    source: str,
+    family: str,
+    fmt: str | None = None,
+    columns: Sequence[str] | None = None,
+    delimiter: str | None = None,
+    weights: str | None = None,
+    types: Mapping[str, str] | None = None,
+    like: Sequence[ColumnSpec] | None = None,
+    block_rows: int = 65536,
+) -> list[ColumnSpec]:
+    """The column specs of a file too large for memory: kinds from the types of its first
+    rows, the levels of categorical columns from one pass in bounded memory."""
+    import pyarrow.compute as pc
+
+    from .formats import _check_names, detect_format, guarded
+    from .reader import read_head
+
+    kind = detect_format(source, fmt)
+    head = guarded(source, kind, lambda: read_head(source, kind, delimiter))
+    _check_names(list(head.column_names), columns, weights)
+    chosen = (
+        list(dict.fromkeys(columns)) if columns else [n for n in head.column_names if n != weights]
+    )
+    if like is not None:
+        return choose_specs(head.select(chosen), family, chosen, None, None, like)
+    types = dict(types or {})
+    unknown = [c for c in types if c not in chosen]
+    if unknown:
+        raise UsageError(
+            f"{{types}} names column(s) {', '.join(map(repr, unknown))} that are not selected "
+            f"(selected: {', '.join(chosen)})"
+        )
+    kinds = {n: types.get(n) or default_kind(family, head.schema.field(n).type) for n in chosen}
+    text = [n for n in chosen if kinds[n] == "categorical"]
+    found: dict[str, set[str]] = {n: set() for n in text}
+    for table in _batches(source, kind, delimiter, text, text, block_rows) if text else ():
+        for n in text:
+            found[n].update(v for v in pc.unique(table.column(n)).to_pylist() if v is not None)
+            if len(found[n]) > MAX_LEVELS:
+                raise DataError(
+                    f"categorical column '{n}' has more than {MAX_LEVELS} levels: an "
+                    "identifier or a number? Leave it out with {columns} or give it another "
+                    "kind with {types}"
+                )
+    specs = []
+    for n in chosen:
+        if kinds[n] != "categorical":
+            specs.append(ColumnSpec(n, kinds[n]))
+            continue
+        if not found[n]:
+            raise DataError(f"column '{n}' has no values; leave it out with {{columns}}")
+        if {v.lower() for v in found[n]} <= _BOOL_LEVELS and len(found[n]) <= 2:
+            found[n] = {v.lower() for v in found[n]}  # booleans, as the in-memory reader has them
+        numeric = all(_is_int_text(v) for v in found[n])
+        levels = tuple(sorted(found[n], key=int) if numeric else sorted(found[n]))
+        specs.append(ColumnSpec(n, "categorical", levels))
+    return specs
 
 
 def _stdin_bytes() -> Any:
@@ -443,7 +525,7 @@ class EncodedReader:
         if self._first is not None:
             first, self._first = self._first, None
             yield Block(first[0], first[1], None)
-        for start, x in self._blocks:
+        for start, x, _ in self._blocks:
             yield Block(start, x, None)
 
     def blocks(self, rows: int | None = None) -> Iterator[Any]:

@@ -141,9 +141,9 @@ def open_engine(
     """An engine over ``source`` with ``.columns``, ``.notes`` and ``.weights_column`` (the
     column of frequency weights, ``weights``); closed on exit.
 
-    ``encode`` (memory engine): {"family", "types", "like"} of ``emcli.data.encode.read_encoded``:
-    text, boolean and count columns encoded as floats; the engine's ``.schema`` then lists
-    each column's kind and levels."""
+    ``encode`` (memory and stream engines): {"family", "types", "like"} of
+    ``emcli.data.encode``: text, boolean and count columns encoded as floats; the engine's
+    ``.schema`` then lists each column's kind and levels."""
     if engine == "memory" and encode is not None:
         from ..data.encode import read_encoded
         from .memory import MemoryEngine
@@ -169,11 +169,23 @@ def open_engine(
         from .stream import DEFAULT_BLOCK_ROWS, StreamEngine
 
         with StreamEngine(
-            source, fmt, columns, delimiter, block_rows or DEFAULT_BLOCK_ROWS, weights=weights
+            source,
+            fmt,
+            columns,
+            delimiter,
+            block_rows or DEFAULT_BLOCK_ROWS,
+            weights=weights,
+            encode=encode,
         ) as stream:
             yield stream
     elif engine == "dask":
         from .dask import DaskEngine
+
+        if encode is not None and encode.get("family") in ("categorical", "mixed"):
+            raise UsageError(
+                f"the dask engine reads numbers only; --family {encode['family']} runs on "
+                "--engine memory or stream"
+            )
 
         with DaskEngine(
             source,
