@@ -417,3 +417,21 @@ def test_penguins_sample_recovers_the_species(tmp_path):
     assert res.exit_code == 0, res.output
     species = pd.read_csv(penguins)["species"]
     assert adjusted_rand_score(species, pd.read_csv(labels)["cluster"]) > 0.95
+
+
+def test_frequency_weights_equal_repeated_rows():
+    frame = carcinoma()
+    counts = frame.value_counts().reset_index(name="count")
+    table = counts.drop(columns="count")
+    weighted = emcli.fit(table, 2, family="categorical", sample_weight=counts["count"], seed=1)
+    plain = emcli.fit(frame, 2, family="categorical", seed=1)
+    assert weighted.n_samples == 118
+    assert weighted.log_likelihood == pytest.approx(plain.log_likelihood, abs=1e-5)
+    assert weighted.log_likelihood == pytest.approx(-317.2568, abs=5e-4)
+
+
+def test_same_seed_same_model_file(table, tmp_path):
+    for name in ("a.json", "b.json"):
+        res = run("fit", table, "-k", "2", "--family", "mixed", "--params", tmp_path / name)
+        assert res.exit_code == 0, res.output
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()

@@ -344,7 +344,10 @@ def check_weights_column(source: Source) -> None:
 @display_options
 @click.pass_context
 def fit(ctx: click.Context, input: str, k_spec: str, covariance_spec: str, **options: Any) -> None:
-    """Fit a Gaussian mixture to INPUT (.csv, .tsv, .parquet, or - for CSV on stdin).
+    """Fit a mixture to INPUT (.csv, .tsv, .parquet, or - for CSV on stdin).
+
+    Gaussian by default; --family categorical, bernoulli, poisson or mixed fit tables
+    of text, boolean, count and numeric columns (latent class analysis for categorical).
 
     EM runs from --restarts starts and keeps the best; components are numbered by
     decreasing weight.  With a range of -k or several --covariance types, every candidate is
@@ -359,6 +362,7 @@ def fit(ctx: click.Context, input: str, k_spec: str, covariance_spec: str, **opt
       cat data.csv | emcli fit - -k 3 --labels - | sort | uniq -c
       emcli fit sample_data/faithful.csv -k 1..9 --covariance all --selection -
       emcli fit today.csv -k 3 --init yesterday.json --params today.json
+      emcli fit sample_data/penguins.csv -k 3 --family mixed --params penguins.json
     """
     given = {name for name in ctx.params if ctx.get_parameter_source(name) not in DEFAULTS}
     run_fit(build_config(input, k_spec, covariance_spec, options, given))

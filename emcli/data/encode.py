@@ -126,7 +126,8 @@ def _as_text(column: Any, name: str = "") -> Any:
     if bad.size:
         raise DataError(
             f"categorical column '{name}' holds {float(bad[0]):g}, not a level (text, boolean "
-            "or integer code); give it another kind with {types}"
+            "or integer code); leave it out with {columns}, or fit it as a number with "
+            "{family} mixed"
         )
     return pa.array([None if np.isnan(v) else str(int(v)) for v in values], type=pa.string())
 

@@ -82,7 +82,7 @@ class StreamEngine(ScannedEngine):
                 self.path, fmt=self.kind, columns=columns, delimiter=delimiter,
                 weights=weights, block_rows=self.block_rows, **encode,
             )  # fmt: skip
-            self.columns, self.notes = [s.name for s in self.schema], []
+            self.columns, self.notes = [s.name for s in self.schema], list[str]()
         else:
             head = guarded(
                 source, self.kind, lambda: read_head(self.path, self.kind, self.delimiter)

@@ -24,6 +24,7 @@ the uniform distribution (categorical), 1/2 (bernoulli) or the floor (poisson) t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ...errors import DataError, UsageError
-from ..gaussian import GaussianFamily, GaussianParams, SufficientStats, block_stats, m_step
+from ..gaussian import (
+    GaussianFamily,
+    GaussianParams,
+    SufficientStats,
+    block_stats,
+    log_gaussian,
+    m_step,
+)
 from ..gaussian.family import collapsed_components
 from ..gaussian.models import covariance_model
 
@@ -335,7 +343,16 @@ class GaussianBlock:
         return covariance_model(self.covariance_type)
 
     def log_prob(self, x: Array, p: GaussianParams) -> Array:
-        return self.family.log_prob(x, p)
+        gaps = np.isnan(x)
+        if not gaps.any():
+            return log_gaussian(x, p)
+        out = np.zeros((x.shape[0], p.n_components))
+        complete = ~gaps.any(axis=1)
+        out[complete] = log_gaussian(x[complete], p)
+        some = ~complete & ~gaps.all(axis=1)  # rows with no numeric cell keep 0 (density 1)
+        if some.any():
+            out[some] = self.family.log_prob(x[some], p)  # the marginal of the observed cells
+        return out
 
     def stats(self, x: Array, resp: Array, p: GaussianParams) -> SufficientStats:
         return self._stats(x, resp, p.means, p)
@@ -373,7 +390,7 @@ class GaussianBlock:
         return SufficientStats(self.model, centers, resp.sum(axis=0), sum_x, sum_xx, 0.0, 0.0)
 
     def m_step(self, stats: SufficientStats) -> GaussianParams:
-        return m_step(stats, self.reg_covar)
+        return _uniform(m_step(stats, self.reg_covar))
 
     def from_resp(self, x: Array, resp: Array) -> GaussianParams:
         """One M-step from responsibilities; a missing cell counts as its column's mean (a
@@ -383,7 +400,8 @@ class GaussianBlock:
         filled = np.where(np.isnan(x), col_mean[None, :], x)
         n_k = np.maximum(resp.sum(axis=0), 1e-300)
         centers = (resp.T @ filled) / n_k[:, None]
-        return m_step(block_stats(filled, resp, centers, self.model, 0.0, 0.0), self.reg_covar)
+        stats = block_stats(filled, resp, centers, self.model, 0.0, 0.0)
+        return _uniform(m_step(stats, self.reg_covar))
 
     def n_parameters(self, k: int) -> int:
         d = len(self.names)
@@ -426,7 +444,7 @@ class GaussianBlock:
             "covariances": data["covariances"],
             "columns": list(self.names),
         }
-        p = params_from_dict(fields, 2)
+        p = _uniform(params_from_dict(fields, 2))
         if p.means.shape != (k, len(self.names)):
             raise ValueError(f"gaussian means must be a {k} x {len(self.names)} table")
         return p
@@ -456,3 +474,10 @@ class GaussianBlock:
 
     def collapsed(self, p: GaussianParams, scale: Array) -> list[int]:
         return collapsed_components(p, self.reg_covar, scale)
+
+
+def _uniform(p: GaussianParams) -> GaussianParams:
+    """The block's Gaussian parameters with equal weights: the mixture's weights live in the
+    product; the Gaussian code's densities then need no division by a tiny weight."""
+    k = p.n_components
+    return dataclasses.replace(p, weights=np.full(k, 1.0 / k))

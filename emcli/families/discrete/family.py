@@ -120,8 +120,6 @@ class ProductFamily:
                 )
         self.alpha, self.reg_covar = alpha, float(reg_covar)
         kinds = [s.kind for s in self.columns]
-        if covariance_type is not None and "gaussian" not in kinds and self.name != "mixed":
-            pass  # a table without numeric columns has no covariance to set
         self.covariance_type = covariance_type or "diag"
         try:
             from ..gaussian.models import covariance_model
