@@ -435,3 +435,17 @@ def test_same_seed_same_model_file(table, tmp_path):
         res = run("fit", table, "-k", "2", "--family", "mixed", "--params", tmp_path / name)
         assert res.exit_code == 0, res.output
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+
+
+def test_plot_levels_and_refused_kinds(tmp_path):
+    pytest.importorskip("matplotlib")
+    model_path = tmp_path / "m.json"
+    assert (
+        run("fit", CARCINOMA, "-k", "2", "--family", "categorical", "--params", model_path)[0] == 0
+    )
+    res = run("plot", model_path, "-o", tmp_path / "levels.png")  # the default kind: levels
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "levels.png").read_bytes()[:4] == b"\x89PNG"
+    res = run("plot", model_path, CARCINOMA, "--kind", "clusters", "-o", tmp_path / "c.png")
+    assert res.exit_code == 2 and res.stderr.startswith("Error: --kind clusters draws Gaussian")
+    assert not (tmp_path / "c.png").exists()
