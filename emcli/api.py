@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .data.checks import check_fittable, check_n_components
+from .data.encode import ENCODED_FAMILIES, encode_frame
 from .em.driver import EMSettings, FitOutcome, fit_em
 from .em.monitor import Monitor
 from .engines.memory import MemoryEngine
@@ -53,6 +54,9 @@ def fit(
     explore: bool = False,
     pca: int | None = None,
     reorder: bool = True,
+    alpha: float | None = None,
+    types: Any = None,
+    schema: Any = None,
 ) -> MixtureModel:
     """Fit a mixture by EM with several starts and keep the best.
 
@@ -61,7 +65,11 @@ def fit(
             (its column names are kept).
         n_components: number of mixture components k (>= 1, at most n_samples).
         columns: names of the columns (default: the DataFrame's, or x0, x1, ...).
-        family: the mixture family (``emcli.families.FAMILIES``; "gaussian").
+        family: the mixture family (``emcli.families.FAMILIES``): "gaussian"; "categorical"
+            (latent class analysis: every column categorical, text, boolean or integer
+            codes), "bernoulli" (0/1 columns), "poisson" (counts) or "mixed" (numeric
+            columns one Gaussian block, text and boolean columns categorical); these four
+            take a DataFrame with text columns as it is (docs/categorical.md).
         covariance_type: "full", "tied", "diag" or "spherical" (scikit-learn's meaning)
             or any of mclust's 14 models, any case (EII, VII, EEI, VEI, EVI, VVI, EEE, VEE,
             EVE, VVE, EEV, VEV, EVV, VVV; E and V for one column; full = VVV, tied = EEE,
@@ -103,6 +111,12 @@ def fit(
         reorder: list the fitted components in the family's canonical order (the Gaussian
             family: by decreasing weight); False keeps the order of the start (a warm
             start's components stay where they were, as scikit-learn's estimators do).
+        alpha: pseudo-count added to every level of a categorical column and to each side
+            of a bernoulli one (None: the family's default, 0 = maximum likelihood as poLCA).
+        types: {column: kind} or "COL=KIND,..." overriding the kinds of ``family`` "mixed"
+            (kinds: gaussian, categorical, poisson, bernoulli).
+        schema: for rows already encoded (``emcli.data.encode``): the ``ColumnSpec`` of
+            each column; ``x`` is then taken as floats as it is.
 
     Returns:
         The fitted model; ``model.notes`` and ``model.warnings`` hold messages for the user.
@@ -113,7 +127,14 @@ def fit(
         UsageError: an invalid setting.
         FitError: every start failed (e.g. singular covariances with ``reg_covar=0``).
     """
-    x, names = _as_array(x, columns)
+    if schema is not None:
+        x, names = _as_array(x, columns or [s.name for s in schema])
+    elif family in ENCODED_FAMILIES:
+        like = _init_columns(init, family)
+        x, schema = encode_frame(x, family, columns, _types(types, family), like)
+        names = [s.name for s in schema]
+    else:
+        x, names = _as_array(x, columns)
     weights = check_weights(sample_weight, x.shape[0])
     if dtype not in ("float64", "float32"):
         raise UsageError("{dtype} must be float64 or float32")
@@ -138,6 +159,55 @@ def fit(
         explore=explore,
         pca=pca,
         reorder=reorder,
+        alpha=alpha,
+        schema=schema,
+    )
+
+
+def _types(types: Any, family: str) -> dict[str, str]:
+    from .data.encode import parse_types
+
+    parsed = parse_types(types)
+    if parsed and family != "mixed":
+        raise UsageError("{types} gives columns their own kinds: use it with {family} mixed")
+    return parsed
+
+
+def _init_columns(init: Any, family: str) -> Any:
+    """The column specs (kinds, levels) of a warm-start model, to encode new rows alike."""
+    from .em.init import INIT_METHODS
+
+    if (isinstance(init, str) and init in INIT_METHODS) or (
+        callable(init) and not isinstance(init, MixtureModel)
+    ):
+        return None
+    model = init if isinstance(init, MixtureModel) else MixtureModel.load(init)
+    return getattr(model.family, "columns", None) if model.family_name == family else None
+
+
+def make_family(
+    name: str,
+    covariance_type: str | None,
+    reg_covar: float,
+    alpha: float | None = None,
+    schema: Any = None,
+    columns: Sequence[str] = (),
+) -> Any:
+    """The family object for a fit: the Gaussian family, or a product family over the
+    columns' kinds and levels (``schema``: ``emcli.data.encode.ColumnSpec`` list; for
+    bernoulli and poisson it may be left out)."""
+    if name not in ENCODED_FAMILIES:
+        if alpha is not None:
+            raise UsageError(
+                f"{{alpha}} is for the categorical, bernoulli and mixed families, not {name}"
+            )
+        return get_family(name, covariance_type=covariance_type or "full", reg_covar=reg_covar)
+    if schema is None:
+        from .families.discrete import default_columns
+
+        schema = default_columns(name, columns)
+    return get_family(
+        name, columns=schema, alpha=alpha, covariance_type=covariance_type, reg_covar=reg_covar
     )
 
 
@@ -303,7 +373,7 @@ def warm_start(
             f"the {{init}} model has {model.n_features} columns but the data has {n_features}"
         )
     kind = model.covariance_type
-    if covariance_type is not None and covariance_type != kind:
+    if covariance_type is not None and kind is not None and covariance_type != kind:
         from .families.gaussian import covariance_model
 
         if not covariance_model(covariance_type).same(covariance_model(kind)):
@@ -311,7 +381,7 @@ def warm_start(
                 f"the {{init}} model has {{covariance_type}} {kind}, not "
                 f"{covariance_type}; leave {{covariance_type}} out or match it"
             )
-    return model, kind
+    return model, kind or covariance_type
 
 
 def fit_engine(
@@ -327,6 +397,8 @@ def fit_engine(
     monitor: Monitor | None = None,
     pca: int | None = None,
     reorder: bool = True,
+    alpha: float | None = None,
+    schema: Any = None,
     **settings: Any,
 ) -> MixtureModel:
     """Fit from an engine (``emcli.engines``): the rows stay where the engine keeps them.
@@ -347,9 +419,10 @@ def fit_engine(
             and notes of ``fit``.
         n_components: number of mixture components k.
         columns: column names (default: ``engine.columns``, else x0, x1, ...).
-        family, covariance_type, init, reg_covar, missing, pca: as for ``fit`` (``pca``
-            needs a ``MemoryEngine``).
-        family, covariance_type, init, reg_covar, missing, reorder: as for ``fit``.
+        family, covariance_type, init, reg_covar, missing, pca, reorder, alpha: as for
+            ``fit`` (``pca`` needs a ``MemoryEngine``).
+        schema: the columns' kinds and levels (``emcli.data.encode.ColumnSpec`` list) for
+            the categorical and mixed families (default: ``engine.schema``).
         monitor: receives progress (see ``emcli.em.Monitor``).
         **settings: the other keyword settings of ``fit`` (n_restarts, max_iter, tol, seed,
             init_sample, accelerate, dtype, explore).
@@ -369,12 +442,17 @@ def fit_engine(
     except TypeError as exc:
         raise UsageError(str(exc)) from None
     em.validate()
-    fam = get_family(family, covariance_type=kind or "full", reg_covar=float(reg_covar))
+    schema = schema if schema is not None else getattr(engine, "schema", None)
+    fam = make_family(family, kind, float(reg_covar), alpha, schema, names)
+    if start_model is not None:
+        _check_same_columns(start_model, fam)
     if missing not in MISSING_POLICIES:
         raise UsageError(f"{{missing}} must be one of {', '.join(MISSING_POLICIES)}")
     engine, record, notes, var = _prepare_rows(engine, names, k, missing, em.dtype)
     projection = None
     if pca is not None:
+        if family != "gaussian":
+            raise UsageError("{pca} is for the gaussian family")
         engine, names, var, projection = _project(engine, int(pca), names, em.dtype)
         notes = [*notes, _pca_note(projection)]
     init_params = None if start_model is None else start_model.params
@@ -441,6 +519,20 @@ def check_estimable(covariance_type: str | None, n_rows: int, n_features: int) -
         "diagonal or spherical model ({covariance_type} diag, VVI, EEI, VEI, EVI, VII or "
         "EII, as mclust does here) or fit on a few principal axes first ({pca} 5)"
     )
+
+
+def _check_same_columns(model: MixtureModel, family: Any) -> None:
+    """A warm start needs the same column kinds and levels as the data."""
+    ours, theirs = getattr(family, "columns", None), getattr(model.family, "columns", None)
+    if ours is None or theirs is None:
+        return
+    for a, b in zip(ours, theirs, strict=True):
+        if (a.kind, a.levels) != (b.kind, b.levels):
+            raise ModelFileError(
+                f"the {{init}} model's column '{b.name}' is {b.kind}"
+                f"{' with levels ' + ', '.join(b.levels) if b.levels else ''}, the data's "
+                f"'{a.name}' is {a.kind}{' with levels ' + ', '.join(a.levels) if a.levels else ''}"
+            )
 
 
 # The order in which the model file lists the settings (0.1.0's order, then the new ones).
@@ -524,6 +616,14 @@ def fit_file(
     """
     from .engines.choose import open_engine
 
+    family = settings.get("family", "gaussian")
+    encode = None
+    if family in ENCODED_FAMILIES and engine in ("memory", "stream"):
+        encode = {
+            "family": family,
+            "types": _types(settings.pop("types", None), family),
+            "like": _init_columns(settings.get("init", "kmeans"), family),
+        }
     with open_engine(
         engine,
         path,
@@ -533,6 +633,7 @@ def fit_file(
         block_rows=block_rows,
         scheduler=scheduler,
         weights=weights,
+        encode=encode,
     ) as eng:
         model = fit_engine(eng, n_components, monitor=monitor, **settings)
         model.notes[:0] = list(eng.notes)

@@ -73,8 +73,10 @@ class MixtureModel:
         return str(self.family.name)
 
     @property
-    def covariance_type(self) -> str:
-        return str(self.params.covariance_type)
+    def covariance_type(self) -> str | None:
+        """The covariance model (None for a family without a Gaussian part)."""
+        kind = getattr(self.params, "covariance_type", None)
+        return None if kind is None else str(kind)
 
     @property
     def n_components(self) -> int:

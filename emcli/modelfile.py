@@ -31,7 +31,7 @@ CORE_FIELDS = frozenset(
     "format schema_version family covariance_type model_name columns n_components "
     "n_features weights means covariances log_likelihood n_samples n_parameters bic aic "
     "n_iter converged degenerate collapsed_components settings history starts notes "
-    "warnings".split()
+    "warnings blocks".split()
 )
 _AGAIN = "write it again with 'emcli fit --params'"
 
@@ -105,7 +105,7 @@ def model_from_dict(data: Any, cls: type[MixtureModel]) -> MixtureModel:
 
 
 def _model(data: dict[str, Any], version: int, cls: type[MixtureModel]) -> MixtureModel:
-    from .families import FAMILIES, get_family
+    from .families import FAMILIES, family_class, get_family
 
     name = data.get("family", "gaussian")
     if name not in FAMILIES:
@@ -116,11 +116,15 @@ def _model(data: dict[str, Any], version: int, cls: type[MixtureModel]) -> Mixtu
     columns = data["columns"]
     if not isinstance(columns, list):
         raise ValueError("columns must be a list of names")
-    kind = data.get("covariance_type")
-    reg = settings.get("reg_covar", 1e-6)
-    if not isinstance(reg, (int, float)) or isinstance(reg, bool) or not reg >= 0:
-        raise ValueError("settings.reg_covar must be a number >= 0")
-    family = get_family(name, covariance_type=kind, reg_covar=float(reg))
+    family_cls = family_class(name)
+    if hasattr(family_cls, "from_model_file"):  # a family that reads its own settings
+        family = family_cls.from_model_file(data)
+    else:
+        kind = data.get("covariance_type")
+        reg = settings.get("reg_covar", 1e-6)
+        if not isinstance(reg, (int, float)) or isinstance(reg, bool) or not reg >= 0:
+            raise ValueError("settings.reg_covar must be a number >= 0")
+        family = get_family(name, covariance_type=kind, reg_covar=float(reg))
     params = family.params_from_dict(data, version)
     return cls(
         params=params,

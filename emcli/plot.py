@@ -28,7 +28,8 @@ from .errors import DataError, EmcliError, UsageError
 from .model import GaussianMixtureModel
 
 Array = NDArray[np.float64]
-KINDS = ("clusters", "convergence", "selection", "density")
+KINDS = ("clusters", "convergence", "selection", "density", "levels")
+MAX_LEVEL_PANELS = 12  # levels: at most this many columns, one panel each
 IMAGE_FORMATS = ("png", "svg", "pdf")
 CRITERIA = ("bic", "icl", "aic")
 # Okabe & Ito (2008), ordered so that neighbours differ most; yellow last (weak on white).
@@ -74,7 +75,9 @@ def default_kind(model: GaussianMixtureModel, has_data: bool) -> str:
     given; else convergence."""
     if has_selection(model):
         return "selection"
-    if has_data:
+    if model.family_name != "gaussian" and _level_columns(model):
+        return "levels"
+    if has_data and model.family_name == "gaussian":
         return "clusters" if model.n_features >= 2 else "density"
     return "convergence"
 
@@ -91,6 +94,16 @@ def check_kind(model: GaussianMixtureModel, kind: str, has_data: bool) -> None:
         )
     if kind == "convergence" and not has_history(model):
         raise UsageError("the model file holds no iteration history for {kind} convergence")
+    if kind in ("clusters", "density") and model.family_name != "gaussian":
+        raise UsageError(
+            f"{{kind}} {kind} draws Gaussian components; for a {model.family_name} model plot "
+            "draws {kind} levels, convergence and selection"
+        )
+    if kind == "levels" and not _level_columns(model):
+        raise UsageError(
+            "{kind} levels draws the level probabilities of categorical and bernoulli "
+            f"columns, and this {model.family_name} model has none"
+        )
     if kind == "clusters":
         if not has_data:
             raise UsageError(
@@ -212,6 +225,8 @@ def _column_index(model: GaussianMixtureModel, name: str, option: str) -> int:
 
 def _model_title(model: GaussianMixtureModel) -> str:
     k = model.n_components
+    if model.family_name != "gaussian":
+        return f"{model.family_name} mixture: {k} component{'s' if k != 1 else ''}"
     return (
         f"Gaussian mixture: {k} component{'s' if k != 1 else ''}, "
         f"{model.covariance_type} covariance"
@@ -723,6 +738,60 @@ def _number(value: Any) -> float:
     return math.nan
 
 
+# ---------------------------------------------------------------------------- levels
+def _level_columns(model: GaussianMixtureModel) -> list[tuple[str, list[str], Array]]:
+    """(column, levels, k x L probabilities) of each categorical or bernoulli column of a
+    product-family model, in the model's column order."""
+    blocks = getattr(model.family, "blocks", None)
+    if blocks is None:
+        return []
+    found: dict[str, tuple[list[str], Array]] = {}
+    for block, p in zip(blocks, model.params.blocks, strict=True):
+        if block.kind == "categorical":
+            for name, levels, probs in zip(block.names, block.levels, p, strict=True):
+                found[name] = (list(levels), np.asarray(probs))
+        elif block.kind == "bernoulli":
+            for c, name in enumerate(block.names):
+                found[name] = (["0", "1"], np.stack([1.0 - p[:, c], p[:, c]], axis=1))
+    return [(c, *found[c]) for c in model.columns if c in found]
+
+
+def plot_levels(
+    model: GaussianMixtureModel, *, size: tuple[float, float] | None = None, dpi: float = 100
+):
+    """One panel per categorical or bernoulli column (at most ``MAX_LEVEL_PANELS``): the
+    probability of each level in each component, as grouped bars."""
+    columns = _level_columns(model)
+    shown = columns[:MAX_LEVEL_PANELS]
+    n_cols = min(3, len(shown))
+    n_rows = math.ceil(len(shown) / n_cols)
+    fig = _figure(size, dpi, default=(3.6 * n_cols + 0.6, 2.8 * n_rows + 0.8))
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    k = model.n_components
+    width = 0.8 / k
+    for ax, (name, levels, probs) in zip(axes.ravel(), shown, strict=False):
+        pos = np.arange(len(levels))
+        for j in range(k):
+            ax.bar(
+                pos - 0.4 + (j + 0.5) * width,
+                probs[j],
+                width,
+                color=PALETTE[j % len(PALETTE)],
+                label=f"component {j} ({model.weights[j]:.2f})",
+            )
+        ax.set_xticks(pos, levels, rotation=30 if len(levels) > 4 else 0, fontsize="small")
+        ax.set_ylim(0, 1)
+        ax.set_title(name, fontsize="medium")
+        ax.grid(axis="y", alpha=0.3)
+    for ax in axes.ravel()[len(shown) :]:
+        ax.set_visible(False)
+    axes[0, 0].set_ylabel("probability")
+    axes[0, 0].legend(loc="best", fontsize="x-small", framealpha=0.85)
+    more = f" (first {len(shown)} of {len(columns)} columns)" if len(columns) > len(shown) else ""
+    fig.suptitle(f"{_model_title(model)}: level probabilities per component{more}")
+    return fig
+
+
 # ---------------------------------------------------------------------------- one entry point
 def plot(
     model: GaussianMixtureModel,
@@ -750,4 +819,6 @@ def plot(
         return plot_density(model, x, column=column, size=size, dpi=dpi)
     if kind == "convergence":
         return plot_convergence(model, size=size, dpi=dpi)
+    if kind == "levels":
+        return plot_levels(model, size=size, dpi=dpi)
     return plot_selection(model, criterion=criterion, size=size, dpi=dpi)

@@ -390,7 +390,7 @@ CASES = [
         ("'w'", "row"),
         needs="weights column",
     ),
-    Case("fit-unknown-family", [*FIT, "-k", "2", "--family", "poisson"], USAGE, ("--family",)),
+    Case("fit-unknown-family", [*FIT, "-k", "2", "--family", "weibull"], USAGE, ("--family",)),
     Case(
         "fit-imputed-on-the-stream-engine",
         [*FIT, "-k", "2", "--engine", "stream", "--imputed", "{d}/filled.csv"],

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("matplotlib")
@@ -123,7 +124,17 @@ def distinct_colours(path: Path, min_pixels: int = 20) -> int:
 
 
 # ---------------------------------------------------------------------------- every kind, PNG + SVG
-def _kind_cases(model3, model1, selection_model, data3):
+@pytest.fixture(scope="module")
+def levels_model(tmp_path_factory):
+    """A latent class model of the carcinoma ratings (categorical family)."""
+    frame = pd.read_csv(Path(__file__).parent / "data" / "carcinoma.csv")
+    model = emcli.fit(frame, 2, family="categorical", n_restarts=2)
+    path = tmp_path_factory.mktemp("plot") / "lca.json"
+    model.save(path)
+    return model, path
+
+
+def _kind_cases(model3, model1, selection_model, data3, levels_model=None):
     _, path3 = model3
     _, path1, csv1, _ = model1
     _, path_sel = selection_model
@@ -134,14 +145,15 @@ def _kind_cases(model3, model1, selection_model, data3):
         "convergence": ([path3, "--kind", "convergence"], (p[3], p[5])),
         "selection": ([path_sel, "--kind", "selection"], (p[0], p[2], p[3])),
         "density": ([path1, csv1, "--kind", "density"], (p[0], p[1], "#C8C8C8")),
+        "levels": ([levels_model and levels_model[1], "--kind", "levels"], p[:2]),
     }
 
 
 @pytest.mark.parametrize("kind", eplot.KINDS)
 def test_each_kind_renders_png_of_requested_size_and_colours(
-    kind, model3, model1, selection_model, data3, tmp_path, capsys
+    kind, model3, model1, selection_model, data3, levels_model, tmp_path, capsys
 ):
-    args, colours = _kind_cases(model3, model1, selection_model, data3)[kind]
+    args, colours = _kind_cases(model3, model1, selection_model, data3, levels_model)[kind]
     out = tmp_path / f"{kind}.png"
     code, stdout, stderr = run("plot", *args, "-o", out, "--size", "6x4.5", "--dpi", 80)
     assert (code, stdout, stderr) == (0, "", "")
@@ -153,9 +165,9 @@ def test_each_kind_renders_png_of_requested_size_and_colours(
 
 @pytest.mark.parametrize("kind", eplot.KINDS)
 def test_each_kind_renders_svg_of_requested_size_and_colours(
-    kind, model3, model1, selection_model, data3, tmp_path, capsys
+    kind, model3, model1, selection_model, data3, levels_model, tmp_path, capsys
 ):
-    args, colours = _kind_cases(model3, model1, selection_model, data3)[kind]
+    args, colours = _kind_cases(model3, model1, selection_model, data3, levels_model)[kind]
     out = tmp_path / f"{kind}.svg"
     code, stdout, _ = run("plot", *args, "-o", out, "--width", 5, "--height", 4)
     assert (code, stdout) == (0, "")

@@ -70,6 +70,13 @@ def model_and_reader(model_path: str, source: str, options: dict[str, Any]):
         )
     if len(set(columns)) != len(columns):
         raise UsageError("-c/--columns names a column twice")
+    specs = getattr(model.family, "columns", None)
+    if specs is not None:  # a product family: cells encoded with the model's levels
+        from ..data.encode import EncodedReader
+
+        return model, EncodedReader(
+            source, specs, columns, options.get("fmt"), options.get("delimiter")
+        )
     return model, open_blocks(source, columns, options.get("fmt"), options.get("delimiter"))
 
 
@@ -343,6 +350,11 @@ def run_sample(model_path: str, n_samples: int, seed: int, output: str) -> None:
         (handle,) = handles
         handle.write(csv_header([*model.columns, "component"]).encode())
         rng = np.random.default_rng(seed)
+        if hasattr(model.family, "decode"):  # a product family: level labels written back
+            for start in range(0, n_samples, 65536):
+                x, component = model.sample(min(65536, n_samples - start), rng)
+                write_block(handle, [*model.family.decode(x).values(), component])
+            return
         for x, component in sample_blocks(model.params, n_samples, rng):
             write_block(handle, [*(x[:, j] for j in range(model.n_features)), component])
 

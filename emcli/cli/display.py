@@ -208,10 +208,19 @@ def print_summary(console, model) -> None:
     state = "converged" if model.converged else "NOT converged"
     if model.collapsed:
         state += ", DEGENERATE (collapsed component)"
+    kind = _model_kind(model.family_name, model.covariance_type)
     console.print(
-        f"{model.n_components} component(s), {model.covariance_type} covariance, "
+        f"{model.n_components} component(s), {kind}, "
         f"{model.n_samples} rows x {model.n_features} columns"
     )
+    if not hasattr(model.params, "full_covariances"):  # a product family (categorical, ...)
+        console.print(
+            f"log-likelihood {model.log_likelihood:.6f}, BIC {model.bic:.4f}, AIC "
+            f"{model.aic:.4f}, {model.n_iter} iterations, {state}"
+        )
+        rows = model.family.describe(model.params, model.columns)
+        console.print(_component_table(rows, model.columns, plain))
+        return
     console.print(
         f"log-likelihood {model.log_likelihood:.6f}, BIC {model.bic:.4f}, AIC {model.aic:.4f}, "
         f"{model.n_iter} iterations, {state}"
@@ -296,7 +305,7 @@ def print_description(s: dict[str, Any]) -> None:
     kind = s["covariance_type"]
     about = f" (mclust {name}: {s.get('model_description')})" if name else ""
     out(
-        f"{s['n_components']} component(s), {kind} covariance{about}, "
+        f"{s['n_components']} component(s), {_model_kind(s['family'], kind)}{about}, "
         f"{s['n_features']} column(s): {', '.join(s['columns'])}"
     )
     out(
@@ -320,6 +329,13 @@ def print_description(s: dict[str, Any]) -> None:
             f"candidates, winner k={winner.get('components')} {winner.get('covariance')}"
             + (f", runner-up {margin:.3f} worse" if margin is not None else "")
         )
+    if any("mean" not in comp or len(comp["mean"]) < len(s["columns"]) for comp in s["components"]):
+        out(_component_table(s["components"], s["columns"], plain))
+        for note in s["notes"]:
+            out(f"note: {note}")
+        for warning in s["warnings"]:
+            out(f"warning: {warning}")
+        return
     table = Table(box=box.ASCII if plain else box.SIMPLE_HEAD, show_edge=not plain)
     wide = s["n_features"] <= 2  # else one row per (component, column): any width fits
     for name in (
@@ -353,3 +369,34 @@ def print_description(s: dict[str, Any]) -> None:
         out(f"note: {note}")
     for warning in s["warnings"]:
         out(f"warning: {warning}")
+
+
+def _model_kind(family: str, covariance_type: str | None) -> str:
+    if family == "gaussian":
+        return f"{covariance_type} covariance"
+    return f"{family} family" + (f" ({covariance_type} Gaussian block)" if covariance_type else "")
+
+
+def _component_table(components: list[dict[str, Any]], columns: list[str], plain: bool) -> Any:
+    """One row per (component, column) of a product family: the most likely level and its
+    probability, the probability of a 1, the rate, or the mean and sd."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.ASCII if plain else box.SIMPLE_HEAD, show_edge=not plain)
+    for name in ("component", "weight", "column", "estimate", "spread"):
+        table.add_column(name, justify="left" if name in ("column", "estimate") else "right")
+    for comp in components:
+        head = [str(comp["component"]), f"{comp['weight']:.4f}"]
+        for i, c in enumerate(columns):
+            if c in comp.get("levels", {}):
+                best = comp["levels"][c]
+                cells = [f"{best['level']} (p {best['probability']:.3f})", ""]
+            elif c in comp.get("p", {}):
+                cells = [f"P(1) {comp['p'][c]:.4g}", ""]
+            elif c in comp.get("rate", {}):
+                cells = [f"rate {comp['rate'][c]:.4g}", ""]
+            else:
+                cells = [f"mean {comp['mean'][c]:.4g}", f"sd {comp['sd'][c]:.4g}"]
+            table.add_row(*(head if i == 0 else ["", ""]), c, *cells)
+    return table

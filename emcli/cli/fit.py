@@ -23,6 +23,7 @@ from .options import (
     CONTEXT,
     CRITERIA,
     INIT_METHODS,
+    alpha_option,
     display_options,
     family_names,
     in_flags,
@@ -31,6 +32,7 @@ from .options import (
     output_options,
     scale_options,
     split_columns,
+    types_option,
 )
 
 # Where an option that was not given gets its value from.
@@ -74,6 +76,8 @@ class FitConfig:
     memory_limit: int | None
     block_rows: int | None
     scheduler: str | None
+    alpha: float | None = None  # None: the family's default
+    types: dict[str, str] = field(default_factory=dict)  # --types of --family mixed
     paths: dict[str, str | None] = field(default_factory=dict)
     output_dir: str | None = None
     quiet: bool = False
@@ -112,6 +116,7 @@ def build_config(
 ) -> FitConfig:
     """The ``FitConfig`` of the parsed options (``given``: the names of those set on the
     command line or in the environment); usage errors for what click cannot check."""
+    from ..data.encode import ENCODED_FAMILIES, parse_types
     from ..data.formats import parse_delimiter
     from ..em.selection import parse_components
     from ..families.gaussian.models import parse_covariances
@@ -125,6 +130,20 @@ def build_config(
             covariance_spec = "all"
     ks = _parsed(parse_components, k_spec, "'-k' / '--components'")
     kinds = _parsed(parse_covariances, covariance_spec, "'--covariance'")
+    family = options["family"] if "family" in given else None
+    if family in ENCODED_FAMILIES and "covariance_spec" not in given:
+        kinds = ["diag"]  # the Gaussian block of --family mixed: diagonal by default
+    types: dict[str, str] = _parsed(parse_types, options["types"], "'--types'")  # type: ignore[assignment]
+    if types and family != "mixed":
+        raise click.BadParameter(
+            "--types gives columns their own kinds: use --family mixed", param_hint="'--types'"
+        )
+    if options["alpha"] is not None and family not in ENCODED_FAMILIES:
+        raise click.BadParameter(
+            "--alpha is for the categorical, bernoulli and mixed families, not --family "
+            f"{family or 'gaussian'}",
+            param_hint="'--alpha'",
+        )
     for name, flag in (("tol", "--tol"), ("reg_covar", "--reg-covar")):
         if not math.isfinite(options[name]):  # click's FloatRange lets nan and inf through
             raise click.BadParameter(
@@ -152,7 +171,9 @@ def build_config(
         default_grid=default_grid,
         covariance_given="covariance_spec" in given or kinds == ["all"],
         init=options["init"],
-        family=options["family"] if "family" in given else None,
+        family=family,
+        alpha=options["alpha"],
+        types=types,
         em=em,
         accelerate=options["accelerate"],
         dtype=options["dtype"],
@@ -218,8 +239,11 @@ def check_weights_column(source: Source) -> None:
     type=click.Choice(family_names()),
     default="gaussian",
     show_default=True,
-    help="The mixture family.",
+    help="The mixture family: gaussian; categorical (latent class analysis), bernoulli "
+    "(0/1), poisson (counts), or mixed (each column its own kind; docs/categorical.md).",
 )
+@alpha_option
+@types_option
 @option(
     "--criterion",
     type=click.Choice(CRITERIA),
@@ -350,7 +374,10 @@ def check_weights_column(source: Source) -> None:
 def fit(
     ctx: click.Context, input: str, k_spec: str | None, covariance_spec: str, **options: Any
 ) -> None:
-    """Fit a Gaussian mixture to INPUT (.csv, .tsv, .parquet, or - for CSV on stdin).
+    """Fit a mixture to INPUT (.csv, .tsv, .parquet, or - for CSV on stdin).
+
+    Gaussian by default; --family categorical, bernoulli, poisson or mixed fit tables
+    of text, boolean, count and numeric columns (latent class analysis for categorical).
 
     EM runs from --restarts starts and keeps the best; components are numbered by
     decreasing weight.  With a range of -k or several --covariance types, every candidate is
@@ -366,6 +393,7 @@ def fit(
       emcli fit sample_data/faithful.csv -k 1..9 --covariance all --selection -
       emcli fit sample_data/faithful.csv            # k = 1..9, all 14 models, by BIC
       emcli fit today.csv -k 3 --init yesterday.json --params today.json
+      emcli fit sample_data/penguins.csv -k 3 --family mixed --params penguins.json
     """
     given = {name for name in ctx.params if ctx.get_parameter_source(name) not in DEFAULTS}
     run_fit(build_config(input, k_spec, covariance_spec, options, given))
@@ -387,8 +415,11 @@ def run_fit(config: FitConfig) -> None:
     paths = plan_outputs(outputs, requested, config.output_dir, in_dir)
     check_run(config, engine_name, paths)
     start = warm_start_model(config)
+    encode = encoding(config, engine_name, start)
     with staged_parts(parquet) as staged:
-        with open_engine(engine_name, config.source.path, **config.engine_options()) as engine:
+        with open_engine(
+            engine_name, config.source.path, **config.engine_options(), **encode
+        ) as engine:
             echo_notes(engine.notes, config.quiet)
             if config.default_grid:
                 models = (
@@ -410,6 +441,25 @@ def run_fit(config: FitConfig) -> None:
             outputs.commit()
     if not config.quiet and (sys.stderr.isatty() or not (paths or parquet)):
         print_summary(stderr_console(), model)
+
+
+def encoding(config: FitConfig, engine_name: str, start: Any) -> dict[str, Any]:
+    """How the memory engine encodes text, boolean and count columns for a product family
+    (``emcli.data.encode``), as keyword arguments of ``open_engine``; {} for the Gaussian."""
+    from ..data.encode import ENCODED_FAMILIES
+
+    family = config.family or (start.family_name if start is not None else None)
+    if family not in ENCODED_FAMILIES:
+        return {}
+    if engine_name == "dask" and family in ("categorical", "mixed"):
+        raise UsageError(
+            f"--family {family} reads text columns with --engine memory or stream, not dask "
+            "(the dask engine takes --family bernoulli and poisson)"
+        )
+    if engine_name == "dask":
+        return {}
+    like = getattr(start.family, "columns", None) if start is not None else None
+    return {"encode": {"family": family, "types": config.types, "like": like}}
 
 
 def _dir_names(parquet: dict[str, str]) -> dict[str, str]:
@@ -483,6 +533,10 @@ def library_settings(config: FitConfig, engine_name: str, start: Any) -> dict[st
         settings["covariance_type"] = config.kinds[0]
     if config.family is not None:
         settings["family"] = config.family
+    elif start is not None and start.family_name != "gaussian":
+        settings["family"] = start.family_name
+    if config.alpha is not None:
+        settings["alpha"] = config.alpha
     if config.accelerate:  # SQUAREM works on any engine
         settings["accelerate"] = True
     if config.dtype != "float64" and engine_name == "memory":  # others read float64 blocks
@@ -523,6 +577,8 @@ def run_selection(engine: Any, config: FitConfig, settings: dict[str, Any]):
     weights = getattr(engine, "weights", None)
     if weights is not None:
         settings = {**settings, "sample_weight": weights}
+    if getattr(engine, "schema", None) is not None:  # encoded columns: their kinds, levels
+        settings = {**settings, "schema": engine.schema}
 
     def on_candidate(i: int, total: int, cand: Any) -> None:
         ll = cand.row()["log_likelihood"]
@@ -572,6 +628,8 @@ def stage_outputs(
     if "imputed" in paths:  # the memory engine (check_run): every row is in engine.x
         filled = model.impute(engine.x)
         columns = {name: filled[:, j] for j, name in enumerate(engine.columns)}
+        if hasattr(model.family, "decode"):  # level labels, not their codes
+            columns = dict(zip(engine.columns, model.family.decode(filled).values(), strict=True))
         outputs.add(paths["imputed"], lambda handle: write_csv(handle, columns))
     if "params" in paths:
         add_text(outputs, paths["params"], model.to_json())

@@ -40,6 +40,8 @@ FLAGS: dict[str, str] = {
     "dtype": "--dtype",
     "missing": "--missing",
     "pca": "--pca",
+    "alpha": "--alpha",
+    "types": "--types",
     "jobs": "--jobs",
     "sample_weight": "--weights",
     "weights": "--weights",
@@ -221,6 +223,28 @@ scale_options = group(
         help="Dask scheduler, e.g. tcp://host:8786 (implies --engine dask) "
         "[default: a local cluster, one worker per core].",
     ),
+)
+
+# --alpha: shared by the families that smooth counts (categorical, bernoulli, mixed; the
+# multinomial family too).  None means the family's own default.
+ALPHA_HELP = (
+    "Pseudo-count added to every level of a categorical column (and to each side of a "
+    "bernoulli one); 0 is maximum likelihood [default: the family's: 0 for categorical, "
+    "bernoulli and mixed]."
+)
+alpha_option = option(
+    "--alpha",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="A",
+    help=ALPHA_HELP,
+)
+
+types_option = option(
+    "--types",
+    metavar="COL=KIND,...",
+    help="With --family mixed, the kind of named columns: gaussian, categorical, poisson "
+    "or bernoulli [default: numeric columns gaussian, text and boolean categorical].",
 )
 
 display_options = group(

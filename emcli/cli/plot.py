@@ -16,7 +16,7 @@ from .options import CONTEXT, CRITERIA, FORMAT_CHOICES, display_options, option,
 
 MAX_PIXELS = 20_000  # per side; a typo such as --dpi 30000 should not eat the memory
 DEFAULT_DPI = 100
-KINDS = ("clusters", "convergence", "selection", "density")
+KINDS = ("clusters", "convergence", "selection", "density", "levels")
 
 
 @cli.command(context_settings=CONTEXT)
@@ -33,7 +33,8 @@ KINDS = ("clusters", "convergence", "selection", "density")
     "--kind",
     type=click.Choice(KINDS),
     help="What to draw [default: selection if MODEL holds one, else clusters with "
-    "INPUT (density for one column), else convergence].",
+    "INPUT (density for one column), else convergence; levels (bar charts of level "
+    "probabilities) for a categorical, bernoulli or mixed model].",
 )
 @option("--x", "x_column", metavar="COL", help="clusters: column on the x axis.")
 @option("--y", "y_column", metavar="COL", help="clusters: column on the y axis.")

@@ -136,10 +136,27 @@ def open_engine(
     block_rows: int | None = None,
     scheduler: str | None = None,
     weights: str | None = None,
+    encode: dict[str, Any] | None = None,
 ) -> Iterator[Any]:
     """An engine over ``source`` with ``.columns``, ``.notes`` and ``.weights_column`` (the
-    column of frequency weights, ``weights``); closed on exit."""
-    if engine == "memory":
+    column of frequency weights, ``weights``); closed on exit.
+
+    ``encode`` (memory and stream engines): {"family", "types", "like"} of
+    ``emcli.data.encode``: text, boolean and count columns encoded as floats; the engine's
+    ``.schema`` then lists each column's kind and levels."""
+    if engine == "memory" and encode is not None:
+        from ..data.encode import read_encoded
+        from .memory import MemoryEngine
+
+        table, schema = read_encoded(
+            source, fmt=fmt, columns=columns, delimiter=delimiter, weights=weights, **encode
+        )
+        mem = MemoryEngine(table.x, weights=table.weights)
+        mem.columns, mem.notes = table.columns, table.notes  # type: ignore[attr-defined]
+        mem.weights_column = table.weights_column  # type: ignore[attr-defined]
+        mem.schema = schema  # type: ignore[attr-defined]
+        yield mem
+    elif engine == "memory":
         from ..data.reader import read_table
         from .memory import MemoryEngine
 
@@ -152,11 +169,23 @@ def open_engine(
         from .stream import DEFAULT_BLOCK_ROWS, StreamEngine
 
         with StreamEngine(
-            source, fmt, columns, delimiter, block_rows or DEFAULT_BLOCK_ROWS, weights=weights
+            source,
+            fmt,
+            columns,
+            delimiter,
+            block_rows or DEFAULT_BLOCK_ROWS,
+            weights=weights,
+            encode=encode,
         ) as stream:
             yield stream
     elif engine == "dask":
         from .dask import DaskEngine
+
+        if encode is not None and encode.get("family") in ("categorical", "mixed"):
+            raise UsageError(
+                f"the dask engine reads numbers only; --family {encode['family']} runs on "
+                "--engine memory or stream"
+            )
 
         with DaskEngine(
             source,

@@ -60,6 +60,7 @@ class StreamEngine(ScannedEngine):
         delimiter: str | None = None,
         block_rows: int = DEFAULT_BLOCK_ROWS,
         weights: str | None = None,
+        encode: dict[str, Any] | None = None,
     ) -> None:
         if block_rows < 1:
             raise ValueError("block_rows must be at least 1")
@@ -71,10 +72,24 @@ class StreamEngine(ScannedEngine):
         self._temp: str | None = None
         check_input_path(source)
         self.path = self._spool_stdin() if source == "-" else source
-        head = guarded(source, self.kind, lambda: read_head(self.path, self.kind, self.delimiter))
-        self.columns, self.notes = select_columns(
-            head, columns, check_values=False, weights=weights
-        )
+        # encode ({"family", "types", "like"}: emcli.data.encode): text, boolean and count
+        # columns as floats, the levels of categorical columns found in a first pass.
+        self.schema: Any = None
+        if encode is not None:
+            from ..data.encode import scan_specs
+
+            self.schema = scan_specs(
+                self.path, fmt=self.kind, columns=columns, delimiter=delimiter,
+                weights=weights, block_rows=self.block_rows, **encode,
+            )  # fmt: skip
+            self.columns, self.notes = [s.name for s in self.schema], list[str]()
+        else:
+            head = guarded(
+                source, self.kind, lambda: read_head(self.path, self.kind, self.delimiter)
+            )
+            self.columns, self.notes = select_columns(
+                head, columns, check_values=False, weights=weights
+            )
         # complete_only (--missing drop): EM sees the rows without a missing cell only;
         # blocks() still gives every row, for the outputs.
         self.complete_only = False
@@ -158,6 +173,15 @@ class StreamEngine(ScannedEngine):
 
     def _blocks(self) -> Iterator[Block]:
         """The chosen columns (and weights), block by block, in input order."""
+        if self.schema is not None:
+            from ..data.encode import encoded_blocks
+            from ..data.reader import rebatch
+
+            pieces = encoded_blocks(
+                self.path, self.schema, self.columns, self.kind, self.delimiter,
+                self.block_rows, weights=self.weights_column,
+            )  # fmt: skip
+            return rebatch((Block(*piece) for piece in pieces), self.block_rows)
         # One parsing thread: pyarrow's thread arenas raised the peak memory (measured by
         # tests/test_engines.py::test_stream_peak_memory_bounded).
         reader = open_blocks(

@@ -12,6 +12,10 @@ from typing import Any
 
 _REGISTRY: dict[str, str] = {
     "gaussian": "emcli.families.gaussian.family:GaussianFamily",
+    "categorical": "emcli.families.discrete.family:CategoricalFamily",
+    "bernoulli": "emcli.families.discrete.family:BernoulliFamily",
+    "poisson": "emcli.families.discrete.family:PoissonFamily",
+    "mixed": "emcli.families.discrete.family:MixedFamily",
 }
 FAMILIES: tuple[str, ...] = tuple(_REGISTRY)
 
