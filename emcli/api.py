@@ -50,6 +50,8 @@ def fit(
     monitor: Monitor | None = None,
     accelerate: bool = False,
     dtype: str = "float64",
+    df: float | None = None,
+    df_shared: bool = False,
 ) -> MixtureModel:
     """Fit a mixture by EM with several starts and keep the best.
 
@@ -58,7 +60,8 @@ def fit(
             (its column names are kept).
         n_components: number of mixture components k (>= 1, at most n_samples).
         columns: names of the columns (default: the DataFrame's, or x0, x1, ...).
-        family: the mixture family (``emcli.families.FAMILIES``; "gaussian").
+        family: the mixture family (``emcli.families.FAMILIES``): "gaussian", or "t" for
+            multivariate t components (heavy tails; docs/t.md).
         covariance_type: "full", "tied", "diag" or "spherical" (scikit-learn's meaning;
             mclust's names VVV, EEE, VVI, VII too); default "full", or the covariance
             type of ``init`` when that is a model.
@@ -86,6 +89,9 @@ def fit(
             2x less memory traffic; statistics and M-step stay float64).  Log-likelihoods
             then agree with float64 to about 1e-6 relative, so use it with a ``tol`` no
             smaller than ~1e-5 (docs/speed.md).
+        df: family "t" only: fix every component's degrees of freedom to this number > 0
+            (default: estimated per component, within ``emcli.families.t.DF_BOUNDS``).
+        df_shared: family "t" only: estimate one degrees of freedom for all components.
 
     Returns:
         The fitted model; ``model.notes`` and ``model.warnings`` hold messages for the user.
@@ -118,6 +124,8 @@ def fit(
         monitor=monitor,
         accelerate=accelerate,
         dtype=dtype,
+        df=df,
+        df_shared=df_shared,
     )
 
 
@@ -302,6 +310,8 @@ def fit_engine(
     reg_covar: float = 1e-6,
     missing: str = "em",
     monitor: Monitor | None = None,
+    df: float | None = None,
+    df_shared: bool = False,
     **settings: Any,
 ) -> MixtureModel:
     """Fit from an engine (``emcli.engines``): the rows stay where the engine keeps them.
@@ -322,7 +332,7 @@ def fit_engine(
             and notes of ``fit``.
         n_components: number of mixture components k.
         columns: column names (default: ``engine.columns``, else x0, x1, ...).
-        family, covariance_type, init, reg_covar, missing: as for ``fit``.
+        family, covariance_type, init, reg_covar, missing, df, df_shared: as for ``fit``.
         monitor: receives progress (see ``emcli.em.Monitor``).
         **settings: the other keyword settings of ``fit`` (n_restarts, max_iter, tol, seed,
             init_sample, accelerate, dtype).
@@ -341,7 +351,7 @@ def fit_engine(
     except TypeError as exc:
         raise UsageError(str(exc)) from None
     em.validate()
-    fam = get_family(family, covariance_type=kind or "full", reg_covar=float(reg_covar))
+    fam = make_family(family, kind or "full", float(reg_covar), {"df": df, "df_shared": df_shared})
     if missing not in MISSING_POLICIES:
         raise UsageError(f"{{missing}} must be one of {', '.join(MISSING_POLICIES)}")
     engine, record, notes, var = _prepare_rows(engine, names, k, missing, em.dtype)
@@ -361,6 +371,23 @@ def fit_engine(
     if var is not None:
         model.notes.extend(Message(n) for n in fam.notes(var, names))
     return model
+
+
+def make_family(name: str, kind: str, reg_covar: float, options: dict[str, Any]) -> Any:
+    """The family object; ``options`` are family settings (``df``, ...): those set (not None
+    or False) must be among the family class's ``options``."""
+    from .families import FAMILIES, family_class
+
+    allowed = getattr(family_class(name), "options", ())
+    given = {key: value for key, value in options.items() if value not in (None, False)}
+    for key in given:
+        if key not in allowed:
+            owners = [f for f in FAMILIES if key in getattr(family_class(f), "options", ())]
+            raise UsageError(
+                f"{{{key}}} is not a setting of {{family}} {name}"
+                + (f"; it is one of {{family}} {' or '.join(owners)}" if owners else "")
+            )
+    return get_family(name, covariance_type=kind, reg_covar=reg_covar, **given)
 
 
 # The order in which the model file lists the settings (0.1.0's order, then the new ones).

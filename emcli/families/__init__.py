@@ -12,6 +12,7 @@ from typing import Any
 
 _REGISTRY: dict[str, str] = {
     "gaussian": "emcli.families.gaussian.family:GaussianFamily",
+    "t": "emcli.families.t.family:TFamily",
 }
 FAMILIES: tuple[str, ...] = tuple(_REGISTRY)
 
