@@ -379,7 +379,7 @@ def make_family(name: str, kind: str, reg_covar: float, options: dict[str, Any])
     from .families import FAMILIES, family_class
 
     allowed = getattr(family_class(name), "options", ())
-    given = {key: value for key, value in options.items() if value not in (None, False)}
+    given = {key: v for key, v in options.items() if v is not None and v is not False}
     for key in given:
         if key not in allowed:
             owners = [f for f in FAMILIES if key in getattr(family_class(f), "options", ())]

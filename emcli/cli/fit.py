@@ -128,7 +128,10 @@ def build_config(
     check_weights_column(reading)
     em = {key: options[key] for key in ("max_iter", "tol", "reg_covar", "seed", "init_sample")}
     em.update(n_restarts=options["restarts"], missing=options["missing"])
+    if options["df"] is not None or options["df_shared"]:  # family t's (api checks that)
+        em.update(df=options["df"], df_shared=options["df_shared"])
     paths = {name: options[name] for name in ("labels", "responsibilities", "imputed")}
+    paths["outlier_scores"] = options["outlier_scores"]
     paths.update(params=options["params_path"], selection=options["selection_path"])
     return FitConfig(
         source=reading,
@@ -201,6 +204,19 @@ def check_weights_column(source: Source) -> None:
     default="gaussian",
     show_default=True,
     help="The mixture family.",
+)
+@option(
+    "--df",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="NU",
+    help="--family t: fix every component's degrees of freedom to NU (e.g. 1e8: a Gaussian) "
+    "[default: estimated per component, in 0.5..1000].",
+)
+@option(
+    "--df-shared",
+    is_flag=True,
+    help="--family t: estimate one degrees of freedom shared by all components.",
 )
 @option(
     "--criterion",
@@ -312,6 +328,12 @@ def check_weights_column(source: Source) -> None:
     "expectation under the fitted mixture (--engine memory).",
 )
 @option(
+    "--outlier-scores",
+    metavar="PATH",
+    help="--family t: write a CSV of cluster, u (the row's expected weight under its "
+    "component: small for rows the fit discounts) and log_density, one row per input row.",
+)
+@option(
     "--selection",
     "selection_path",
     metavar="PATH",
@@ -320,7 +342,10 @@ def check_weights_column(source: Source) -> None:
 @display_options
 @click.pass_context
 def fit(ctx: click.Context, input: str, k_spec: str, covariance_spec: str, **options: Any) -> None:
-    """Fit a Gaussian mixture to INPUT (.csv, .tsv, .parquet, or - for CSV on stdin).
+    """Fit a mixture to INPUT (.csv, .tsv, .parquet, or - for CSV on stdin).
+
+    Gaussian components by default; --family t fits multivariate t components (heavy
+    tails, robust to outliers; --df, --df-shared, --outlier-scores).
 
     EM runs from --restarts starts and keeps the best; components are numbered by
     decreasing weight.  With a range of -k or several --covariance types, every candidate is
@@ -335,6 +360,7 @@ def fit(ctx: click.Context, input: str, k_spec: str, covariance_spec: str, **opt
       cat data.csv | emcli fit - -k 3 --labels - | sort | uniq -c
       emcli fit sample_data/faithful.csv -k 1..9 --covariance all --selection -
       emcli fit today.csv -k 3 --init yesterday.json --params today.json
+      emcli fit sample_data/eustock_returns.csv -k 1..3 --family t --outlier-scores u.csv
     """
     given = {name for name in ctx.params if ctx.get_parameter_source(name) not in DEFAULTS}
     run_fit(build_config(input, k_spec, covariance_spec, options, given))
@@ -410,6 +436,11 @@ def check_run(config: FitConfig, engine_name: str, paths: dict[str, str]) -> Non
         raise UsageError(
             f"--imputed needs every row in memory; with --engine {engine_name} leave it out, "
             "or use --engine memory"
+        )
+    if "outlier_scores" in paths and config.family != "t":
+        raise UsageError(
+            "--outlier-scores writes the expected weight u of each row under a t mixture; "
+            "add --family t"
         )
     if config.warm_start and config.n_candidates > 1:
         raise UsageError(
@@ -519,13 +550,15 @@ def stage_outputs(
 ) -> None:
     """Every CSV/JSON output of the fit, written when ``outputs`` commits."""
     from ..data.writers import write_csv
-    from .outputs import add_row_outputs, add_text, write_selection
+    from .outputs import add_outlier_scores, add_row_outputs, add_text, write_selection
 
     add_row_outputs(outputs, paths, model, engine)
     if "imputed" in paths:  # the memory engine (check_run): every row is in engine.x
         filled = model.impute(engine.x)
         columns = {name: filled[:, j] for j, name in enumerate(engine.columns)}
         outputs.add(paths["imputed"], lambda handle: write_csv(handle, columns))
+    if "outlier_scores" in paths:
+        add_outlier_scores(outputs, paths["outlier_scores"], model, engine)
     if "params" in paths:
         add_text(outputs, paths["params"], model.to_json())
     if candidates is not None and "selection" in paths:
