@@ -44,6 +44,9 @@ from .params import DF_BOUNDS, DF_START, LOG_PI, TParams, df_target, half_log_ga
 from .terms import terms
 
 Array = NDArray[np.float64]
+# Components with more degrees of freedom than this take log1p(delta / nu) (exact for any
+# nu) instead of log(nu + delta) - log(nu), which loses ~log10(nu) digits of a small term.
+_LOG1P_DF = 1e4
 
 
 @dataclass(frozen=True)
@@ -208,35 +211,43 @@ class TFamily:
         lp = kernels.log_prob_block(kp, f, ws)  # (k, b) rows in kp.order: const - delta / 2
         order = kp.order
         nu = params.df[order][:, None]
-        delta = ws.get("t_delta", (k, b), np.float64)
-        np.subtract(kp.const[order][:, None], lp, out=delta)
-        delta *= 2.0
-        np.maximum(delta, 0.0, out=delta)
-        # log t + log w = const_j - (nu + d)/2 log1p(delta / nu)
+        half = 0.5 * (nu + d)
+        # nu + delta, delta = 2 (const - lp) the Mahalanobis distance
+        shifted = ws.get("t_delta", (k, b), np.float64)
+        np.subtract(kp.const[order][:, None], lp, out=shifted)
+        shifted *= 2.0
+        shifted += nu
+        # log t + log w = c_j - (nu + d)/2 log(nu + delta), c_j = const_j + (nu + d)/2 log nu:
+        # one log per (row, component), kept for the df term (log u = log(nu + d) - it).
+        log_s = ws.get("t_log", (k, b), np.float64)
+        np.log(shifted, out=log_s)
         lt = ws.get("t_lt", (k, b), kp.dtype)
-        np.divide(delta, nu, out=lt, casting="unsafe")
-        np.log1p(lt, out=lt)
-        lt *= (-0.5 * (nu + d)).astype(kp.dtype)
-        lt += self._block_const(plan)[order][:, None].astype(kp.dtype)
+        np.multiply(log_s, -half, out=lt, casting="unsafe")
+        lt += (self._block_const(plan)[order][:, None] + half * np.log(nu)).astype(kp.dtype)
+        big = np.flatnonzero(nu[:, 0] > _LOG1P_DF)
+        if big.size:  # nu so large that log(nu + delta) - log(nu) would lose the digits
+            lt[big] = self._block_const(plan)[order][big, None] - half[big] * np.log1p(
+                (shifted[big] - nu[big]) / nu[big]
+            )
         norm = kernels.log_sum_exp_t(lt, ws)  # lt now holds the responsibilities
         if weights is None:
             ll = float(np.add.reduce(norm, dtype=np.float64))
         else:
             lt *= weights.astype(kp.dtype, copy=False)[None, :]
             ll = float(np.dot(norm.astype(np.float64), weights))
-        # u = (nu + d) / (nu + delta), in place of delta
-        delta += nu
-        np.divide(nu + d, delta, out=delta)
+        u = shifted  # u = (nu + d) / (nu + delta), in place
+        np.divide(nu + d, shifted, out=u)
         n_r = np.empty(k)
         n_r[order] = np.add.reduce(lt, axis=1, dtype=np.float64)
         df_term = np.zeros(k)
         if self.estimates_df:
-            tmp = ws.get("t_tmp", (k, b), np.float64)
-            np.log(delta, out=tmp)
-            tmp -= delta
-            df_term[order] = np.einsum("kb,kb->k", lt, tmp, dtype=np.float64)
+            # sum r (log u - u) = log(nu + d) n_r - sum r log(nu + delta) - sum r u
+            wide = None if kp.dtype == np.float64 else np.float64  # float32: sum in float64
+            r_log = np.einsum("kb,kb->k", lt, log_s, dtype=wide)
+            r_u = np.einsum("kb,kb->k", lt, u, dtype=wide)
+            df_term[order] = np.log(nu[:, 0] + d) * n_r[order] - r_log - r_u
             df_term += n_r * plan.target[d]
-        lt *= delta.astype(kp.dtype, copy=False)
+        lt *= u.astype(kp.dtype, copy=False)
         g, ex = kernels.raw_from_resp(kp, f, lt, ws)
         return TStats(GaussianStats([g, ex], n, None, ll, n), n_r, df_term, ll, n)
 
