@@ -134,11 +134,19 @@ def ellipse_geometry(cov: Array, radius: float) -> tuple[float, float, float]:
     return (2.0 * radius * math.sqrt(values[1]), 2.0 * radius * math.sqrt(values[0]), angle)
 
 
-def component_density(values: Array, mean: float, variance: float) -> Array:
-    """Normal density N(values; mean, variance)."""
+def component_density(
+    values: Array, mean: float, variance: float, df: float | None = None
+) -> Array:
+    """Normal density N(values; mean, variance); with ``df`` the Student-t density of that
+    location, squared scale and degrees of freedom (a t component's marginal)."""
     variance = max(float(variance), np.finfo(np.float64).tiny)
     z = (values - mean) ** 2 / variance
-    return np.exp(-0.5 * z) / math.sqrt(2.0 * math.pi * variance)
+    if df is None:
+        return np.exp(-0.5 * z) / math.sqrt(2.0 * math.pi * variance)
+    log_c = (
+        math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi * variance)
+    )
+    return np.exp(log_c - 0.5 * (df + 1) * np.log1p(z / df))
 
 
 # ---------------------------------------------------------------------------- figures
@@ -212,9 +220,9 @@ def _column_index(model: GaussianMixtureModel, name: str, option: str) -> int:
 
 def _model_title(model: GaussianMixtureModel) -> str:
     k = model.n_components
+    kind = "Student-t" if model.family_name == "t" else "Gaussian"
     return (
-        f"Gaussian mixture: {k} component{'s' if k != 1 else ''}, "
-        f"{model.covariance_type} covariance"
+        f"{kind} mixture: {k} component{'s' if k != 1 else ''}, {model.covariance_type} covariance"
     )
 
 
@@ -458,8 +466,10 @@ def _draw_marginal(
             zorder=1,
         )
     grid = np.linspace(lo, hi, 512)
+    dfs = getattr(model.params, "df", None)  # family t: each component's marginal is a t
     parts = [
-        model.weights[j] * component_density(grid, means[j], sds[j] ** 2)
+        model.weights[j]
+        * component_density(grid, means[j], sds[j] ** 2, None if dfs is None else float(dfs[j]))
         for j in range(model.n_components)
     ]
     for j, part in enumerate(parts):

@@ -168,7 +168,10 @@ def test_schema_validates_fit_outputs_and_documents_every_field(tmp_path, fitted
     # ... and every documented top-level field is written by a selection fit, but for
     # sample_weight, which only a fit with frequency weights writes (emcli.fit's
     # sample_weight=; test_schema_validates_warm_start_and_weighted_fits).
-    assert set(json.loads(selected.read_text())) | {"sample_weight"} == set(spec["properties"])
+    # sample_weight: fits with --weights; df: family t (tests/test_t_family.py validates one)
+    assert set(json.loads(selected.read_text())) | {"sample_weight", "df"} == set(
+        spec["properties"]
+    )
     for key, prop in spec["properties"].items():
         assert prop.get("description"), key
 

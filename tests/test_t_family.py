@@ -433,3 +433,20 @@ def test_cli_refuses_bad_t_options(tmp_path, args, message):
     assert res.stderr.startswith(message)
     assert "Traceback" not in res.output
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_plotted_marginal_is_the_t_marginal(tmp_path):
+    from emcli.plot import component_density
+
+    grid = np.linspace(-30, 30, 2001)
+    ref = stats.t(df=3.5, loc=1.0, scale=2.0).pdf(grid)
+    np.testing.assert_allclose(component_density(grid, 1.0, 4.0, 3.5), ref, rtol=1e-12)
+    pytest.importorskip("matplotlib")
+    data = SAMPLE_DATA / "eustock_returns.csv"
+    params = tmp_path / "m.json"
+    assert run("fit", data, "-k", "1", "--family", "t", "-n", "1", "--params", params,
+               "-q").exit_code == 0  # fmt: skip
+    for kind in ("density", "clusters"):
+        res = run("plot", params, data, "--kind", kind, "-o", tmp_path / f"{kind}.png")
+        assert res.exit_code == 0, res.output
+        assert (tmp_path / f"{kind}.png").stat().st_size > 1000

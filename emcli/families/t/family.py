@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -80,7 +80,6 @@ class TStats:
     df_term: Array
     log_likelihood: float
     n_samples: float
-    _owned: bool = field(default=True, repr=False, compare=False)
 
     def __add__(self, other: TStats) -> TStats:
         return TStats(
@@ -381,6 +380,10 @@ class TFamily:
 
     def _log_t(self, x: Array, params: TParams) -> tuple[Array, NDArray[np.bool_]]:
         """log t(x_i | j) over the observed cells, shape (b, k); rows with none observed."""
+        lt, empty, _ = self._log_t_terms(x, params)
+        return lt, empty
+
+    def _log_t_terms(self, x: Array, params: TParams):
         t = terms(x, params)
         ratio, _ = _tables(params.df, params.n_features)
         nu = params.df[None, :]
@@ -388,7 +391,7 @@ class TFamily:
         lt -= 0.5 * (nu + t.n_obs[:, None]) * np.log1p(t.delta / nu)
         empty = t.n_obs == 0
         lt[empty] = 0.0
-        return lt, empty
+        return lt, empty, t
 
     def log_prob(self, x: Array, params: TParams) -> Array:
         x = np.asarray(x, dtype=np.float64)
@@ -407,19 +410,13 @@ class TFamily:
         log_w = log_weights(params.gauss)[None, :]
         for s in range(0, n, size):
             xb = x[s : s + size]
-            t = terms(xb, params)
-            ratio, _ = _tables(params.df, params.n_features)
-            nu = params.df[None, :]
-            lt = _log_norm(params, ratio, t.n_obs, t.half_log_det)
-            lt -= 0.5 * (nu + t.n_obs[:, None]) * np.log1p(t.delta / nu)
-            empty = t.n_obs == 0
-            lt[empty] = 0.0
+            lt, empty, t = self._log_t_terms(xb, params)
             lr, nm = normalise_log_prob(lt + log_w)
             nm[empty] = 0.0
             lab = np.argmax(lr, axis=1)
-            rows = np.arange(xb.shape[0])
+            nu, delta = params.df[lab], t.delta[np.arange(xb.shape[0]), lab]
             labels[s : s + size] = lab
-            u[s : s + size] = (params.df[lab] + t.n_obs) / (params.df[lab] + t.delta[rows, lab])
+            u[s : s + size] = (nu + t.n_obs) / (nu + delta)
             norm[s : s + size] = nm
         return labels, u, norm
 
