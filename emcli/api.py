@@ -57,6 +57,8 @@ def fit(
     alpha: float | None = None,
     types: Any = None,
     schema: Any = None,
+    df: float | None = None,
+    df_shared: bool = False,
 ) -> MixtureModel:
     """Fit a mixture by EM with several starts and keep the best.
 
@@ -69,7 +71,8 @@ def fit(
             (latent class analysis: every column categorical, text, boolean or integer
             codes), "bernoulli" (0/1 columns), "poisson" (counts) or "mixed" (numeric
             columns one Gaussian block, text and boolean columns categorical); these four
-            take a DataFrame with text columns as it is (docs/categorical.md).
+            take a DataFrame with text columns as it is (docs/categorical.md); "t" for
+            multivariate t components (heavy tails; docs/t.md).
         covariance_type: "full", "tied", "diag" or "spherical" (scikit-learn's meaning)
             or any of mclust's 14 models, any case (EII, VII, EEI, VEI, EVI, VVI, EEE, VEE,
             EVE, VVE, EEV, VEV, EVV, VVV; E and V for one column; full = VVV, tied = EEE,
@@ -117,6 +120,9 @@ def fit(
             (kinds: gaussian, categorical, poisson, bernoulli).
         schema: for rows already encoded (``emcli.data.encode``): the ``ColumnSpec`` of
             each column; ``x`` is then taken as floats as it is.
+        df: family "t" only: fix every component's degrees of freedom to this number > 0
+            (default: estimated per component, within ``emcli.families.t.DF_BOUNDS``).
+        df_shared: family "t" only: estimate one degrees of freedom for all components.
 
     Returns:
         The fitted model; ``model.notes`` and ``model.warnings`` hold messages for the user.
@@ -161,6 +167,8 @@ def fit(
         reorder=reorder,
         alpha=alpha,
         schema=schema,
+        df=df,
+        df_shared=df_shared,
     )
 
 
@@ -192,16 +200,31 @@ def make_family(
     alpha: float | None = None,
     schema: Any = None,
     columns: Sequence[str] = (),
+    options: dict[str, Any] | None = None,
 ) -> Any:
-    """The family object for a fit: the Gaussian family, or a product family over the
-    columns' kinds and levels (``schema``: ``emcli.data.encode.ColumnSpec`` list; for
-    bernoulli and poisson it may be left out)."""
+    """The family object for a fit: the Gaussian or t family (``options``: family settings
+    such as ``df``; those set, not None or False, must be among the family class's
+    ``options``), or a product family over the columns' kinds and levels (``schema``:
+    ``emcli.data.encode.ColumnSpec`` list; for bernoulli and poisson it may be left out)."""
+    from .families import FAMILIES, family_class
+
+    given = {key: v for key, v in (options or {}).items() if v is not None and v is not False}
+    allowed = getattr(family_class(name), "options", ())
+    for key in given:
+        if key not in allowed:
+            owners = [f for f in FAMILIES if key in getattr(family_class(f), "options", ())]
+            raise UsageError(
+                f"{{{key}}} is not a setting of {{family}} {name}"
+                + (f"; it is one of {{family}} {' or '.join(owners)}" if owners else "")
+            )
     if name not in ENCODED_FAMILIES:
         if alpha is not None:
             raise UsageError(
                 f"{{alpha}} is for the categorical, bernoulli and mixed families, not {name}"
             )
-        return get_family(name, covariance_type=covariance_type or "full", reg_covar=reg_covar)
+        return get_family(
+            name, covariance_type=covariance_type or "full", reg_covar=reg_covar, **given
+        )
     if schema is None:
         from .families.discrete import default_columns
 
@@ -399,6 +422,8 @@ def fit_engine(
     reorder: bool = True,
     alpha: float | None = None,
     schema: Any = None,
+    df: float | None = None,
+    df_shared: bool = False,
     **settings: Any,
 ) -> MixtureModel:
     """Fit from an engine (``emcli.engines``): the rows stay where the engine keeps them.
@@ -419,8 +444,8 @@ def fit_engine(
             and notes of ``fit``.
         n_components: number of mixture components k.
         columns: column names (default: ``engine.columns``, else x0, x1, ...).
-        family, covariance_type, init, reg_covar, missing, pca, reorder, alpha: as for
-            ``fit`` (``pca`` needs a ``MemoryEngine``).
+        family, covariance_type, init, reg_covar, missing, pca, reorder, alpha, df,
+            df_shared: as for ``fit`` (``pca`` needs a ``MemoryEngine``).
         schema: the columns' kinds and levels (``emcli.data.encode.ColumnSpec`` list) for
             the categorical and mixed families (default: ``engine.schema``).
         monitor: receives progress (see ``emcli.em.Monitor``).
@@ -443,7 +468,9 @@ def fit_engine(
         raise UsageError(str(exc)) from None
     em.validate()
     schema = schema if schema is not None else getattr(engine, "schema", None)
-    fam = make_family(family, kind, float(reg_covar), alpha, schema, names)
+    fam = make_family(
+        family, kind, float(reg_covar), alpha, schema, names, {"df": df, "df_shared": df_shared}
+    )
     if start_model is not None:
         _check_same_columns(start_model, fam)
     if missing not in MISSING_POLICIES:

@@ -165,6 +165,24 @@ class MixtureModel:
         """Log-density of each row under the mixture, shape (n_samples,)."""
         return self.log_resp_and_norm(x)[1]
 
+    def outlier_scores(self, x: Any) -> tuple[NDArray[np.intp], Array, Array]:
+        """(label, u, log-density) of each row, for a t mixture: the most likely component,
+        the row's expected weight u = (nu + d) / (nu + delta) under it (well below 1 for a
+        row the fit discounts as an outlier) and the row's log-density under the mixture.
+
+        Raises:
+            UsageError: the family has no such weight (it is the t family's).
+        """
+        scores = getattr(self.family, "outlier_scores", None)
+        if scores is None:
+            from .errors import UsageError
+
+            raise UsageError(
+                f"outlier scores (the expected weight u of each row) are a t mixture's; this "
+                f"model is of {{family}} {self.family_name}"
+            )
+        return scores(self._rows(x), self.params)
+
     def impute(self, x: Any) -> Array:
         """``x`` with each missing cell (NaN) replaced by its conditional expectation under the
         mixture, sum_j r_ij E[x_m | x_o, j]; observed cells unchanged."""

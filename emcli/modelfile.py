@@ -124,7 +124,13 @@ def _model(data: dict[str, Any], version: int, cls: type[MixtureModel]) -> Mixtu
         reg = settings.get("reg_covar", 1e-6)
         if not isinstance(reg, (int, float)) or isinstance(reg, bool) or not reg >= 0:
             raise ValueError("settings.reg_covar must be a number >= 0")
-        family = get_family(name, covariance_type=kind, reg_covar=float(reg))
+        # The family's own settings (family "t": df, df_shared) as the fit recorded them.
+        options = {
+            key: settings[key]
+            for key in getattr(family_cls, "options", ())
+            if settings.get(key) is not None
+        }
+        family = get_family(name, covariance_type=kind, reg_covar=float(reg), **options)
     params = family.params_from_dict(data, version)
     return cls(
         params=params,

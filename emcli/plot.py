@@ -94,7 +94,7 @@ def check_kind(model: GaussianMixtureModel, kind: str, has_data: bool) -> None:
         )
     if kind == "convergence" and not has_history(model):
         raise UsageError("the model file holds no iteration history for {kind} convergence")
-    if kind in ("clusters", "density") and model.family_name != "gaussian":
+    if kind in ("clusters", "density") and model.family_name not in ("gaussian", "t"):
         raise UsageError(
             f"{{kind}} {kind} draws Gaussian components; for a {model.family_name} model plot "
             "draws {kind} levels, convergence and selection"
@@ -147,11 +147,19 @@ def ellipse_geometry(cov: Array, radius: float) -> tuple[float, float, float]:
     return (2.0 * radius * math.sqrt(values[1]), 2.0 * radius * math.sqrt(values[0]), angle)
 
 
-def component_density(values: Array, mean: float, variance: float) -> Array:
-    """Normal density N(values; mean, variance)."""
+def component_density(
+    values: Array, mean: float, variance: float, df: float | None = None
+) -> Array:
+    """Normal density N(values; mean, variance); with ``df`` the Student-t density of that
+    location, squared scale and degrees of freedom (a t component's marginal)."""
     variance = max(float(variance), np.finfo(np.float64).tiny)
     z = (values - mean) ** 2 / variance
-    return np.exp(-0.5 * z) / math.sqrt(2.0 * math.pi * variance)
+    if df is None:
+        return np.exp(-0.5 * z) / math.sqrt(2.0 * math.pi * variance)
+    log_c = (
+        math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi * variance)
+    )
+    return np.exp(log_c - 0.5 * (df + 1) * np.log1p(z / df))
 
 
 # ---------------------------------------------------------------------------- figures
@@ -227,9 +235,9 @@ def _model_title(model: GaussianMixtureModel) -> str:
     k = model.n_components
     if model.family_name != "gaussian":
         return f"{model.family_name} mixture: {k} component{'s' if k != 1 else ''}"
+    kind = "Student-t" if model.family_name == "t" else "Gaussian"
     return (
-        f"Gaussian mixture: {k} component{'s' if k != 1 else ''}, "
-        f"{model.covariance_type} covariance"
+        f"{kind} mixture: {k} component{'s' if k != 1 else ''}, {model.covariance_type} covariance"
     )
 
 
@@ -473,8 +481,10 @@ def _draw_marginal(
             zorder=1,
         )
     grid = np.linspace(lo, hi, 512)
+    dfs = getattr(model.params, "df", None)  # family t: each component's marginal is a t
     parts = [
-        model.weights[j] * component_density(grid, means[j], sds[j] ** 2)
+        model.weights[j]
+        * component_density(grid, means[j], sds[j] ** 2, None if dfs is None else float(dfs[j]))
         for j in range(model.n_components)
     ]
     for j, part in enumerate(parts):

@@ -258,7 +258,7 @@ def test_defaults_in_docs_match_the_code() -> None:
         "--reg-covar": 1e-6,
         "--seed": 0,
         "--init-sample": 100_000,
-        "--init": "kmeans",
+        "--init": "auto",
         "--covariance": "full",
         "--criterion": "bic",
         "--missing": "em",

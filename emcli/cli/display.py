@@ -225,6 +225,8 @@ def print_summary(console, model) -> None:
         f"log-likelihood {model.log_likelihood:.6f}, BIC {model.bic:.4f}, AIC {model.aic:.4f}, "
         f"{model.n_iter} iterations, {state}"
     )
+    if model.family_name == "t":
+        console.print(t_line(list(model.params.df)))
     # As many columns as fit the terminal (about 24 characters per mean/sd pair).
     shown = model.columns[: max(1, min(6, (console.width - 22) // 24))]
     table = Table(box=box.ASCII if plain else box.SIMPLE_HEAD, show_edge=not plain)
@@ -242,6 +244,12 @@ def print_summary(console, model) -> None:
     console.print(table)
     if len(model.columns) > len(shown):
         console.print(f"({len(model.columns) - len(shown)} more column(s) in --params)")
+
+
+def t_line(df: list[Any]) -> str:
+    """The t family's line: what mean and sd are, and each component's degrees of freedom."""
+    values = ", ".join("-" if v is None else f"{float(v):.4g}" for v in df)
+    return f"Student-t components (mean: location, sd: of the scale matrix); df {values}"
 
 
 def print_selection(console, candidates, winner, criterion: str) -> None:
@@ -329,6 +337,8 @@ def print_description(s: dict[str, Any]) -> None:
             f"candidates, winner k={winner.get('components')} {winner.get('covariance')}"
             + (f", runner-up {margin:.3f} worse" if margin is not None else "")
         )
+    if s["family"] == "t":
+        out(t_line([c.get("df") for c in s["components"]]))
     if any("mean" not in comp or len(comp["mean"]) < len(s["columns"]) for comp in s["components"]):
         out(_component_table(s["components"], s["columns"], plain))
         for note in s["notes"]:

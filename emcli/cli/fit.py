@@ -162,7 +162,10 @@ def build_config(
     em.update(n_restarts=options["restarts"], missing=options["missing"])
     if options.get("pca") is not None:
         em["pca"] = options["pca"]
+    if options["df"] is not None or options["df_shared"]:  # family t's (api checks that)
+        em.update(df=options["df"], df_shared=options["df_shared"])
     paths = {name: options[name] for name in ("labels", "responsibilities", "imputed")}
+    paths["outlier_scores"] = options["outlier_scores"]
     paths.update(params=options["params_path"], selection=options["selection_path"])
     return FitConfig(
         source=reading,
@@ -244,6 +247,19 @@ def check_weights_column(source: Source) -> None:
 )
 @alpha_option
 @types_option
+@option(
+    "--df",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="NU",
+    help="--family t: fix every component's degrees of freedom to NU (e.g. 1e8: a Gaussian) "
+    "[default: estimated per component, in 0.5..1000].",
+)
+@option(
+    "--df-shared",
+    is_flag=True,
+    help="--family t: estimate one degrees of freedom shared by all components.",
+)
 @option(
     "--criterion",
     type=click.Choice(CRITERIA),
@@ -364,6 +380,12 @@ def check_weights_column(source: Source) -> None:
     "expectation under the fitted mixture (--engine memory).",
 )
 @option(
+    "--outlier-scores",
+    metavar="PATH",
+    help="--family t: write a CSV of cluster, u (the row's expected weight under its "
+    "component: small for rows the fit discounts) and log_density, one row per input row.",
+)
+@option(
     "--selection",
     "selection_path",
     metavar="PATH",
@@ -376,8 +398,10 @@ def fit(
 ) -> None:
     """Fit a mixture to INPUT (.csv, .tsv, .parquet, or - for CSV on stdin).
 
-    Gaussian by default; --family categorical, bernoulli, poisson or mixed fit tables
-    of text, boolean, count and numeric columns (latent class analysis for categorical).
+    Gaussian by default; --family t fits multivariate t components (heavy tails, robust
+    to outliers; --df, --df-shared, --outlier-scores); --family categorical, bernoulli,
+    poisson or mixed fit tables of text, boolean, count and numeric columns (latent class
+    analysis for categorical).
 
     EM runs from --restarts starts and keeps the best; components are numbered by
     decreasing weight.  With a range of -k or several --covariance types, every candidate is
@@ -394,6 +418,7 @@ def fit(
       emcli fit sample_data/faithful.csv            # k = 1..9, all 14 models, by BIC
       emcli fit today.csv -k 3 --init yesterday.json --params today.json
       emcli fit sample_data/penguins.csv -k 3 --family mixed --params penguins.json
+      emcli fit sample_data/eustock_returns.csv -k 1..3 --family t --outlier-scores u.csv
     """
     given = {name for name in ctx.params if ctx.get_parameter_source(name) not in DEFAULTS}
     run_fit(build_config(input, k_spec, covariance_spec, options, given))
@@ -505,6 +530,11 @@ def check_run(config: FitConfig, engine_name: str, paths: dict[str, str]) -> Non
             f"--imputed needs every row in memory; with --engine {engine_name} leave it out, "
             "or use --engine memory"
         )
+    if "outlier_scores" in paths and config.family != "t":
+        raise UsageError(
+            "--outlier-scores writes the expected weight u of each row under a t mixture; "
+            "add --family t"
+        )
     if config.warm_start and config.n_candidates > 1:
         raise UsageError(
             "--init MODEL.json starts one fit from that model; give one -k and one "
@@ -589,12 +619,22 @@ def run_selection(engine: Any, config: FitConfig, settings: dict[str, Any]):
             f"log-lik {'-' if ll is None else f'{ll:.4f}'}",
         )
 
+    kinds, skipped = list(config.kinds), list[str]()
+    if (config.family or "gaussian") in ("gaussian", "t"):
+        from ..families.gaussian.models import covariance_grid
+
+        width = settings.get("pca") or engine.x.shape[1]
+        try:
+            kinds, skipped = covariance_grid(kinds, engine.x.shape[0], width)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     with display:
         winner, candidates = select(
             engine.x,
             engine.columns,
             config.ks,
-            config.kinds,
+            kinds,
+            skipped=skipped,
             criterion=config.criterion,
             jobs=config.jobs,
             on_candidate=on_candidate,
@@ -622,7 +662,7 @@ def stage_outputs(
 ) -> None:
     """Every CSV/JSON output of the fit, written when ``outputs`` commits."""
     from ..data.writers import write_csv
-    from .outputs import add_row_outputs, add_text, write_selection
+    from .outputs import add_outlier_scores, add_row_outputs, add_text, write_selection
 
     add_row_outputs(outputs, paths, model, engine)
     if "imputed" in paths:  # the memory engine (check_run): every row is in engine.x
@@ -631,6 +671,8 @@ def stage_outputs(
         if hasattr(model.family, "decode"):  # level labels, not their codes
             columns = dict(zip(engine.columns, model.family.decode(filled).values(), strict=True))
         outputs.add(paths["imputed"], lambda handle: write_csv(handle, columns))
+    if "outlier_scores" in paths:
+        add_outlier_scores(outputs, paths["outlier_scores"], model, engine)
     if "params" in paths:
         add_text(outputs, paths["params"], model.to_json())
     if candidates is not None and "selection" in paths:

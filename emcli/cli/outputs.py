@@ -102,6 +102,19 @@ def add_row_outputs(outputs: OutputSet, paths: Mapping[str, str], model: Any, en
         outputs.add_group([paths[name] for name in wanted], writer)
 
 
+def add_outlier_scores(outputs: OutputSet, path: str, model: Any, engine: Any) -> None:
+    """Stage ``--outlier-scores``: cluster, u and log_density of every row, in row order
+    (``MixtureModel.outlier_scores``), one pass over ``engine.blocks()`` at commit time."""
+
+    def write(handle: IO[bytes]) -> None:
+        handle.write(csv_header(["cluster", "u", "log_density"]).encode())
+        for xb, _ in engine.blocks(model.n_components):
+            labels, u, log_density = model.outlier_scores(xb)
+            write_block(handle, [labels.astype(np.int64), u, log_density])
+
+    outputs.add(path, write)
+
+
 def add_text(outputs: OutputSet, path: str, text: str) -> None:
     def write(handle: IO[bytes]) -> None:
         handle.write(text.encode())

@@ -37,13 +37,6 @@ SKIP_REASON = (
 )
 
 
-def estimable(model: Any, n_rows: int, n_features: int) -> bool:
-    """Whether a covariance model can be estimated at all: with at least as many columns as
-    rows every non-diagonal covariance is singular (mclust fits only the diagonal and
-    spherical models then)."""
-    return n_features < n_rows or model.form in ("diag", "spherical")
-
-
 @dataclass
 class Candidate:
     """One row of the selection table."""
@@ -57,13 +50,10 @@ class Candidate:
 
     @property
     def model_name(self) -> str:
-        """mclust's name of the covariance model (``covariance`` keeps the user's)."""
-        from ..families.gaussian.models import covariance_model
-
-        try:
-            return covariance_model(self.covariance_type).mclust
-        except ValueError:
-            return self.covariance_type
+        """mclust's name of the covariance model (``covariance`` keeps the user's): the fitted
+        model's, else the name as given (``all`` gives mclust's names)."""
+        row = getattr(getattr(self.model, "params", None), "model", None)
+        return str(getattr(row, "mclust", self.covariance_type))
 
     @property
     def degenerate(self) -> bool:
@@ -182,10 +172,14 @@ def select(
     criterion: str = "bic",
     jobs: int | None = None,
     on_candidate: Callable[[int, int, Candidate], None] | None = None,
+    skipped: Sequence[str] = (),
     **options: Any,
 ) -> tuple[Candidate | None, list[Candidate]]:
     """Fit every candidate; return (winner or None, all candidates in grid order).
 
+    ``covariance_types`` are names of covariance models (``families.gaussian.models.
+    covariance_grid`` resolves ``all`` and finds the ``skipped`` ones, which d >= n cannot
+    estimate: they are rows of the table with their reason, not fitted).
     ``options`` are passed to ``emcli.fit`` (restarts, tolerance, seed, ...).  With
     ``jobs`` > 1 the candidates run in that many processes (one BLAS thread each).
     """
@@ -197,18 +191,10 @@ def select(
             f"every -k value is more components than the {x.shape[0]} data rows; "
             f"use at most -k {x.shape[0]}"
         )
-    from ..families.gaussian.models import covariance_model, resolve_covariances
-
     width = int(options.get("pca") or x.shape[1])  # the columns EM sees
-    try:
-        kinds = resolve_covariances(list(covariance_types), width)
-    except ValueError as exc:
-        from ..errors import UsageError
-
-        raise UsageError(str(exc)) from None
+    kinds = list(covariance_types)
     options = {"explore": True, **options}
     n_rows = x.shape[0]
-    skipped = [kind for kind in kinds if not estimable(covariance_model(kind), n_rows, width)]
     grid = [(k, kind) for kind in kinds for k in components if kind not in skipped]
     jobs = max(1, min(jobs or os.cpu_count() or 1, max(1, len(grid))))
     done: list[Candidate | None] = [None] * len(grid)

@@ -16,6 +16,7 @@ _REGISTRY: dict[str, str] = {
     "bernoulli": "emcli.families.discrete.family:BernoulliFamily",
     "poisson": "emcli.families.discrete.family:PoissonFamily",
     "mixed": "emcli.families.discrete.family:MixedFamily",
+    "t": "emcli.families.t.family:TFamily",
 }
 FAMILIES: tuple[str, ...] = tuple(_REGISTRY)
 

@@ -460,6 +460,21 @@ def resolve_covariances(names: list[str], n_features: int) -> list[str]:
     return names
 
 
+def estimable(model: CovarianceModel, n_rows: int, n_features: int) -> bool:
+    """Whether a covariance model can be estimated at all: with at least as many columns as
+    rows every non-diagonal covariance is singular (mclust fits only the diagonal and
+    spherical models then)."""
+    return n_features < n_rows or model.form in ("diag", "spherical")
+
+
+def covariance_grid(names: list[str], n_rows: int, n_features: int) -> tuple[list[str], list[str]]:
+    """(the models of a selection, those of them that d >= n cannot estimate) for ``names``
+    (``all`` resolved by ``resolve_covariances``; ValueError as it)."""
+    kinds = resolve_covariances(names, n_features)
+    skipped = [k for k in kinds if not estimable(covariance_model(k), n_rows, n_features)]
+    return kinds, skipped
+
+
 # ---------------------------------------------------------------------------- shapes
 def native_shape(form: str, k: int, d: int) -> tuple[int, ...]:
     """Shape of the stored covariances of a model of this form."""
