@@ -76,6 +76,12 @@ MCLUST_MODELS = (
     "EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE",
     "VEE", "EVE", "VVE", "EEV", "VEV", "EVV", "VVV",
 )  # fmt: skip
+# mclust's me*() return codes of a cell it reports as NA
+MCLUST_CODES = {
+    -1: "singular covariance",
+    -2: "a z column sum fell below threshold",
+    -3: "a mixing proportion fell below threshold",
+}
 SKLEARN_NAMES = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"}
 SHARED_NOTE = (
     "The machine (2 cores) was shared with several other engineers' jobs during the run: "
@@ -271,11 +277,18 @@ def run_emcli_api(
     from emcli.em.selection import select
 
     x = emcli.read_table(str(data))
-    t0 = time.perf_counter()
+
+    def cpu() -> float:
+        own, kids = (
+            resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        )
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    c0, t0 = cpu(), time.perf_counter()
     ks = list(range(1, gmax + 1))
     winner, _ = select(x.x, x.columns, ks, kinds, jobs=jobs, **options)
-    wall = time.perf_counter() - t0
-    return {"wall_s": wall, "winner": None if winner is None else winner.row()}
+    wall, used = time.perf_counter() - t0, cpu() - c0
+    return {"wall_s": wall, "cpu_s": used, "winner": None if winner is None else winner.row()}
 
 
 # ---------------------------------------------------------------------------- comparison
@@ -369,8 +382,8 @@ def text_report(result: dict[str, Any]) -> str:
     ]
     head = (
         f"{'data':9s} {'n':>5s} {'d':>2s} | {'wall':>7s} {'cpu':>6s} | {'in R':>6s} "
-        f"{'cpu':>5s} {'+start':>6s} | {'in R':>5s} {'cpu':>5s} | {'wall':>6s} {'cpu':>6s} "
-        f"{'wall':>6s} {'cpu':>6s} | {'>=':>3s} {'<':>3s} {'ref':>3s} {'NA':>3s} | "
+        f"{'cpu':>5s} {'+start':>6s} | {'in R':>5s} {'cpu':>5s} | {'wall':>7s} {'cpu':>7s} "
+        f"{'wall':>7s} {'cpu':>7s} | {'>=':>3s} {'<':>3s} {'ref':>3s} {'NA':>3s} | "
         "choice: emcli / mclust"
     )
     lines += [
@@ -380,7 +393,7 @@ def text_report(result: dict[str, Any]) -> str:
         "emcli / mclust, against all 14 models and against the same models.  Cells: >= at "
         "least mclust's, < below, ref refused by emcli, NA none in mclust.",
         f"{'':18s} | {'emcli':^14s} | {'mclust, 14 models':^19s} | {'same models':^11s} | "
-        f"{'ratio, 14 models':^13s} {'same models':^13s} |",
+        f"{'ratio, 14 models':^15s} {'same models':^15s} |",
         head,
         "-" * len(head),
     ]
@@ -400,10 +413,10 @@ def text_report(result: dict[str, Any]) -> str:
                 f"{e['cpu_s']:6.2f} | {m['time_in_r_s']:6.2f} {m['cpu_in_r_s']:5.2f} "
                 f"{m['wall_since_r_start_s']:6.2f} | {fmt(m['subset_time_in_r_s']):>5s} "
                 f"{fmt(m['subset_cpu_in_r_s']):>5s} | "
-                f"{ratio(e['wall_s'], m['time_in_r_s']):>6s} "
-                f"{ratio(e['cpu_s'], m['cpu_in_r_s']):>6s} "
-                f"{ratio(e['wall_s'], m['subset_time_in_r_s']):>6s} "
-                f"{ratio(e['cpu_s'], m['subset_cpu_in_r_s']):>6s} | {c['at_least']:3d} "
+                f"{ratio(e['wall_s'], m['time_in_r_s']):>7s} "
+                f"{ratio(e['cpu_s'], m['cpu_in_r_s']):>7s} "
+                f"{ratio(e['wall_s'], m['subset_time_in_r_s']):>7s} "
+                f"{ratio(e['cpu_s'], m['subset_cpu_in_r_s']):>7s} | {c['at_least']:3d} "
                 f"{len(c['below']):3d} {len(c['refused']):3d} {len(c['mclust_na']):3d} | {ch}"
             )
         else:
@@ -424,7 +437,11 @@ def text_report(result: dict[str, Any]) -> str:
         if "command" in e:
             lines.append(f"  {e['command']}")
         if "api" in ds:
-            lines.append(f"  in-process emcli.em.selection.select: {ds['api']['wall_s']:.2f} s")
+            api = ds["api"]
+            lines.append(
+                f"  in-process emcli.em.selection.select: {api['wall_s']:.2f} s wall, "
+                f"{fmt(api.get('cpu_s'))} s CPU (workers included)"
+            )
         if not c:
             continue
         lines.append(
@@ -460,8 +477,9 @@ def text_report(result: dict[str, Any]) -> str:
                 f"mclust has {x['mclust']:.3f}"
             )
         for x in c["mclust_na"]:
+            why = MCLUST_CODES.get(x["mclust_code"], f"code {x['mclust_code']}")
             lines.append(
-                f"  mclust NA (code {x['mclust_code']}): {x['model']},{x['G']}; emcli "
+                f"  mclust NA ({why}): {x['model']},{x['G']}; emcli "
                 f"{x['status']} {fmt(x['emcli'], '.3f')}"
             )
         for x in c["npar_mismatch"]:
@@ -507,6 +525,18 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
+def from_json(result: dict[str, Any]) -> dict[str, Any]:
+    """A saved result with its cells keyed by (model, G) again."""
+    for ds in result["datasets"]:
+        for side in ("emcli", "mclust"):
+            if "cells" in (ds.get(side) or {}):
+                ds[side]["cells"] = {
+                    (key.split(",")[0], int(key.split(",")[1])): cell
+                    for key, cell in ds[side]["cells"].items()
+                }
+    return result
+
+
 # ---------------------------------------------------------------------------- main
 def export_sample_data(name: str, workdir: Path) -> Path:
     """The numeric columns of a sample_data/ file (without R)."""
@@ -542,7 +572,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--no-mclust", action="store_true", help="skip R mclust")
     ap.add_argument("--out", type=Path, default=OUT_DIR, help="results directory")
+    ap.add_argument(
+        "--render", type=Path, metavar="JSON", help="print the text report of a saved result"
+    )
     args = ap.parse_args(argv)
+    if args.render:
+        print(text_report(from_json(json.loads(args.render.read_text()))), end="")
+        return 0
 
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     if args.quick and args.datasets == ap.get_default("datasets"):

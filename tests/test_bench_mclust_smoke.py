@@ -20,13 +20,17 @@ def load_bench():
 def test_quick_run_without_r(tmp_path: Path, capsys) -> None:
     bench = load_bench()
     missing = str(tmp_path / "no-such-Rscript")
-    assert bench.main(["--quick", "--rscript", missing, "--out", str(tmp_path)]) == 0
+    argv = ["--quick", "--api", "--rscript", missing, "--out", str(tmp_path)]
+    assert bench.main(argv) == 0
     out = capsys.readouterr().out
     assert "R not found" in out and "skipping mclust" in out
     assert "sample_data/ only" in out
     (result,) = tmp_path.glob("mclust-quick-*.json")
     data = json.loads(result.read_text())
-    assert (tmp_path / result.name.replace(".json", ".txt")).exists()
+    # --render prints the saved text report again from the JSON.
+    text = (tmp_path / result.name.replace(".json", ".txt")).read_text()
+    assert bench.main(["--render", str(result)]) == 0
+    assert capsys.readouterr().out == text
     assert "shared" in data["machine"] and data["machine"]["loadavg_end"]
     (ds,) = data["datasets"]
     assert ds["name"] == "faithful" and "mclust" not in ds and "comparison" not in ds
@@ -40,6 +44,10 @@ def test_quick_run_without_r(tmp_path: Path, capsys) -> None:
     chosen = emcli["chosen"]
     cell = cells[f"{chosen['model']},{chosen['G']}"]
     assert cell["status"] == "ok" and abs(cell["loglik"] - chosen["loglik"]) < 1e-9
+    # The in-process selection (same settings and seed) picks the same model.
+    api = ds["api"]["winner"]
+    assert (api["components"], api["log_likelihood"]) == (chosen["G"], chosen["loglik"])
+    assert bench.model_name(api) == chosen["model"]
     # G = 1 of the full-covariance model is one Gaussian: the closed-form log-likelihood.
     import numpy as np
 
