@@ -173,6 +173,9 @@ def segment(
     """
     from . import api
 
+    warm = not (isinstance(init, str) and init in ("kmeans", "kmeans++", "random"))
+    if warm:
+        init, features = _warm_start(init, features, xy)
     space = choose_features(picture, features)
     rows = pixel_rows(picture, space, xy)
     ks = [n_components] if isinstance(n_components, (int, np.integer)) else list(n_components)
@@ -182,7 +185,6 @@ def segment(
     if sample < 1:
         raise UsageError("{sample} must be at least 1")
     common = {**settings, "seed": seed}
-    warm = not (isinstance(init, str) and init in ("kmeans", "kmeans++", "random"))
     notes: list[str] = []
     fit_rows = rows
     if not warm and rows.x.shape[0] > sample:
@@ -237,6 +239,23 @@ def segment(
     model.notes.extend(Message(n) for n in notes)
     labels = _labels(model, rows, picture)
     return Segmentation(model, labels, palette(model), candidates, winner, picture.notes)
+
+
+def _warm_start(init: Any, features: str | None, xy: float) -> tuple[Any, str]:
+    """The model to start from, and the features: those it was fitted on (a model from
+    ``segment``), which ``features`` and ``xy`` must match."""
+    from .model import MixtureModel
+
+    model = init if isinstance(init, MixtureModel) else MixtureModel.load(init)
+    space, model_xy = image_settings(model)
+    if features is not None and features != space:
+        raise UsageError(
+            f"the {{init}} model was fitted on {{features}} {space}, not {features}; leave "
+            f"{{features}} out or give {space}"
+        )
+    if float(xy) != model_xy:
+        raise UsageError(f"the {{init}} model was fitted with {{xy}} {model_xy:g}; give that")
+    return model, space
 
 
 def _kinds(covariance_type: str | Sequence[str] | None) -> list[str]:

@@ -132,9 +132,9 @@ def test_outputs_sizes_and_colours(tmp_path: Path) -> None:
         region_true = np.bincount(truth[labels == j]).argmax()
         painted = segmented[labels == j][0].astype(float)
         assert np.abs(painted - COLOURS[region_true]).max() < 6, (j, painted)
-    # overlay: the original, with red only on boundaries between regions
+    # overlay: the original, with yellow only on boundaries between regions
     edge = pictures.boundaries(labels.astype(np.intp))
-    assert (overlay[edge] == [255, 0, 0]).all()
+    assert (overlay[edge] == [255, 255, 0]).all()
     np.testing.assert_array_equal(overlay[~edge], rgb[~edge])
     assert 0.02 < edge.mean() < 0.2
 
@@ -513,3 +513,16 @@ def test_help_does_not_import_pillow() -> None:
     code = "import sys; from emcli.cli import cli; print('PIL' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_init_model_must_match_the_features(tmp_path: Path) -> None:
+    Image.fromarray(noisy_rgb(regions())).save(tmp_path / "a.png")
+    args = ["-k", 2, "--features", "rgb", "--params", tmp_path / "m.json"]
+    assert run("segment", tmp_path / "a.png", *args).exit_code == 0
+    init = ["--init", tmp_path / "m.json", "--labels", tmp_path / "l.png"]
+    result = run("segment", tmp_path / "a.png", "-k", 2, "--features", "lab", *init)
+    assert result.exit_code == 2
+    assert "fitted on --features rgb, not lab" in result.stderr
+    assert not (tmp_path / "l.png").exists()
+    # without --features, the model's are used
+    assert run("segment", tmp_path / "a.png", "-k", 2, *init).exit_code == 0

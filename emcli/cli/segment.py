@@ -191,10 +191,10 @@ DEFAULTS = (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP, None)
 )
 @option(
     "--boundary-colour",
-    default="red",
+    default="yellow",
     show_default=True,
     metavar="COLOUR",
-    help="Colour of the boundaries in the overlay: a name or #rrggbb.",
+    help="Colour of the boundaries in the overlay: a name (yellow, red, white) or #rrggbb.",
 )
 @display_options
 @click.pass_context
