@@ -188,7 +188,10 @@ def segment(
     notes: list[str] = []
     fit_rows = rows
     if not warm and rows.x.shape[0] > sample:
-        fit_rows = _sampled(picture, rows, space, xy, sample, seed)
+        fit_rows = _sampled(rows, sample, seed)
+        if fit_rows.x.shape[0] < max(ks):  # too few colours in the sample: fit them all
+            fit_rows = rows
+    if fit_rows is not rows:
         notes.append(
             f"the starts ran on a sample of {sample} of the {rows.n_pixels} pixels "
             "({sample}); the best was then fitted on every pixel"
@@ -266,9 +269,7 @@ def _kinds(covariance_type: str | Sequence[str] | None) -> list[str]:
     return list(covariance_type)
 
 
-def _sampled(
-    picture: Picture, rows: PixelRows, space: str, xy: float, sample: int, seed: int
-) -> PixelRows:
+def _sampled(rows: PixelRows, sample: int, seed: int) -> PixelRows:
     """The rows of a uniform sample of ``sample`` opaque pixels (distinct colours and counts
     again when ``xy`` is 0)."""
     rng = np.random.default_rng([seed, 0x5E6])
