@@ -526,3 +526,16 @@ def test_init_model_must_match_the_features(tmp_path: Path) -> None:
     assert not (tmp_path / "l.png").exists()
     # without --features, the model's are used
     assert run("segment", tmp_path / "a.png", "-k", 2, *init).exit_code == 0
+
+
+@pytest.mark.parametrize("n", [5000, 1_200_000])  # sorted, and the histogram of 24-bit codes
+def test_distinct_colours_and_counts(n: int) -> None:
+    from emcli.segment import _decode, _distinct_colours
+
+    raw = np.random.default_rng(5).integers(0, 256, (n, 3)).astype(np.uint8)
+    raw[: n // 2] = raw[n // 2 : 2 * (n // 2)]  # repeated colours
+    distinct, row_of, counts = _distinct_colours(raw, 8)
+    colours, inverse, expected = np.unique(raw, axis=0, return_inverse=True, return_counts=True)
+    np.testing.assert_array_equal(_decode(distinct, 3, 8), colours)
+    np.testing.assert_array_equal(row_of, inverse.ravel())
+    np.testing.assert_array_equal(counts, expected)
