@@ -71,8 +71,7 @@ DEFAULTS = (ParameterSource.DEFAULT, ParameterSource.DEFAULT_MAP, None)
     default="full",
     show_default=True,
     metavar="TYPE",
-    help="Covariance model: full, tied, diag, spherical (or mclust's names), a comma list, "
-    "or 'all'.",
+    help="Covariance model: full, tied, diag, spherical, a comma list, or 'all'.",
 )
 @option(
     "--criterion",
