@@ -61,7 +61,21 @@ def _commands(model: Path, out: Path) -> dict[str, list[object]]:
         "sample": ["sample", model, "-n", "5", "--output", out / "sample.csv"],
         "describe": ["describe", model],
         "plot": ["plot", model, "-o", out / "plot.png"],
+        "segment": ["segment", _image(out), "-k", "2", *FAST, "--labels", out / "labels.png"],
     }
+
+
+def _image(out: Path) -> Path:
+    """A small two-colour PNG for ``segment`` (when Pillow is there)."""
+    path = out / "in.png"
+    try:
+        from PIL import Image
+    except ImportError:
+        return path
+    pixels = np.random.default_rng(0).normal(60, 5, (20, 30, 3))
+    pixels[:, 15:] += 120
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path)
+    return path
 
 
 def test_every_command_is_in_the_display_table(model_file, tmp_path) -> None:
@@ -74,6 +88,8 @@ def test_quiet_is_accepted_by_every_command_and_leaves_stderr_empty(
 ) -> None:
     if command == "plot":
         pytest.importorskip("matplotlib")
+    if command == "segment":
+        pytest.importorskip("PIL")
     args = _commands(model_file, tmp_path)[command]
     for flag in ("-q", "--quiet"):
         result = run(*args, flag)
@@ -87,6 +103,8 @@ def test_verbose_is_accepted_by_every_command_and_never_reaches_stdout(
 ) -> None:
     if command == "plot":
         pytest.importorskip("matplotlib")
+    if command == "segment":
+        pytest.importorskip("PIL")
     args = _commands(model_file, tmp_path)[command]
     plain, verbose = run(*args), run(*args, "-v")
     assert verbose.exit_code == 0, verbose.stderr

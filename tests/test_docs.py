@@ -92,7 +92,7 @@ def shell_lines(text: str) -> list[str]:
 
 # ---------------------------------------------------------------------------- the commands
 def test_the_commands_are_the_documented_ones() -> None:
-    assert COMMANDS == ["describe", "fit", "plot", "predict", "sample", "score"]
+    assert COMMANDS == ["describe", "fit", "plot", "predict", "sample", "score", "segment"]
 
 
 @pytest.mark.parametrize("name", COMMANDS)
@@ -236,7 +236,7 @@ def test_install_hints_name_the_distribution() -> None:
     """`emcli` on PyPI is another project: every hint names this distribution."""
     name = PYPROJECT["project"]["name"]
     assert name != "emcli"
-    assert PYPROJECT["project"]["optional-dependencies"]["all"] == [f"{name}[dask,plot]"]
+    assert PYPROJECT["project"]["optional-dependencies"]["all"] == [f"{name}[dask,plot,image]"]
     sources = [*MARKDOWN, ROOT / "man" / "emcli.1", *sorted((ROOT / "emcli").rglob("*.py"))]
     for path in sources:
         text = path.read_text(encoding="utf-8").replace("\\-", "-").replace("\\(dq", '"')

@@ -9,6 +9,7 @@ rich are imported.
     fit.py      emcli fit: one pipeline for every engine
     apply.py    emcli predict, score, sample, describe
     plot.py     emcli plot
+    segment.py  emcli segment (images)
     outputs.py  destinations, row outputs by blocks, Parquet parts, the selection table
     display.py  progress, notes and summaries (rich)
 
@@ -16,7 +17,7 @@ Only click is imported at start-up (``emcli --help`` stays fast); numpy, pyarrow
 inside the commands.
 """
 
-from . import apply, fit, plot  # noqa: F401  (each registers its commands on ``cli``)
+from . import apply, fit, plot, segment  # noqa: F401  (each registers its commands on ``cli``)
 from .app import cli, main
 
 __all__ = ["cli", "main"]

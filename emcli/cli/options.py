@@ -82,6 +82,11 @@ FLAGS: dict[str, str] = {
     "height": "--height",
     "size": "--size",
     "dpi": "--dpi",
+    # segment
+    "features": "--features",
+    "xy": "--xy",
+    "sample": "--sample",
+    "boundary_colour": "--boundary-colour",
 }
 
 
