@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .data.checks import check_fittable, check_n_components
+from .data.checks import ColumnSummary, check_fittable, check_n_components
 from .em.driver import EMSettings, FitOutcome, fit_em
 from .em.monitor import Monitor
 from .engines.memory import MemoryEngine
 from .errors import DataError, Message, ModelFileError, UsageError, render
 from .families import get_family
-from .families.gaussian.missing import MISSING_POLICIES, observed_var
+from .families.gaussian.missing import MISSING_POLICIES
 from .model import MixtureModel
 
 Array = NDArray[np.float64]
@@ -136,17 +136,17 @@ def check_weights(sample_weight: Any, n: int) -> Array | None:
 
 
 def apply_missing_policy(
-    x: Array, policy: str
+    x: Array, policy: str, summary: ColumnSummary | None = None
 ) -> tuple[NDArray[np.bool_] | None, dict[str, Any], list[str]]:
     """The rows to fit under ``policy`` (a mask, None for all), the model file's "missing"
-    record, and notes."""
-    gaps = np.isnan(x)
-    rows = gaps.any(axis=1)
+    record, and notes (the counts from ``summary``, the data checks' summary of ``x``, when
+    given)."""
+    s = summary if summary is not None else ColumnSummary.of_block(x)
     record, notes = missing_record(
-        policy, x.shape[0], int(gaps.sum()), int(rows.sum()), int(gaps.all(axis=1).sum())
+        policy, x.shape[0], s.n_missing, s.rows_with_gaps, s.rows_all_missing
     )
-    if policy == "drop" and rows.any():
-        return np.asarray(~rows), record, notes
+    if policy == "drop" and s.rows_with_gaps:
+        return np.asarray(~np.isnan(x).any(axis=1)), record, notes
     return None, record, notes
 
 
@@ -395,17 +395,20 @@ def _prepare_rows(engine: Any, names: list[str], k: int, missing: str, dtype: st
     """Run the data checks; apply the missing-value policy.  Returns (engine, missing
     record, notes, column variances)."""
     if isinstance(engine, MemoryEngine):
-        check_fittable(engine.x, names, k, missing=missing, weights=engine.weights)
-        keep, record, notes = apply_missing_policy(engine.x, missing)
+        # One pass of the data checks in bounded chunks gives the missing counts and the
+        # column variances too (no data-sized temporaries).
+        x64 = engine.x.astype(np.float64, copy=False)
+        summary = check_fittable(x64, names, k, missing, engine.weights, moments=True)
+        keep, record, notes = apply_missing_policy(x64, missing, summary)
         if keep is not None:
             w = None if engine.weights is None else engine.weights[keep]
             engine = MemoryEngine(engine.x[keep], weights=w, dtype=dtype)
-            check_fittable(engine.x, names, k, missing=missing, weights=w)
+            summary = check_fittable(engine.x, names, k, missing, w, moments=True)
         elif dtype == "float32" and engine.x.dtype != np.float32:
             # EM on a single-precision copy; the caller's engine keeps its float64 rows
             # (for labels and responsibilities).
             engine = MemoryEngine(engine.x, weights=engine.weights, dtype=dtype)
-        return engine, record, notes, observed_var(engine.x.astype(np.float64, copy=False))
+        return engine, record, notes, summary.variances()
     if hasattr(engine, "summary"):  # the stream and dask engines (engines.scanned)
         engine.check(k, missing)
         s = engine.summary
