@@ -320,7 +320,7 @@ def check_weights_column(source: Source) -> None:
 @display_options
 @click.pass_context
 def fit(ctx: click.Context, input: str, k_spec: str, covariance_spec: str, **options: Any) -> None:
-    """Fit a Gaussian mixture to INPUT (.csv, .tsv, .parquet, or - for CSV on stdin).
+    """Fit a Gaussian mixture to INPUT (.csv, .tsv, .parquet, or - for stdin).
 
     EM runs from --restarts starts and keeps the best; components are numbered by
     decreasing weight.  With a range of -k or several --covariance types, every candidate is
