@@ -258,15 +258,25 @@ def read_table(
     if kind != "parquet":
         with _csv_source(source) as path:
             table = _csv_rows(source, path, kind, columns, delimiter, weights)
+            _release_arrow_memory()
             if table is None:  # not plain numbers, or a parse error: the whole-table path
                 whole = _whole_arrow(source, kind, path, delimiter)
                 table = _table_of(source, whole, columns, weights)
             return table
     with _parquet_source(source) as handle:
         table = _parquet_rows(source, handle, columns, weights)
+        _release_arrow_memory()
         if table is None:  # no rows, or a column that is not numbers: the whole-table path
             table = _table_of(source, _whole_arrow(source, kind, handle, None), columns, weights)
         return table
+
+
+def _release_arrow_memory() -> None:
+    """Give the memory pyarrow's pool keeps for reuse back to the system (the decoded
+    pieces are gone once they are in the array; EM needs that memory, pyarrow does not)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def _table_of(source: str, table: Any, columns: Sequence[str] | None, weights: str | None) -> Table:
