@@ -324,7 +324,9 @@ def test_stream_peak_memory_bounded(tmp_path, fmt):
         return int(out.stdout.strip()) / 1000
 
     baseline = peak_mb(f"small.{fmt}", "stream")
-    assert peak_mb(f"big.{fmt}", "memory") - baseline > data_mb
+    # The control: loading the extra rows shows (the memory engine holds about the data
+    # beyond its fixed cost since issue 20, so it is compared with itself on the small file).
+    assert peak_mb(f"big.{fmt}", "memory") - peak_mb(f"small.{fmt}", "memory") > 0.75 * data_mb
     assert peak_mb(f"big.{fmt}", "stream") - baseline < data_mb / 6
 
 
