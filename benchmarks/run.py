@@ -27,6 +27,7 @@ reported, with the load average printed beside them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -118,24 +119,49 @@ def time_emcli(
     _, _, _, _, history = run_em(
         engine, family, params, iters, 0.0, lambda it, ll, delta: stamps.append(time.perf_counter())
     )
-    times = np.diff([t0, *stamps])[1:].tolist()  # E-step + M-step of each iteration
+    # M-step + E-step of each iteration: stamps after every E-step, the first interval (the
+    # cold first E-step alone: buffers, BLAS warm-up) dropped, as in time_sklearn.
+    times = np.diff([t0, *stamps])[1:].tolist()
     return times, history
+
+
+@contextlib.contextmanager
+def single_thread():
+    """One thread on both sides: BLAS (threadpoolctl) and emcli's own (EMCLI_THREADS)."""
+    from threadpoolctl import threadpool_limits
+
+    before = os.environ.get("EMCLI_THREADS")
+    os.environ["EMCLI_THREADS"] = "1"
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        if before is None:
+            del os.environ["EMCLI_THREADS"]
+        else:
+            os.environ["EMCLI_THREADS"] = before
 
 
 def time_sklearn(
     x: np.ndarray, params: GaussianParams, iters: int
 ) -> tuple[list[float], list[float]]:
+    """As ``time_emcli``, with scikit-learn's own steps: ``iters`` M-steps and ``iters + 1``
+    E-steps (the log-likelihood of the start and after each M-step), a time stamp after
+    every E-step, the first interval (the cold first E-step alone) dropped on both sides."""
     gm = sklearn_model(params)
-    times, lls = [], []
+    lls = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        log_prob_norm, log_resp = gm._e_step(x)
+        stamps = [time.perf_counter()]
+        lls.append(float(log_prob_norm) * x.shape[0])
         for _ in range(iters):
-            t = time.perf_counter()
-            log_prob_norm, log_resp = gm._e_step(x)
             gm._m_step(x, log_resp)
-            times.append(time.perf_counter() - t)
+            log_prob_norm, log_resp = gm._e_step(x)
+            stamps.append(time.perf_counter())
             lls.append(float(log_prob_norm) * x.shape[0])
-    return times, lls
+    return np.diff([t0, *stamps])[1:].tolist(), lls
 
 
 def peak_child(side: str, n: int, d: int, k: int, kind: str, iters: int) -> dict:
@@ -238,10 +264,28 @@ def bandwidth(nbytes: int, repeat: int = 5) -> float:
     return best
 
 
-def em_flops(n: int, d: int, k: int) -> float:
+def em_flops(n: int, d: int, k: int, fill: float = 1.0) -> float:
     """Flops of one iteration's matrix products in the standard form: per row and
-    component, (x - m_j) P_j (2 d^2), r (x - m_j)(x - m_j)^T (2 d^2) and r x (2 d)."""
-    return float(n) * k * (4.0 * d * d + 2.0 * d)
+    component, (x - m_j) P_j (2 d^2), r x (2 d) and the update r (x - m_j)(x - m_j)^T,
+    counted as d^2 (it is symmetric: d (d + 1) / 2 multiply-adds) for the share ``fill`` of
+    (row, component) pairs that take part in it (1: dense; less: the sparse moments)."""
+    return float(n) * k * (2.0 * d * d + 2.0 * d + fill * d * d)
+
+
+def sparse_fill(x: np.ndarray, params: GaussianParams, block: int) -> float:
+    """The share of (row, component) pairs kept in the second moments by the kernels'
+    sparse rule (``kernels.SPARSE_RATIO`` of the component's largest in the block; blocks of
+    ``block`` rows), at the responsibilities of ``params``; 1 where a block keeps at least
+    ``kernels.SPARSE_FILL`` of them (it then runs dense)."""
+    gm = sklearn_model(params)
+    kept = 0.0
+    for start in range(0, x.shape[0], block):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = np.exp(gm._estimate_log_prob_resp(x[start : start + block])[1])
+        keep = np.count_nonzero(r > kernels.SPARSE_RATIO * r.max(axis=0, keepdims=True))
+        kept += r.size if keep >= kernels.SPARSE_FILL * r.size else keep
+    return kept / (x.shape[0] * params.n_components)
 
 
 # ---------------------------------------------------------------------------- end to end
@@ -418,20 +462,137 @@ def startup(repeat: int) -> dict:
 
 
 # ---------------------------------------------------------------------------- main
+THREAD_VARIABLES = (
+    "EMCLI_THREADS",
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_CORETYPE",
+)
+
+
+def git_revision() -> dict:
+    """The commit measured, and whether the work tree had changes beside it."""
+
+    def git(*args: str) -> str:
+        try:
+            out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        except OSError:
+            return ""
+        return out.stdout.strip() if out.returncode == 0 else ""
+
+    return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
+
+
 def machine_info() -> dict:
     from threadpoolctl import threadpool_info
+
+    from emcli import parallel
 
     return {
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "machine": platform.machine(),
+        "processor": _cpu_model(),
         "cpus": os.cpu_count(),
+        # BLAS and its kernel ("architecture": the core OpenBLAS chose, e.g. Haswell).
         "blas": [
-            {k: i.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+            {
+                k: i.get(k)
+                for k in (
+                    "internal_api",
+                    "version",
+                    "architecture",
+                    "threading_layer",
+                    "num_threads",
+                )
+            }
             for i in threadpool_info()
         ],
+        # Thread settings; both sides run in this process (or its children) under the same
+        # ones, OPENBLAS_CORETYPE included.
+        "threads": {
+            "emcli": parallel.threads(),
+            **{name: os.environ.get(name) for name in THREAD_VARIABLES},
+        },
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "git": git_revision(),
         "loadavg_start": os.getloadavg(),
     }
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+# ---------------------------------------------------------------------------- the docs block
+DOCS = (ROOT / "README.md", ROOT / "docs" / "speed.md")
+LATEST = ROOT / "benchmarks" / "results" / "latest.json"
+BEGIN = "<!-- benchmarks/run.py: begin (written from benchmarks/results/latest.json) -->"
+END = "<!-- benchmarks/run.py: end -->"
+
+
+def docs_block(results: dict) -> str:
+    """The figures of a run as the markdown the README and docs/speed.md show."""
+    m = results["machine"]
+    blas = ", ".join(
+        f"{b['internal_api']} {b['version']} ({b['architecture']})"
+        for b in m["blas"]
+        if b["internal_api"] != "openmp"
+    )
+    rev = (m["git"]["commit"] or "unknown")[:10] + (" + changes" if m["git"]["dirty"] else "")
+    lines = [
+        BEGIN,
+        "",
+        f"`python benchmarks/run.py {' '.join(results['argv'])}`".replace(" `", "`"),
+        f"at {rev}, {m['cpus']} cpus ({m['processor']}), BLAS {blas}, "
+        f"OPENBLAS_CORETYPE {m['OPENBLAS_CORETYPE'] or 'not set'}; load average "
+        f"{m['loadavg_start'][0]:.1f} at the start, {m['loadavg_end'][0]:.1f} at the end"
+        + (" (the machine was shared with other work)" if results.get("shared") else "")
+        + f"; {results['iters']} iterations per side, the first dropped on both.",
+        "",
+        "| n, d, k | type | emcli s/it | sklearn s/it | ratio | 1 thread each: ratio | "
+        "max rel dLL |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for c in results["cases"]:
+        one = f"{c['ratio_1thread']:.1f}x" if "ratio_1thread" in c else "-"
+        lines.append(
+            f"| {c['n']:.0e}, {c['d']}, {c['k']} | {c['type']} | {c['emcli_s_per_iter']:.4f} | "
+            f"{c['sklearn_s_per_iter']:.4f} | {c['ratio']:.1f}x | {one} | "
+            f"{c['max_rel_ll_diff']:.0e} |".replace("e+0", "e")
+        )
+    b = results.get("bound")
+    if b:
+        lines += [
+            "",
+            f"Machine bound at {tuple(b['case'])} full (the symmetric update counted as d^2): "
+            f"dense {b['bound_s']:.4f} s, with the sparse moments' share of pairs "
+            f"({b['fill']:.2f}) {b['sparse_bound_s']:.4f} s; emcli "
+            f"{b['emcli_over_sparse_bound']:.2f}x its sparse bound, "
+            f"{b['emcli_dense_over_bound']:.2f}x the dense bound with every responsibility "
+            f"in the moments; scikit-learn {b['sklearn_over_bound']:.1f}x the dense bound.",
+        ]
+    lines += ["", END]
+    return "\n".join(lines)
+
+
+def write_docs(results: dict, paths: tuple[Path, ...] = DOCS) -> None:
+    """Replace the marked block of each of ``paths`` by ``docs_block(results)``."""
+    block = docs_block(results)
+    for path in paths:
+        text = path.read_text()
+        if BEGIN not in text or END not in text:
+            raise SystemExit(f"{path} has no benchmark block ({BEGIN} ... {END})")
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        path.write_text(head + block + tail)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -448,6 +609,22 @@ def main(argv: list[str] | None = None) -> int:
         help="time these sizes instead of the standard ones (repeatable), e.g. "
         "--shape 300,1000,3,full; skips the machine bound and float32 parts",
     )
+    ap.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="rows of the standard sizes times this (e.g. 0.2 on a shared machine)",
+    )
+    ap.add_argument(
+        "--shared",
+        action="store_true",
+        help="say in the results that the machine was shared with other work",
+    )
+    ap.add_argument(
+        "--no-docs",
+        action="store_true",
+        help="do not write benchmarks/results/latest.json nor the README/docs block",
+    )
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     ap.add_argument("--child", choices=("emcli", "sklearn"), help=argparse.SUPPRESS)
     ap.add_argument("--case", help=argparse.SUPPRESS)
@@ -457,7 +634,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     quick = args.quick
-    cases = QUICK_CASES if quick else FULL_CASES
+    scale = args.scale
+
+    def scaled(case: tuple[int, int, int, str]) -> tuple[int, int, int, str]:
+        return (max(1000, int(case[0] * scale)), *case[1:])  # type: ignore[return-value]
+
+    cases = QUICK_CASES if quick else [scaled(c) for c in FULL_CASES]
     if args.shape:
         try:
             cases = [
@@ -494,21 +676,35 @@ def main(argv: list[str] | None = None) -> int:
         f"{'n':>9} {'d':>3} {'k':>3} {'type':<9} {'emcli s/it':>11} {'sklearn s/it':>12} "
         f"{'ratio':>7} {'max rel dLL':>11} {'extra RSS emcli':>16} {'extra RSS sklearn':>18}"
     )
-    results: dict = {"machine": info, "cases": []}
-    bound_case = BOUND_CASE["quick" if quick else "full"]
+    results: dict = {
+        "argv": list(argv if argv is not None else sys.argv[1:]),
+        "machine": info,
+        "iters": iters,
+        "scale": 1.0 if quick else scale,
+        "shared": args.shared,
+        "cases": [],
+    }
+    bound_case = BOUND_CASE["quick"] if quick else scaled(BOUND_CASE["full"])
+    failures: list[str] = []
     for n, d, k, kind in cases:
         x = make_data(n, d, k)
         params = start_params(x, k, kind)
-        sk_iters = iters if quick or n * d * k < 1e8 else 3
         # Two rounds, emcli then scikit-learn each time, medians over both: a drift in the
-        # machine's speed (other tenants of the host) then weighs on both sides alike.
+        # machine's speed (other tenants of the host) then weighs on both sides alike.  The
+        # same number of iterations on both sides, from the same start.
         e_times, e_hist = time_emcli(x, params, iters)
-        s_times, s_lls = time_sklearn(x, params, sk_iters)
+        s_times, s_lls = time_sklearn(x, params, iters)
         if not quick:
             e_times += time_emcli(x, params, iters)[0]
-            s_times += time_sklearn(x, params, sk_iters)[0]
+            s_times += time_sklearn(x, params, iters)[0]
+        if len(e_hist) != len(s_lls) or len(e_times) != len(s_times):
+            failures.append(f"{(n, d, k, kind)}: {len(e_hist)} iterations against {len(s_lls)}")
         m = min(len(s_lls), len(e_hist))
         rel = max(abs(a - b) / abs(b) for a, b in zip(e_hist[:m], s_lls[:m], strict=True))
+        # One thread against one thread (BLAS and emcli's own), same iterations.
+        with single_thread():
+            e1 = time_emcli(x, params, iters)[0]
+            s1 = time_sklearn(x, params, iters)[0]
         row = {
             "n": n,
             "d": d,
@@ -520,9 +716,15 @@ def main(argv: list[str] | None = None) -> int:
             "sklearn_times": s_times,
             "max_rel_ll_diff": rel,
             "data_bytes": x.nbytes,
+            "iters": m,
+            "emcli_1thread_s_per_iter": statistics.median(e1),
+            "sklearn_1thread_s_per_iter": statistics.median(s1),
         }
         row["ratio"] = row["sklearn_s_per_iter"] / row["emcli_s_per_iter"]
+        row["ratio_1thread"] = row["sklearn_1thread_s_per_iter"] / row["emcli_1thread_s_per_iter"]
         if (n, d, k, kind) == bound_case:
+            block = kernels.block_rows_for(kind, k, d, d >= kernels.DIRECT_MIN_FEATURES)
+            row["sparse_fill"] = sparse_fill(x, params, block)
             # The same data with the sparse moments of the exact components turned off
             # (every responsibility takes part, as in the bound's flop count).
             saved = kernels.SPARSE_FILL
@@ -547,8 +749,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{row['sklearn_s_per_iter']:>12.4f} {row['ratio']:>7.1f} {rel:>11.1e} "
             f"{mem[0]:>16} {mem[1]:>18}"
         )
-        if rel > 1e-10:
+        say(
+            f"{'':>27} one thread each: emcli {row['emcli_1thread_s_per_iter']:.4f}, sklearn "
+            f"{row['sklearn_1thread_s_per_iter']:.4f}, ratio {row['ratio_1thread']:.1f}"
+        )
+        if not rel <= 1e-10:
             say(f"  !! log-likelihoods differ by {rel:.1e} relative (> 1e-10)")
+            failures.append(f"{(n, d, k, kind)}: log-likelihoods differ by {rel:.1e} relative")
         results["cases"].append(row)
         del x
 
@@ -563,12 +770,19 @@ def main(argv: list[str] | None = None) -> int:
             for c in results["cases"]
             if (c["n"], c["d"], c["k"], c["type"]) == (bn, bd, bk, bkind)
         )
+        sparse_flops = em_flops(bn, bd, bk, case["sparse_fill"])
+        sparse_bound = max(sparse_flops / rate, bn * bd * 8 / bw)
         results["bound"] = {
+            "case": [bn, bd, bk],
             "gemm_flops_per_s": rate,
             "bandwidth_bytes_per_s": bw,
             "flops_per_iter": flops,
             "bound_s": bound,
+            "fill": case["sparse_fill"],
+            "sparse_flops_per_iter": sparse_flops,
+            "sparse_bound_s": sparse_bound,
             "emcli_over_bound": case["emcli_s_per_iter"] / bound,
+            "emcli_over_sparse_bound": case["emcli_s_per_iter"] / sparse_bound,
             "sklearn_over_bound": case["sklearn_s_per_iter"] / bound,
         }
         dense = case["emcli_dense_s_per_iter"]
@@ -581,6 +795,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{bw / 1e9:.1f} GB/s, {flops / 1e9:.2f} GFLOP per iteration -> {bound:.4f} s; "
             f"emcli {results['bound']['emcli_over_bound']:.2f}x the bound, sklearn "
             f"{results['bound']['sklearn_over_bound']:.1f}x"
+        )
+        say(
+            f"  sparse moments keep {case['sparse_fill']:.2f} of the (row, component) pairs: "
+            f"bound {sparse_bound:.4f} s, emcli "
+            f"{results['bound']['emcli_over_sparse_bound']:.2f}x it"
         )
         say(
             f"  with every responsibility in the M-step (no sparse moments): emcli "
@@ -597,7 +816,14 @@ def main(argv: list[str] | None = None) -> int:
         for n, d, k, kind in (
             [(3000, 3, 2, "full")]
             if quick
-            else [(1_000_000, 10, 8, "full"), (1_000_000, 10, 8, "diag"), (200_000, 50, 16, "full")]
+            else [
+                scaled(c)
+                for c in [
+                    (1_000_000, 10, 8, "full"),
+                    (1_000_000, 10, 8, "diag"),
+                    (200_000, 50, 16, "full"),
+                ]
+            ]
         ):
             x = make_data(n, d, k)
             params = start_params(x, k, kind)
@@ -675,7 +901,13 @@ def main(argv: list[str] | None = None) -> int:
     tag = "quick" if quick else "full"
     (out / f"{tag}-{stamp}.json").write_text(json.dumps(results, indent=1, default=float))
     (out / f"{tag}-{stamp}.txt").write_text("\n".join(lines) + "\n")
-    return 0
+    if not (quick or args.shape or args.no_docs) and not failures:
+        # The committed figures: this file, and the docs' block copied from it.
+        LATEST.write_text(json.dumps(results, indent=1, default=float) + "\n")
+        write_docs(results)
+    for failure in failures:
+        print(f"FAILED: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

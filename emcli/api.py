@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .data.checks import check_fittable, check_n_components
+from .data.checks import ColumnSummary, check_fittable, check_n_components
 from .data.encode import ENCODED_FAMILIES, encode_frame
 from .em.driver import EMSettings, FitOutcome, fit_em
 from .em.monitor import Monitor
@@ -249,17 +249,17 @@ def check_weights(sample_weight: Any, n: int) -> Array | None:
 
 
 def apply_missing_policy(
-    x: Array, policy: str
+    x: Array, policy: str, summary: ColumnSummary | None = None
 ) -> tuple[NDArray[np.bool_] | None, dict[str, Any], list[str]]:
     """The rows to fit under ``policy`` (a mask, None for all), the model file's "missing"
-    record, and notes."""
-    gaps = np.isnan(x)
-    rows = gaps.any(axis=1)
+    record, and notes (the counts from ``summary``, the data checks' summary of ``x``, when
+    given)."""
+    s = summary if summary is not None else ColumnSummary.of_block(x)
     record, notes = missing_record(
-        policy, x.shape[0], int(gaps.sum()), int(rows.sum()), int(gaps.all(axis=1).sum())
+        policy, x.shape[0], s.n_missing, s.rows_with_gaps, s.rows_all_missing
     )
-    if policy == "drop" and rows.any():
-        return np.asarray(~rows), record, notes
+    if policy == "drop" and s.rows_with_gaps:
+        return np.asarray(~np.isnan(x).any(axis=1)), record, notes
     return None, record, notes
 
 
@@ -424,6 +424,7 @@ def fit_engine(
     schema: Any = None,
     df: float | None = None,
     df_shared: bool = False,
+    refuse_singular: bool = False,
     **settings: Any,
 ) -> MixtureModel:
     """Fit from an engine (``emcli.engines``): the rows stay where the engine keeps them.
@@ -449,6 +450,9 @@ def fit_engine(
         schema: the columns' kinds and levels (``emcli.data.encode.ColumnSpec`` list) for
             the categorical and mixed families (default: ``engine.schema``).
         monitor: receives progress (see ``emcli.em.Monitor``).
+        refuse_singular: raise DataError (``check_estimable``) for a non-diagonal Gaussian
+            covariance on data with at least as many columns as rows, as ``emcli fit``
+            does, instead of fitting it held up by ``reg_covar`` (scikit-learn's way).
         **settings: the other keyword settings of ``fit`` (n_restarts, max_iter, tol, seed,
             init_sample, accelerate, dtype, explore).
     """
@@ -482,6 +486,8 @@ def fit_engine(
             raise UsageError("{pca} is for the gaussian family")
         engine, names, var, projection = _project(engine, int(pca), names, em.dtype)
         notes = [*notes, _pca_note(projection)]
+    if refuse_singular and family == "gaussian" and start_model is None:
+        check_estimable(kind, engine.n_samples, len(names))
     init_params = None if start_model is None else start_model.params
     outcome = fit_em(engine, fam, em, monitor, init_params, starter)
     recorded = _recorded_settings(asdict(em), fam)
@@ -538,8 +544,8 @@ def check_estimable(covariance_type: str | None, n_rows: int, n_features: int) -
     from .families.gaussian.models import covariance_model
 
     model = covariance_model(covariance_type or "full")
-    if n_features < n_rows or model.form in ("diag", "spherical"):
-        return
+    if n_rows == 0 or n_features < n_rows or model.form in ("diag", "spherical"):
+        return  # (no rows at all: the data checks say so)
     raise DataError(
         f"with {n_features} columns and only {n_rows} rows the {model.name} covariance "
         "cannot be estimated (every non-diagonal covariance is singular when d >= n); fit a "
@@ -596,17 +602,20 @@ def _prepare_rows(engine: Any, names: list[str], k: int, missing: str, dtype: st
     """Run the data checks; apply the missing-value policy.  Returns (engine, missing
     record, notes, column variances)."""
     if isinstance(engine, MemoryEngine):
-        check_fittable(engine.x, names, k, missing=missing, weights=engine.weights)
-        keep, record, notes = apply_missing_policy(engine.x, missing)
+        # One pass of the data checks in bounded chunks gives the missing counts and the
+        # column variances too (no data-sized temporaries).
+        x64 = engine.x.astype(np.float64, copy=False)
+        summary = check_fittable(x64, names, k, missing, engine.weights, moments=True)
+        keep, record, notes = apply_missing_policy(x64, missing, summary)
         if keep is not None:
             w = None if engine.weights is None else engine.weights[keep]
             engine = MemoryEngine(engine.x[keep], weights=w, dtype=dtype)
-            check_fittable(engine.x, names, k, missing=missing, weights=w)
+            summary = check_fittable(engine.x, names, k, missing, w, moments=True)
         elif dtype == "float32" and engine.x.dtype != np.float32:
             # EM on a single-precision copy; the caller's engine keeps its float64 rows
             # (for labels and responsibilities).
             engine = MemoryEngine(engine.x, weights=engine.weights, dtype=dtype)
-        return engine, record, notes, observed_var(engine.x.astype(np.float64, copy=False))
+        return engine, record, notes, summary.variances()
     if hasattr(engine, "summary"):  # the stream and dask engines (engines.scanned)
         engine.check(k, missing)
         s = engine.summary

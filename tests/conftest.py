@@ -25,6 +25,23 @@ SAMPLE_DATA = ROOT / "sample_data"
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 
 
+def _hypothesis_profiles() -> None:
+    """Hypothesis draws the same examples on every run ("ci", the default: derandomized,
+    no example database); ``HYPOTHESIS_PROFILE=explore`` draws new ones (locally)."""
+    try:
+        from hypothesis import settings
+    except ImportError:  # pragma: no cover - hypothesis is in the test extra
+        return
+    import os
+
+    settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+    settings.register_profile("explore", derandomize=False)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+_hypothesis_profiles()
+
+
 # ---------------------------------------------------------------------------- sample data
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:

@@ -269,9 +269,14 @@ def run_case(case: Case, workdir: Path, env: dict[str, str] | None = None) -> Re
     where = workdir / case.name
     where.mkdir(parents=True, exist_ok=True)
     stdin = open(expand(case.stdin), "rb") if case.stdin else subprocess.DEVNULL
+    argv = [*map(expand, case.argv)]
+    if argv[:1] == ["fit"] and "--init" not in argv:
+        # the reference code's default start (the default is auto since the mclust models);
+        # --init kmeans meant the same there, so the recordings stand
+        argv += ["--init", "kmeans"]
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "emcli", *map(expand, case.argv)],
+            [sys.executable, "-m", "emcli", *argv],
             cwd=where,
             stdin=stdin,
             capture_output=True,

@@ -15,6 +15,7 @@ import inspect
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -718,3 +719,18 @@ def test_bad_input(case: Case, files: Path, monkeypatch):
     assert snapshot(files) == before
     assert (files / "labels.csv").read_bytes() == KNOWN
     assert (files / "image.png").read_bytes() == KNOWN
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sysfs is Linux's")
+def test_unwritable_directory_even_for_root(files: Path, monkeypatch):
+    # Root ignores a 0o555 directory (fit-readonly-directory skips then); sysfs refuses new
+    # files to everyone, root included, so the permission path runs in CI as root too.
+    monkeypatch.chdir(files)
+    before = snapshot(files)
+    fit = [a.replace("{d}", str(files)) for a in FIT]
+    result = run(*fit, "-k", "2", "--labels", "/sys/emcli-labels.csv", "--params", "m.json")
+    assert result.exit_code == DATA, result.stderr
+    assert result.stderr.startswith("Error: cannot write") and "ermission denied" in result.stderr
+    assert len(result.stderr.splitlines()) == 1 and "Traceback" not in result.stderr
+    assert result.stdout == "" and snapshot(files) == before  # no model file either
+    assert not os.path.exists("/sys/emcli-labels.csv")

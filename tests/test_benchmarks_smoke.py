@@ -42,3 +42,32 @@ def test_benchmark_read_speed_small() -> None:
     result = load_bench().read_speed(1 << 20, 1)
     assert 0.5 * (1 << 20) < result["bytes"] <= 1 << 20
     assert all(result[name] > 0 for name in ("emcli", "pyarrow", "pandas"))
+
+
+def test_docs_figures_are_the_committed_result_file() -> None:
+    # README.md and docs/speed.md show the block benchmarks/run.py wrote from
+    # benchmarks/results/latest.json, the file that run committed: the same text.
+    bench = load_bench()
+    results = json.loads(bench.LATEST.read_text())
+    block = bench.docs_block(results)
+    for path in bench.DOCS:
+        text = path.read_text()
+        assert text.count(bench.BEGIN) == 1 and text.count(bench.END) == 1, path
+        shown = bench.BEGIN + text.split(bench.BEGIN, 1)[1].split(bench.END, 1)[0] + bench.END
+        assert shown == block, f"{path}: rerun benchmarks/run.py (the block is stale)"
+    # The run that wrote it passed its own checks: same start, same iterations, 1e-10.
+    assert all(c["max_rel_ll_diff"] <= 1e-10 for c in results["cases"])
+    assert results["machine"]["git"]["commit"] and results["machine"]["blas"]
+
+
+def test_benchmark_fails_when_log_likelihoods_differ(tmp_path: Path, monkeypatch) -> None:
+    bench = load_bench()
+    real = bench.time_sklearn
+
+    def off(x, params, iters):
+        times, lls = real(x, params, iters)
+        return times, [ll * (1 + 1e-8) for ll in lls]
+
+    monkeypatch.setattr(bench, "time_sklearn", off)
+    args = ["--quick", "--skip-cli", "--skip-accelerate", "--skip-memory", "--out", str(tmp_path)]
+    assert bench.main([*args, "--shape", "500,2,2,full"]) == 1

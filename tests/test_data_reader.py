@@ -257,3 +257,120 @@ def test_block_is_a_named_tuple():
     block = Block(3, np.zeros((2, 1)), None)
     first, x, w = block
     assert (first, x.shape, w) == (3, (2, 1), None)
+
+
+# ---------------------------------------------------------------------------- Parquet on stdin
+def test_parquet_on_stdin_is_recognised_by_its_magic(files, monkeypatch):
+    # Without fmt: Parquet's magic bytes PAR1 (then a binary page header) say Parquet.
+    stdin(monkeypatch, files["parquet"].read_bytes())
+    no_whole_table(monkeypatch)
+    table = read_table("-", columns=["b", "a"], weights="w")
+    np.testing.assert_array_equal(table.x, expected_x(("b", "a")))
+    np.testing.assert_array_equal(table.weights, W)
+    stdin(monkeypatch, files["parquet"].read_bytes())
+    got = list(open_blocks("-", ["a"]).blocks())
+    np.testing.assert_array_equal(np.concatenate([b.x for b in got]), expected_x(("a",)))
+
+
+def test_csv_on_stdin_whose_first_column_is_named_par1_stays_csv(monkeypatch):
+    stdin(monkeypatch, b"PAR1,b\n1,2\n3,4\n")
+    table = read_table("-")
+    assert table.columns == ["PAR1", "b"]
+    np.testing.assert_array_equal(table.x, [[1.0, 2.0], [3.0, 4.0]])
+
+
+def test_fit_reads_parquet_piped_without_format(files):
+    from clirun import run
+
+    result = run(
+        "fit", "-", "-k", "2", "-c", "a,b", "--params", "-", stdin=files["parquet"].read_bytes()
+    )
+    assert result.exit_code == 0, result.output
+    assert '"n_samples": 13' in result.stdout.replace("\n", " ").replace("  ", " ")
+
+
+def test_truncated_parquet_on_stdin_says_parquet(files, monkeypatch):
+    data = files["parquet"].read_bytes()
+    stdin(monkeypatch, data[: len(data) // 2])
+    with pytest.raises(DataError, match="not a valid Parquet file"):
+        read_table("-")
+
+
+# ---------------------------------------------------------------------------- read in pieces
+def no_whole_table(monkeypatch) -> None:
+    """Make the whole-table fallback fail: the piece-wise path must have read the input."""
+
+    def whole(*_):
+        raise AssertionError("read as a whole Arrow table")
+
+    monkeypatch.setattr(reader, "_whole_arrow", whole)
+
+
+@pytest.mark.parametrize("kind", ["csv", "tsv", "quoted-bom-crlf"])
+def test_csv_read_in_many_pieces_gives_the_table(files, monkeypatch, kind):
+    # Pieces of 64 bytes: a few rows each, every piece parsed on its own into the array.
+    monkeypatch.setattr(reader, "CSV_BLOCK_BYTES", 64)
+    no_whole_table(monkeypatch)
+    table = read_table(str(files[kind]), weights="w")
+    assert table.columns == ["a", "b"] and table.notes == ["skipped non-numeric column(s): name"]
+    np.testing.assert_array_equal(table.x, expected_x())
+    np.testing.assert_array_equal(table.weights, W)
+    assert table.x.flags.c_contiguous and table.x.flags.owndata
+
+
+def test_csv_whose_column_turns_to_text_in_a_later_piece(tmp_path, monkeypatch):
+    # The whole file decides a column's type: c is numbers for 40 rows, then text.
+    monkeypatch.setattr(reader, "CSV_BLOCK_BYTES", 64)
+    rows = [f"{i},{i * 0.5}" for i in range(40)] + ["40,oops"]
+    path = tmp_path / "late.csv"
+    path.write_text("a,c\n" + "\n".join(rows) + "\n")
+    table = read_table(str(path))
+    assert table.columns == ["a"] and table.notes == ["skipped non-numeric column(s): c"]
+    np.testing.assert_array_equal(table.x[:, 0], np.arange(41.0))
+    with pytest.raises(
+        CellError, match=r"column 'c' is not numeric \(it holds 'oops', data row 41\)"
+    ):
+        read_table(str(path), columns=["c"])
+
+
+def test_csv_longer_than_its_estimate_grows_the_array(tmp_path, monkeypatch):
+    # Short rows first (a small estimate of the row count), then many more.
+    monkeypatch.setattr(reader, "CSV_BLOCK_BYTES", 256)
+    monkeypatch.setattr(reader, "estimated_rows", lambda *_: 3)
+    no_whole_table(monkeypatch)
+    x = np.random.default_rng(1).normal(size=(5000, 3))
+    path = tmp_path / "long.csv"
+    np.savetxt(path, x, delimiter=",", header="p,q,r", comments="", fmt="%.17g")
+    np.testing.assert_array_equal(read_table(str(path)).x, x)
+
+
+def test_csv_column_of_empty_cells_only_has_no_values(tmp_path, monkeypatch):
+    monkeypatch.setattr(reader, "CSV_BLOCK_BYTES", 64)
+    path = tmp_path / "empty-col.csv"
+    path.write_text("a,e\n" + "".join(f"{i},\n" for i in range(30)))
+    with pytest.raises(DataError, match="column 'e' has no values"):
+        read_table(str(path))
+
+
+@pytest.mark.parametrize("group_bytes", [0, 1 << 40])
+def test_parquet_read_by_row_groups_and_by_columns(tmp_path, monkeypatch, group_bytes):
+    # 0: every row group is "large" (read a column at a time); 2^40: whole row groups.
+    monkeypatch.setattr(reader, "ROW_GROUP_BYTES", group_bytes)
+    no_whole_table(monkeypatch)
+    ints = pa.array([None if i % 5 == 0 else i for i in range(N)], type=pa.int32())
+    path = tmp_path / "groups.parquet"
+    pq.write_table(arrow_table().append_column("i", ints), path, row_group_size=3)
+    table = read_table(str(path), weights="w")
+    assert table.columns == ["a", "b", "i"] and table.notes == [
+        "skipped non-numeric column(s): name"
+    ]
+    want_i = np.array([np.nan if i % 5 == 0 else i for i in range(N)])
+    np.testing.assert_array_equal(table.x, np.column_stack([A, B, want_i]))
+    np.testing.assert_array_equal(table.weights, W)
+
+
+def test_parquet_column_of_nulls_only_has_no_values(tmp_path):
+    path = tmp_path / "nulls.parquet"
+    pq.write_table(pa.table({"a": A, "z": pa.array([None] * N, type=pa.float64())}), path)
+    with pytest.raises(DataError, match="column 'z' has no values"):
+        read_table(str(path))

@@ -80,13 +80,14 @@ def test_failed_run_leaves_existing_outputs_untouched(tmp_path, small_csv, monke
 
 
 def test_interrupt_while_writing_leaves_no_temporary(tmp_path, small_csv, monkeypatch):
-    import emcli.data.writers
-
     labels = tmp_path / "labels.csv"
     labels.write_bytes(KNOWN)
+    during: list[list[Path]] = []
 
     def interrupted(handle, columns):
         handle.write(b"cluster\n0\n")
+        handle.flush()
+        during.append(temporaries(tmp_path))  # the half-written temporary, beside labels
         os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C: through cli.main's handler
         time.sleep(5)  # the handler raises before this ends
 
@@ -103,7 +104,9 @@ def test_interrupt_while_writing_leaves_no_temporary(tmp_path, small_csv, monkey
         "--params",
         tmp_path / "model.json",
     )
-    assert emcli.cli.outputs  # the module whose OutputSet cleans up
+    # The write was interrupted mid-way: a temporary existed then (with the partial rows)...
+    assert len(during) == 1 and len(during[0]) >= 1, during
+    assert during[0][0].parent == tmp_path and during[0][0].name.startswith(".labels.csv.")
     assert code == 130 and stdout == ""
     assert stderr == "Error: interrupted\n"
     assert labels.read_bytes() == KNOWN

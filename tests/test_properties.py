@@ -104,6 +104,9 @@ shapes = st.fixed_dictionaries(
         "kind": st.sampled_from(KINDS),
         "log_scale": st.floats(-4, 4),
         "shift": st.floats(-1e4, 1e4),
+        # Rows per E-step block: n is larger than one block, so the row order and the sums
+        # cross block boundaries (a shuffle moves rows between blocks).
+        "block": st.integers(3, 7),
     }
 )
 
@@ -145,8 +148,9 @@ def test_em_from_one_start_ignores_the_row_order(p):
     k = min(p["k"], len(np.unique(x, axis=0)))
     params = start_params(x, k, p["kind"], p["seed"])
     perm = np.random.default_rng(p["seed"]).permutation(len(x))
-    a = gaussian_em(MemoryEngine(x), params, 15, 0.0, 1e-6)
-    b = gaussian_em(MemoryEngine(x[perm]), params, 15, 0.0, 1e-6)
+    assert len(x) > p["block"]  # several blocks, rows shuffled across them
+    a = gaussian_em(MemoryEngine(x, block_size=p["block"]), params, 15, 0.0, 1e-6)
+    b = gaussian_em(MemoryEngine(x[perm], block_size=p["block"] + 1), params, 15, 0.0, 1e-6)
     np.testing.assert_allclose(b[4], a[4], rtol=1e-8, atol=1e-8 * len(x))
     np.testing.assert_allclose(b[0].means, a[0].means, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(b[0].weights, a[0].weights, rtol=1e-6, atol=1e-10)
@@ -173,9 +177,13 @@ def test_em_commutes_with_shifting_and_scaling(p):
     n, d = x.shape
     k = min(p["k"], len(np.unique(x, axis=0)))
     params = start_params(x, k, p["kind"], p["seed"])
-    a = gaussian_em(MemoryEngine(x), params, 15, 0.0, 1e-4)
+    a = gaussian_em(MemoryEngine(x, block_size=p["block"]), params, 15, 0.0, 1e-4)
     b = gaussian_em(
-        MemoryEngine(scale * x + shift), transformed(params, scale, shift), 15, 0.0, 1e-4 * scale**2
+        MemoryEngine(scale * x + shift, block_size=p["block"]),
+        transformed(params, scale, shift),
+        15,
+        0.0,
+        1e-4 * scale**2,
     )
     expected = np.asarray(a[4]) - n * d * math.log(scale)
     np.testing.assert_allclose(b[4], expected, rtol=1e-7, atol=1e-7 * (n * d + abs(shift)))

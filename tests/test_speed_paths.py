@@ -404,3 +404,55 @@ def test_kernel_density_of_a_narrow_component_far_from_the_others(kind: str) -> 
         ]
     )
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------- every plan
+def _plan_switches(monkeypatch, plan: str) -> None:
+    """Force one plan of the kernels (module constants and ``go_direct``, test-only)."""
+    direct = plan in ("direct", "sparse moments", "dense moments", "far", "x-moments")
+    monkeypatch.setattr(kernels, "go_direct", lambda *args: direct)
+    monkeypatch.setattr(kernels, "X_MOMENTS_ROWS", 1e9 if plan == "x-moments" else 0.0)
+    if plan == "exact":  # every component around its own mean, chosen by its offset ratio
+        monkeypatch.setattr(kernels, "EXACT_RATIO", -1.0)
+    if plan == "far":  # exact components whitened after the subtraction
+        monkeypatch.setattr(kernels, "FAR_OFFSET", -1.0)
+    if plan == "dense moments":
+        monkeypatch.setattr(kernels, "SPARSE_FILL", 0.0)
+
+
+PLANS = [
+    *[(plan, kind) for plan in ("features", "exact", "direct", "float32") for kind in KINDS],
+    *[
+        (plan, kind)
+        for plan in ("sparse moments", "dense moments", "far", "x-moments")
+        for kind in ("full", "tied")
+    ],
+]
+
+
+@pytest.mark.parametrize(("plan", "kind"), PLANS)
+def test_trajectory_matches_sklearn_through_every_plan(monkeypatch, plan: str, kind: str) -> None:
+    # The same start as scikit-learn's own E- and M-steps; blocks of 97 rows (many blocks,
+    # a short last one); every plan of the kernels to 1e-10 (float32: 1e-5).
+    rng = np.random.default_rng(33)
+    separated = plan in ("sparse moments", "dense moments")
+    truth = random_params(rng, kind, k=3, d=4, spread=40.0 if separated else 1.5)
+    x = sample(rng, truth, 1500)
+    p0 = initial_params(x, 3, "kmeans++", kind, REG, np.random.default_rng(2))
+    _plan_switches(monkeypatch, plan)
+    made = kernels.make_plan(p0, n_rows=len(x))
+    expect_direct = plan not in ("features", "float32")
+    assert made.direct == expect_direct and len(made.exact) == (3 if expect_direct else 0)
+    if kind in ("full", "tied"):
+        assert made.far == (3 if plan == "far" else 0)
+        assert made.x_moments == (plan == "x-moments")
+    if separated:  # most responsibilities underflow: the sparse branch is the one allowed
+        assert (np.exp(log_resp_and_norm(x, p0)[0]) > 1e-30).mean() < 0.5
+    dtype = "float32" if plan == "float32" else "float64"
+    engine = MemoryEngine(x, block_size=97, dtype=dtype)
+    _, _, n_iter, _, history = gaussian_em(engine, p0, 8, 0.0, REG)
+    assert n_iter == 8
+    expected = sklearn_history(x, p0, 8)
+    np.testing.assert_allclose(history, expected, rtol=1e-5 if plan == "float32" else 1e-10)
+    if plan != "float32":
+        assert not likelihood_decreases(history)

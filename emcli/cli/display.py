@@ -311,9 +311,8 @@ def print_description(s: dict[str, Any]) -> None:
     mean = s["mean_log_likelihood"]
     name = s.get("model_name")
     kind = s["covariance_type"]
-    about = f" (mclust {name}: {s.get('model_description')})" if name else ""
     out(
-        f"{s['n_components']} component(s), {_model_kind(s['family'], kind)}{about}, "
+        f"{s['n_components']} component(s), {_model_kind(s['family'], kind)}, "
         f"{s['n_features']} column(s): {', '.join(s['columns'])}"
     )
     out(
@@ -368,6 +367,7 @@ def print_description(s: dict[str, Any]) -> None:
     out(table)
     if name and s["n_features"] > 1:
         out(
+            f"covariance model mclust {name} ({s.get('model_description')}); "
             "geometry (Sigma = volume x D diag(shape) D^T): "
             + "; ".join(
                 f"{c['component']}: volume {c['volume']:.4g}, shape "

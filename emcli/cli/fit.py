@@ -396,7 +396,7 @@ def check_weights_column(source: Source) -> None:
 def fit(
     ctx: click.Context, input: str, k_spec: str | None, covariance_spec: str, **options: Any
 ) -> None:
-    """Fit a mixture to INPUT (.csv, .tsv, .parquet, or - for CSV on stdin).
+    """Fit a mixture to INPUT (.csv, .tsv, .parquet, or - for stdin).
 
     Gaussian by default; --family t fits multivariate t components (heavy tails, robust
     to outliers; --df, --df-shared, --outlier-scores); --family categorical, bernoulli,
@@ -581,12 +581,11 @@ def fit_model(engine: Any, engine_name: str, config: FitConfig, start: Any):
 
     settings = library_settings(config, engine_name, start)
     candidates = None
-    if config.n_candidates == 1 and (config.family or "gaussian") == "gaussian" and start is None:
-        width = settings.get("pca") or engine.n_features
-        api.check_estimable(settings.get("covariance_type"), engine.n_samples, width)
     if config.n_candidates == 1:
         with make_display(config.quiet, config.verbose) as display:
-            model = api.fit_engine(engine, config.ks[0], monitor=display, **settings)
+            model = api.fit_engine(
+                engine, config.ks[0], monitor=display, refuse_singular=True, **settings
+            )
     else:
         model, candidates = run_selection(engine, config, settings)
     # The model file the CLI writes names flags in its notes and warnings, as stderr does.

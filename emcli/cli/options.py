@@ -168,7 +168,8 @@ input_options = group(
         "--format",
         "fmt",
         type=click.Choice(FORMAT_CHOICES),
-        help="Input format; by default from the extension (stdin: csv).",
+        help="Input format; by default from the extension (stdin: parquet if it starts "
+        "with PAR1, else csv).",
     ),
     option(
         "-c",

@@ -69,7 +69,8 @@ KINDS = ("clusters", "convergence", "selection", "density", "levels")
     "--format",
     "fmt",
     type=click.Choice(FORMAT_CHOICES),
-    help="INPUT format; by default from the extension (stdin: csv).",
+    help="INPUT format; by default from the extension (stdin: parquet if it starts with "
+    "PAR1, else csv).",
 )
 @option("--delimiter", metavar="CHAR", help="Field separator for CSV INPUT.")
 @display_options

@@ -25,6 +25,7 @@ Array = NDArray[np.float64]
 Cell = tuple[int, int, float]  # (data row, column, value), rows and columns from 0
 # Larger magnitudes overflow float64 once squared and summed over rows.
 MAX_ABS_VALUE = 1e100
+CHUNK_ROWS = 1 << 16  # rows summarised at a time (bounded temporaries)
 
 
 @dataclass
@@ -53,8 +54,25 @@ class ColumnSummary:
         cls, xb: Array, offset: int = 0, weights: Array | None = None, moments: bool = False
     ) -> ColumnSummary:
         """Summary of rows ``offset .. offset + len(xb)`` of the input (``xb`` of shape
-        (rows, n_features), NaN where missing; ``weights`` of shape (rows,) or None)."""
+        (rows, n_features), NaN where missing; ``weights`` of shape (rows,) or None).
+
+        A block of more than ``CHUNK_ROWS`` rows is summarised chunk by chunk (and the
+        summaries added), so the temporaries stay small whatever the size of ``xb``."""
         n, d = xb.shape
+        if n > CHUNK_ROWS:
+            if weights is not None and np.shape(weights) != (n,):
+                raise DataError(f"{len(weights)} weights for {n} rows; give one weight per row")
+            return total_summary(
+                [
+                    cls.of_block(
+                        xb[s : s + CHUNK_ROWS],
+                        offset + s,
+                        None if weights is None else weights[s : s + CHUNK_ROWS],
+                        moments,
+                    )
+                    for s in range(0, n, CHUNK_ROWS)
+                ]
+            )
         # Fast path: one min and one max over the whole block prove it complete and in range
         # (NaN propagates through both); only a block that fails looks for its cells.
         lo, hi = (float(xb.min()), float(xb.max())) if xb.size else (0.0, 0.0)
@@ -263,12 +281,14 @@ def check_fittable(
     n_components: int,
     missing: str = "error",
     weights: Array | None = None,
+    moments: bool = False,
 ) -> ColumnSummary:
     """Raise DataError for an array EM cannot take (``ColumnSummary.check``); returns the
-    summary.  ``weights`` (shape (n_samples,)) are checked as ``sample_weight``."""
+    summary (with the column moments when asked: ``ColumnSummary.variances``).
+    ``weights`` (shape (n_samples,)) are checked as ``sample_weight``."""
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise DataError("the data has no rows or no columns")
-    summary = ColumnSummary.of_block(x, 0, weights)
+    summary = ColumnSummary.of_block(x, 0, weights, moments)
     summary.check(names, n_components, missing)
     return summary
 

@@ -279,13 +279,13 @@ def read_encoded(
         DataError: what ``reader.read_table`` raises, and the encoding's errors.
     """
     from .checks import ColumnSummary
-    from .formats import _check_names, check_weights_type, to_weights
+    from .formats import check_names, check_weights_type, to_weights
     from .reader import Table, read_arrow
 
     table = read_arrow(source, fmt, delimiter)
     if table.num_rows == 0:
         raise DataError(f"'{source}' has a header but no data rows")
-    _check_names(list(table.column_names), columns, weights)
+    check_names(list(table.column_names), columns, weights)
     if weights is not None:
         check_weights_type(table, weights)
     specs = choose_specs(table, family, columns, types, weights, like)
@@ -387,12 +387,12 @@ def scan_specs(
     rows, the levels of categorical columns from one pass in bounded memory."""
     import pyarrow.compute as pc
 
-    from .formats import _check_names, detect_format, guarded
+    from .formats import check_names, detect_format, guarded
     from .reader import read_head
 
     kind = detect_format(source, fmt)
     head = guarded(source, kind, lambda: read_head(source, kind, delimiter))
-    _check_names(list(head.column_names), columns, weights)
+    check_names(list(head.column_names), columns, weights)
     chosen = (
         list(dict.fromkeys(columns)) if columns else [n for n in head.column_names if n != weights]
     )

@@ -1,7 +1,8 @@
 """What every reader shares: formats, delimiters, column choice, pyarrow errors, conversion.
 
 A table is CSV, TSV or Parquet, chosen by the file extension (``fmt`` overrides); ``-`` is
-standard input (CSV unless ``fmt`` says otherwise).  Empty cells and the usual null spellings
+standard input (Parquet when it starts with Parquet's magic bytes ``PAR1``, else CSV, unless
+``fmt`` says otherwise).  Empty cells and the usual null spellings
 (NA, NaN, null, N/A, ...) become NaN.  Columns are chosen by name (``columns``) or, by
 default, every numeric column; a frequency-weights column (``weights``) is never a feature.
 
@@ -11,6 +12,7 @@ Messages name the Python parameters as ``{columns}``, ``{fmt}``, ``{delimiter}``
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,18 +57,46 @@ class CellError(DataError):
         return CellError, (self.column, self.row, self.value, self.weights)
 
 
+PARQUET_MAGIC = b"PAR1"  # the first (and last) four bytes of every Parquet file
+
+
 def detect_format(source: str, fmt: str | None) -> str:
-    """``fmt`` if given, else the format of ``source`` from its extension (``-``: csv)."""
+    """``fmt`` if given, else the format of ``source`` from its extension (``-``: parquet
+    when standard input starts with ``PARQUET_MAGIC``, else csv)."""
     if fmt:
         return fmt
     if source == "-":
-        return "csv"
+        return "parquet" if is_parquet_head(stdin_head(len(PARQUET_MAGIC) + 1)) else "csv"
     suffix = Path(source).suffix.lower()
     if suffix in _EXTENSIONS:
         return _EXTENSIONS[suffix]
     raise DataError(
         f"cannot tell the format of '{source}' from its extension; use {{fmt}} {'|'.join(FORMATS)}"
     )
+
+
+def is_parquet_head(head: bytes) -> bool:
+    """Whether bytes that start a file are Parquet's: the magic, then a byte no text has
+    (a page header, binary), so a CSV whose first column is named PAR1 stays CSV."""
+    if not head.startswith(PARQUET_MAGIC):
+        return False
+    after = head[len(PARQUET_MAGIC) : len(PARQUET_MAGIC) + 1]
+    return not after or not (after.isascii() and (after.isspace() or 0x20 <= after[0] < 0x7F))
+
+
+def stdin_head(size: int) -> bytes:
+    """The first ``size`` bytes of standard input (fewer at its end), left unread."""
+    buffer = sys.stdin.buffer
+    peek = getattr(buffer, "peek", None)
+    if peek is not None:
+        # One read at most: the first write into a pipe holds far more than 4 bytes.
+        return bytes(peek(size)[:size])
+    if buffer.seekable():
+        where = buffer.tell()
+        head = buffer.read(size)
+        buffer.seek(where)
+        return head
+    return b""
 
 
 def parse_delimiter(delimiter: str | None) -> str | None:
@@ -170,7 +200,7 @@ def select_columns(
     import pyarrow.types as pt
 
     names = list(table.column_names)
-    _check_names(names, columns, weights)
+    check_names(names, columns, weights)
     notes: list[str] = []
     if columns:
         chosen = list(dict.fromkeys(columns))
@@ -200,7 +230,9 @@ def select_columns(
     return chosen, notes
 
 
-def _check_names(names: list[str], columns: Sequence[str] | None, weights: str | None) -> None:
+def check_names(names: list[str], columns: Sequence[str] | None, weights: str | None) -> None:
+    """Raise DataError for duplicate input columns, unknown ``columns`` or ``weights``, or
+    ``weights`` among ``columns``."""
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise DataError(
@@ -288,12 +320,13 @@ def _first_value(column: Any) -> Any:
     return None
 
 
-def to_array(table: Any, names: Sequence[str]) -> Array:
-    """Columns ``names`` of a pyarrow table as a C-contiguous float64 array, nulls as NaN."""
+def to_array(table: Any, names: Sequence[str], out: Array | None = None) -> Array:
+    """Columns ``names`` of a pyarrow table as a C-contiguous float64 array, nulls as NaN
+    (written into ``out``, of shape (rows, len(names)), when given)."""
     import pyarrow as pa
 
     n = table.num_rows
-    x = np.empty((n, len(names)), dtype=np.float64)
+    x = np.empty((n, len(names)), dtype=np.float64) if out is None else out
     if not n or not names:
         return x
     cols = [table.column(name).cast(pa.float64()) for name in names]

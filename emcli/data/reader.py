@@ -15,6 +15,7 @@ without one); it is never a feature.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import os
@@ -35,6 +36,7 @@ from .formats import (
     arrow_errors,
     arrow_message,
     check_input_path,
+    check_names,
     detect_format,
     display_name,
     field_delimiter,
@@ -53,6 +55,7 @@ CSV_BLOCK_BYTES = 1 << 22
 MIN_CSV_BLOCK_BYTES = 1 << 20  # with block_rows: about block_rows rows, within these bounds
 PARQUET_BATCH_ROWS = 65536
 HEAD_BYTES = 1 << 16  # read to infer CSV types and estimate bytes per row
+ROW_GROUP_BYTES = 1 << 24  # a larger Parquet row group is read into memory a column at a time
 
 
 @dataclass
@@ -83,22 +86,145 @@ def read_arrow(source: str, fmt: str | None = None, delimiter: str | None = None
     parse_delimiter(delimiter)  # a bad delimiter fails before any reading
     check_input_path(source)
     kind = detect_format(source, fmt)
+    if kind == "parquet":
+        with _parquet_source(source) as handle:
+            return _whole_arrow(source, kind, handle, delimiter)
+    return _whole_arrow(source, kind, source, delimiter)
+
+
+def _whole_arrow(source: str, kind: str, handle: Any, delimiter: str | None) -> Any:
     sep = field_delimiter(kind, delimiter)
 
     def read() -> Any:
-        handle: Any = io.BytesIO(sys.stdin.buffer.read()) if source == "-" else source
         if kind == "parquet":
             import pyarrow.parquet as pq
 
             return pq.read_table(handle)
         import pyarrow.csv as pcsv
 
+        data: Any = io.BytesIO(sys.stdin.buffer.read()) if handle == "-" else handle
         convert = pcsv.ConvertOptions(strings_can_be_null=True)
         return pcsv.read_csv(
-            handle, parse_options=pcsv.ParseOptions(delimiter=sep), convert_options=convert
+            data, parse_options=pcsv.ParseOptions(delimiter=sep), convert_options=convert
         )
 
     return guarded(source, kind, read)
+
+
+@contextlib.contextmanager
+def _parquet_source(source: str) -> Iterator[Any]:
+    """What pyarrow reads a Parquet ``source`` from: the path, or standard input spooled to
+    a temporary file (on disk beyond 64 MB; Parquet keeps its metadata at the end)."""
+    if source != "-":
+        yield source
+        return
+    with tempfile.SpooledTemporaryFile(max_size=1 << 26) as spool:
+        shutil.copyfileobj(sys.stdin.buffer, spool)
+        spool.seek(0)
+        yield spool
+
+
+@contextlib.contextmanager
+def _csv_source(source: str) -> Iterator[str]:
+    """A path to read a CSV ``source`` from (twice if need be): the path, or standard input
+    copied to a temporary file (``-`` when no temporary file can be made: read whole)."""
+    if source != "-":
+        yield source
+        return
+    try:
+        spool = tempfile.NamedTemporaryFile(prefix="emcli-stdin-", suffix=".csv")
+    except OSError:
+        yield source
+        return
+    with spool:
+        shutil.copyfileobj(sys.stdin.buffer, spool)
+        spool.flush()
+        yield spool.name
+
+
+def _csv_rows(
+    source: str,
+    path: str,
+    kind: str,
+    columns: Sequence[str] | None,
+    delimiter: str | None,
+    weights: str | None,
+) -> Table | None:
+    """The checked ``Table`` of a CSV/TSV file parsed piece by piece into one growing array
+    (the peak memory is the array and one piece, not the text and a whole Arrow table beside
+    it), or None when that cannot give what the whole-table path gives: a column that is
+    not numbers in some piece (the whole file decides a column's type), no data rows, or
+    any parse error (``_table_of`` on the whole table then gives the note or the message)."""
+    sep = field_delimiter(kind, delimiter)
+    names: list[str] = []
+    notes: list[str] = []
+    nulls: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+    x = np.empty((0, 0))
+    w = np.empty(0) if weights is not None else None
+    n = 0
+    if path == "-":
+        return None
+    try:
+        with open(path, "rb") as stream:
+            pieces = record_pieces(stream, CSV_BLOCK_BYTES)
+            head = next(pieces, b"")
+            end = record_end(head)
+            header, rest = head[:end], head[end:]
+            check_names(parse_csv(header, [], sep).column_names, columns, weights)
+            for piece in itertools.chain([rest], pieces):
+                if not piece.strip():
+                    continue
+                table = _typed_piece(header + piece, sep, columns, weights)
+                if not names:  # the first piece chooses the columns (checked against the rest)
+                    names, notes = select_columns(table, columns, False, weights)
+                    rows = max(estimated_rows(path, kind), 1024)
+                    x = np.empty((rows + rows // 8, len(names)), dtype=np.float64)
+                    w = None if weights is None else np.empty(len(x), dtype=np.float64)
+                    nulls = np.zeros(len(names), dtype=np.int64)
+                wanted = [*names, *([weights] if weights is not None else [])]
+                if not all(_numeric_or_null(table, name) for name in wanted):
+                    return None
+                if n + table.num_rows > len(x):  # grown in place where the allocator can
+                    x.resize((2 * (n + table.num_rows), len(names)), refcheck=False)
+                    if w is not None:
+                        w.resize(len(x), refcheck=False)
+                to_array(table, names, out=x[n : n + table.num_rows])
+                if w is not None:
+                    w[n : n + table.num_rows] = to_weights(table, weights)
+                nulls += [table.column(name).null_count for name in names]
+                n += table.num_rows
+    except (DataError, *arrow_errors()):  # type: ignore[misc]
+        return None
+    if n == 0:
+        return None
+    empty = [name for name, count in zip(names, nulls, strict=True) if count == n]
+    if empty:
+        raise DataError(f"column '{empty[0]}' has no values; leave it out with {{columns}}")
+    x.resize((n, len(names)), refcheck=False)
+    if w is not None:
+        w.resize(n, refcheck=False)
+    return _checked(x, names, notes, w, weights)
+
+
+def _typed_piece(data: bytes, sep: str, columns: Sequence[str] | None, weights: str | None) -> Any:
+    """A CSV piece (header line and records) as a pyarrow Table with inferred types: the
+    header's columns, or only ``columns`` and ``weights`` when columns are named."""
+    import pyarrow.csv as pcsv
+
+    include = [*columns, *([weights] if weights is not None else [])] if columns else []
+    convert = pcsv.ConvertOptions(strings_can_be_null=True, include_columns=include)
+    read = pcsv.ReadOptions(use_threads=True, block_size=min(len(data) + 1, 1 << 20))
+    parse = pcsv.ParseOptions(delimiter=sep, newlines_in_values=b'"' in data)
+    return pcsv.read_csv(
+        io.BytesIO(data), read_options=read, parse_options=parse, convert_options=convert
+    )
+
+
+def _numeric_or_null(table: Any, name: str) -> bool:
+    import pyarrow.types as pt
+
+    kind = table.schema.field(name).type
+    return is_numeric(kind) or pt.is_null(kind)
 
 
 def read_table(
@@ -112,25 +238,110 @@ def read_table(
 
     Args:
         source: a CSV, TSV or Parquet file, or ``-`` for standard input.
-        fmt: "csv", "tsv" or "parquet" (default: from the extension; CSV for stdin).
+        fmt: "csv", "tsv" or "parquet" (default: from the extension; for stdin Parquet when
+            it starts with Parquet's magic bytes, else CSV).
         columns: the feature columns (default: every numeric column but ``weights``).
         delimiter: the CSV field separator (default: ``,``; a tab for TSV).
         weights: a column of frequency weights (``Table.weights``); not a feature.
+
+    Parquet is read row group by row group (a large one column by column) straight into
+    the float64 array: the peak memory is the array and one column chunk, not a whole Arrow
+    table beside it.
 
     Raises:
         DataError: unreadable input, no rows, no numeric column, infinite values, bad
             weights (negative, missing, infinite, non-numeric, all 0), ...
     """
-    table = read_arrow(source, fmt, delimiter)
+    parse_delimiter(delimiter)  # a bad delimiter fails before any reading
+    check_input_path(source)
+    kind = detect_format(source, fmt)
+    if kind != "parquet":
+        with _csv_source(source) as path:
+            table = _csv_rows(source, path, kind, columns, delimiter, weights)
+            _release_arrow_memory()
+            if table is None:  # not plain numbers, or a parse error: the whole-table path
+                whole = _whole_arrow(source, kind, path, delimiter)
+                table = _table_of(source, whole, columns, weights)
+            return table
+    with _parquet_source(source) as handle:
+        table = _parquet_rows(source, handle, columns, weights)
+        _release_arrow_memory()
+        if table is None:  # no rows, or a column that is not numbers: the whole-table path
+            table = _table_of(source, _whole_arrow(source, kind, handle, None), columns, weights)
+        return table
+
+
+def _release_arrow_memory() -> None:
+    """Give the memory pyarrow's pool keeps for reuse back to the system (the decoded
+    pieces are gone once they are in the array; EM needs that memory, pyarrow does not)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
+def _table_of(source: str, table: Any, columns: Sequence[str] | None, weights: str | None) -> Table:
+    """The checked ``Table`` of a whole pyarrow ``table``."""
     if table.num_rows == 0:
         raise DataError(f"'{source}' has a header but no data rows")
     names, notes = select_columns(table, columns, weights=weights)
     x = to_array(table, names)
     w = to_weights(table, weights)
+    return _checked(x, names, notes, w, weights)
+
+
+def _checked(
+    x: Array, names: list[str], notes: list[str], w: Array | None, weights: str | None
+) -> Table:
     summary = ColumnSummary.of_block(x, 0, w)
     summary.check_values(names, too_large=False)
     summary.check_weights(weights)
     return Table(x, names, notes, w, weights)
+
+
+def _parquet_rows(
+    source: str, handle: Any, columns: Sequence[str] | None, weights: str | None
+) -> Table | None:
+    """The checked ``Table`` of a Parquet file read row group by row group into one
+    preallocated array, or None when it has no rows or a wanted column of another type than numbers
+    (``_table_of`` on the whole table then gives the messages)."""
+    import pyarrow.parquet as pq
+
+    kind = "parquet"
+    # Buffered reads without read-ahead: pyarrow's defaults fetch the whole file first.
+    file = guarded(
+        source, kind, lambda: pq.ParquetFile(handle, pre_buffer=False, buffer_size=1 << 20)
+    )
+    n = file.metadata.num_rows
+    schema = file.schema_arrow
+    wanted = [*(columns or ()), *([weights] if weights is not None else [])]
+    if n == 0:
+        return None
+    check_names(schema.names, columns, weights)
+    if any(not is_numeric(schema.field(name).type) for name in wanted):
+        return None
+    names, notes = select_columns(
+        schema.empty_table(), columns, check_values=False, weights=weights
+    )
+    if any(not is_numeric(schema.field(name).type) for name in names):
+        return None  # a column of nulls only: "has no values"
+    x = np.empty((n, len(names)), dtype=np.float64)
+    w = np.empty(n, dtype=np.float64) if weights is not None else None
+    targets = [(name, x[:, j]) for j, name in enumerate(names)]
+    if w is not None and weights is not None:
+        targets.append((weights, w))
+    nulls = dict.fromkeys(names, 0)
+    start = 0
+    for group in range(file.metadata.num_row_groups):
+        rows = file.metadata.row_group(group).num_rows
+        for name, values, table in _row_group_columns(source, file, group, targets):
+            if name in nulls:
+                nulls[name] += table.column(name).null_count
+            _column_into(table.column(name), values[start : start + rows])
+        start += rows
+    empty = [name for name in names if nulls[name] == n]
+    if empty:
+        raise DataError(f"column '{empty[0]}' has no values; leave it out with {{columns}}")
+    return _checked(x, names, notes, w, weights)
 
 
 def read_head(path: str, kind: str, delimiter: str | None = None) -> Any:
@@ -175,6 +386,42 @@ def estimated_rows(path: str, kind: str) -> int:
     header = head.find(b"\n") + 1
     per_row = max(1.0, (len(head) - header) / max(1, lines - 1))
     return int((size - header) / per_row)
+
+
+def _row_group_columns(
+    source: str, file: Any, group: int, targets: list[tuple[str, Array]]
+) -> Iterator[tuple[str, Array, Any]]:
+    """(name, target, pyarrow table holding column name) for the ``targets`` of row group
+    ``group``: all at once for a small group, one column at a time for a large one (so at
+    most one decoded column chunk is held beside the array)."""
+    small = file.metadata.row_group(group).total_byte_size <= ROW_GROUP_BYTES
+    names = [name for name, _ in targets]
+    if small:
+        table = guarded(
+            source, "parquet", lambda: file.read_row_group(group, columns=names, use_threads=False)
+        )
+        for name, values in targets:
+            yield name, values, table
+        return
+    for name, values in targets:
+        table = guarded(
+            source,
+            "parquet",
+            lambda: file.read_row_group(group, columns=[name], use_threads=False),  # noqa: B023
+        )
+        yield name, values, table
+        del table
+
+
+def _column_into(column: Any, out: NDArray[np.float64]) -> None:
+    """A pyarrow numeric column (chunked) into ``out`` of shape (rows,), nulls as NaN."""
+    import pyarrow as pa
+
+    start = 0
+    for chunk in column.chunks:
+        size = len(chunk)
+        out[start : start + size] = chunk.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        start += size
 
 
 # ---------------------------------------------------------------------------- blocks

@@ -85,7 +85,8 @@ class MemoryEngine:
         if self.weights is not None and self.weights.shape != (self.x.shape[0],):
             raise ValueError(f"weights of shape {self.weights.shape} for {self.x.shape[0]} rows")
         self.block_size = block_size
-        self.has_gaps = bool(np.isnan(self.x).any())
+        # min propagates NaN: no temporary the size of the data.
+        self.has_gaps = bool(self.x.size) and bool(np.isnan(self.x.min()))
         self.notes: list[str] = []
 
     def rows_in_memory(self) -> tuple[Array, Array | None] | None:
