@@ -78,10 +78,11 @@ def parse_delimiter(delimiter: str | None) -> str | None:
     if delimiter is None:
         return None
     value = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
-    if len(value) != 1 or value in '"\r\n':
+    # pyarrow's CSV reader takes one ASCII character (a multi-byte UTF-8 'é' cannot be one)
+    if len(value) != 1 or value in '"\r\n' or not (value == "\t" or " " <= value <= "~"):
         raise UsageError(
-            f"{{delimiter}} {delimiter!r} must be one character other than a quote or a line "
-            "end, e.g. {delimiter} ';' or {delimiter} '\\t'"
+            f"{{delimiter}} {delimiter!r} must be one character (printable ASCII, or a tab) "
+            "other than a quote, e.g. {delimiter} ';' or {delimiter} '\\t'"
         )
     return value
 
