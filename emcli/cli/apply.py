@@ -143,8 +143,8 @@ def run_predict(model_path: str, source: str, options: dict[str, Any]) -> None:
         outputs.check("-")
         paths = {"labels": "-"}
     names = [n for n in ROW_OUTPUTS if n in paths]
-    model, reader = model_and_reader(model_path, source, options)
     carrier = carrier_of(source, options, paths)
+    model, reader = model_and_reader(model_path, source, options)
     counts = np.zeros(model.n_components, dtype=np.int64)
 
     def responsibilities() -> Iterator[Any]:
@@ -329,8 +329,8 @@ def run_score(model_path: str, source: str, options: dict[str, Any]) -> None:
     fmt = row_format(output)
     outputs = OutputSet()
     outputs.check(output)
-    model, reader = model_and_reader(model_path, source, options)
     carrier = carrier_of(source, options, {"output": output})
+    model, reader = model_and_reader(model_path, source, options)
     totals = ScoreTotals()
     outputs.add_group([output], score_writer(model, reader, below, lowest, totals, fmt, carrier))
     try:

@@ -257,7 +257,7 @@ def check_weights_column(source: Source) -> None:
 )
 @option(
     "--seed",
-    type=int,
+    type=click.IntRange(min=0),
     default=0,
     show_default=True,
     help="Random seed; the same seed and input give byte-identical outputs.",

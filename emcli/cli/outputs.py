@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from ..data.writers import OutputSet
+from ..data.writers import OutputSet, row_format
 from ..errors import OutputError
 
 ROW_OUTPUTS = ("labels", "responsibilities")
@@ -42,8 +42,10 @@ def plan_outputs(
             outputs.create_dir(output_dir)
         planned.update({name: str(target / filename) for name, filename in in_dir.items()})
     planned.update({name: path for name, path in paths.items() if path})
-    for path in planned.values():
+    for name, path in planned.items():
         outputs.check(path)
+        if name in ROW_OUTPUTS:
+            row_format(path)  # an extension no row output has fails now, before any work
     return planned
 
 

@@ -170,7 +170,13 @@ def select_columns(
     """
     import pyarrow.types as pt
 
-    names = list(table.column_names)
+    try:
+        names = list(table.column_names)
+    except UnicodeDecodeError:  # pyarrow decodes the header names only when asked
+        raise DataError(
+            "the input's header is not UTF-8 text (another encoding, e.g. UTF-16 or "
+            "Latin-1?); save the file as UTF-8"
+        ) from None
     _check_names(names, columns, weights)
     notes: list[str] = []
     if columns:
