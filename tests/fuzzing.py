@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from clirun import run
 
 BOMS = [b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b""]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from fuzzing import fuzz  # noqa: E402
+from fuzzing import fuzz
 
 
 def main() -> int:
