@@ -106,7 +106,9 @@ def model_from_dict(data: Any, cls: type[MixtureModel]) -> MixtureModel:
 
 def _model(data: dict[str, Any], version: int, cls: type[MixtureModel]) -> MixtureModel:
     from .families import FAMILIES, family_class, get_family
+    from .modelcheck import check_fields
 
+    check_fields(data)  # every common field any command reads, once
     name = data.get("family", "gaussian")
     if name not in FAMILIES:
         raise ValueError(f"unknown family {name!r} (this emcli knows {', '.join(FAMILIES)})")

@@ -442,7 +442,8 @@ ERROR_CASES = {
         1,
         "standard output",
     ),
-    "no -k": (TEXT_CSV, [], 2, "-k"),
+    # no -k: mclust's default grid 1..9, more components than these 3 rows (status 1)
+    "no -k": (TEXT_CSV, [], 1, "at most -k 1..3"),
     "ragged rows": ("a,b\n1,2\n3\n", ["-k", "1"], 1, "cannot parse"),
     "empty cell, --missing error": (
         "a,b\n1,2\n,4\n5,6\n",

@@ -53,23 +53,23 @@ def small_csv(tmp_path) -> Path:
 def test_failed_run_leaves_existing_outputs_untouched(tmp_path, small_csv, monkeypatch):
     """A failure while the outputs are being written (here: the second file's writer)
     leaves every earlier file as it was and no temporary file behind."""
-    import emcli.cli.outputs
+    from emcli.data.writers import RowSink
 
     out = tmp_path / "out"
     out.mkdir()
     for name in ("labels.csv", "responsibilities.csv", "params.json"):
         (out / name).write_bytes(KNOWN)
-    real = emcli.cli.outputs.write_block
+    real = RowSink.write
     calls = []
 
-    def failing(handle, columns):
+    def failing(self, table):  # the writer of every row output, block by block
         calls.append(1)
         if len(calls) == 2:
-            handle.write(b"half a file")
+            self.handle.write(b"half a file")
             raise OSError(28, "No space left on device")
-        real(handle, columns)
+        real(self, table)
 
-    monkeypatch.setattr("emcli.cli.outputs.write_block", failing)
+    monkeypatch.setattr("emcli.data.writers.RowSink.write", failing)
     code, stdout, stderr = run("fit", small_csv, "-k", "2", "-n", "1", "-o", out)
     assert code == 1 and stdout == ""
     assert stderr.startswith("Error: cannot write") and "No space left" in stderr
@@ -84,14 +84,14 @@ def test_interrupt_while_writing_leaves_no_temporary(tmp_path, small_csv, monkey
     labels.write_bytes(KNOWN)
     during: list[list[Path]] = []
 
-    def interrupted(handle, columns):
-        handle.write(b"cluster\n0\n")
-        handle.flush()
+    def interrupted(self, table):  # RowSink.write: every row output's block writer
+        self.handle.write(b"cluster\n0\n")
+        self.handle.flush()
         during.append(temporaries(tmp_path))  # the half-written temporary, beside labels
         os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C: through cli.main's handler
         time.sleep(5)  # the handler raises before this ends
 
-    monkeypatch.setattr("emcli.cli.outputs.write_block", interrupted)
+    monkeypatch.setattr("emcli.data.writers.RowSink.write", interrupted)
     code, stdout, stderr = run(
         "fit",
         small_csv,
@@ -115,10 +115,10 @@ def test_interrupt_while_writing_leaves_no_temporary(tmp_path, small_csv, monkey
 
 
 def test_new_output_directory_is_removed_after_a_failure(tmp_path, small_csv, monkeypatch):
-    def failing(handle, columns):
+    def failing(self, table):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr("emcli.cli.outputs.write_block", failing)
+    monkeypatch.setattr("emcli.data.writers.RowSink.write", failing)
     code, _, stderr = run("fit", small_csv, "-k", "2", "-n", "1", "-o", tmp_path / "new")
     assert code == 1 and stderr.startswith("Error: ")
     assert not (tmp_path / "new").exists()

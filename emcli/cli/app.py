@@ -7,13 +7,17 @@ maps every outcome to the exit status of ``emcli.errors.ExitStatus``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import signal
 import sys
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import click
+from click.shell_completion import BashComplete, add_completion_class
 
 from .. import __version__
 from ..errors import EmcliError, ExitStatus, StdoutClosed
@@ -42,6 +46,18 @@ def cli() -> None:
 
     See 'emcli COMMAND --help' and 'man emcli' for the exit codes and file formats.
     """
+
+
+class BashCompletion(BashComplete):
+    """click's bash completion, with bash's own completion (file names) kept as the
+    fallback: ``-o default -o bashdefault`` where click installs ``-o nosort`` alone."""
+
+    source_template = BashComplete.source_template.replace(
+        "complete -o nosort -F", "complete -o nosort -o default -o bashdefault -F"
+    )
+
+
+add_completion_class(BashCompletion, "bash")
 
 
 def click_error(exc: EmcliError) -> click.ClickException:
@@ -86,19 +102,92 @@ def _install_handlers() -> dict[int, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map every outcome to the documented exit status."""
     previous = _install_handlers()
+    stderr = sys.stderr
+    sys.stderr = TolerantStderr(stderr)
     try:
         status = _run(argv)
     finally:
+        sys.stderr = stderr
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     sys.exit(int(status))
 
 
 def _invoke(argv: list[str] | None) -> None:
-    try:
-        cli.main(args=argv, prog_name="emcli", standalone_mode=False, auto_envvar_prefix="EMCLI")
-    except EmcliError as exc:
-        raise click_error(exc) from None
+    with notes_for_warnings():
+        try:
+            cli.main(
+                args=argv, prog_name="emcli", standalone_mode=False, auto_envvar_prefix="EMCLI"
+            )
+        except EmcliError as exc:
+            raise click_error(exc) from None
+
+
+@contextlib.contextmanager
+def notes_for_warnings() -> Iterator[None]:
+    """No raw Python warning reaches a user: each distinct one becomes a ``Note:`` line.
+
+    Where warnings are already errors (``python -W error``, the test suite) they stay
+    errors, so a stray numpy warning is found rather than hidden.
+    """
+    if any(f[0] == "error" and f[1] is None and f[3] is None for f in warnings.filters):
+        yield  # warnings are errors here (-W error, the tests): leave them so
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            seen = dict.fromkeys(str(w.message).splitlines()[0] for w in caught if str(w.message))
+            for text in seen:
+                click.echo(f"Note: {text} (reported by a library emcli uses)", err=True)
+
+
+class TolerantStderr:
+    """Standard error that survives its reader going away (``2>&1 | head -3``).
+
+    A write to a closed pipe puts /dev/null in its place: the messages are lost, the work
+    and its outputs to files are not (the exit status is that of the work).
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.encoding = getattr(stream, "encoding", "utf-8")
+        self.errors = getattr(stream, "errors", "replace")
+
+    def write(self, text: str) -> int:
+        try:
+            self._stream.write(text)
+        except OSError:
+            self._closed_reader()
+        return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError:
+            self._closed_reader()
+
+    def isatty(self) -> bool:
+        try:
+            return bool(self._stream.isatty())
+        except (OSError, ValueError):
+            return False
+
+    def fileno(self) -> int:
+        return int(self._stream.fileno())
+
+    def writable(self) -> bool:
+        return True
+
+    def _closed_reader(self) -> None:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+        self._stream = open(os.devnull, "w")
 
 
 def _run(argv: list[str] | None) -> int:

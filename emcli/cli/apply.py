@@ -15,14 +15,17 @@ from typing import IO, Any
 
 import click
 
-from ..errors import ModelFileError, UsageError
+from ..errors import ModelFileError, OutputError, UsageError
 from .app import cli
 from .options import (
     CONTEXT,
+    PATH,
     display_options,
+    file_argument,
     input_options,
     option,
     output_options,
+    row_options,
     set_help,
     split_columns,
 )
@@ -80,6 +83,16 @@ def model_and_reader(model_path: str, source: str, options: dict[str, Any]):
     return model, open_blocks(source, columns, options.get("fmt"), options.get("delimiter"))
 
 
+def carrier_of(source: str, options: dict[str, Any], paths: dict[str, str]) -> Any:
+    """The input columns that --with-input / --id-column carry into the row outputs."""
+    from .fit import Source
+    from .rows import carrier_for
+
+    reading = Source(source, options.get("fmt"), None, options.get("delimiter"))
+    carry = {key: options.get(key) for key in ("with_input", "id_column")}
+    return carrier_for(reading, carry, paths)
+
+
 def _scored(model: Any, reader: Any, density_only: bool = False) -> Iterator[tuple[int, Any, Any]]:
     from ..apply import apply_blocks
 
@@ -94,10 +107,11 @@ def _report(options: dict[str, Any], line: str) -> None:
 
 # ---------------------------------------------------------------------------- predict
 @cli.command(context_settings=CONTEXT)
-@click.argument("model", metavar="MODEL")
-@click.argument("input", metavar="INPUT")
+@file_argument("model", "MODEL")
+@file_argument("input", "INPUT")
 @input_options
 @output_options
+@row_options
 @display_options
 def predict(model: str, input: str, **options: Any) -> None:
     """Assign each row of INPUT to a component of MODEL (a model file from fit --params).
@@ -137,6 +151,7 @@ def run_predict(model_path: str, source: str, options: dict[str, Any]) -> None:
         outputs.check("-")
         paths = {"labels": "-"}
     names = [n for n in ROW_OUTPUTS if n in paths]
+    carrier = carrier_of(source, options, paths)
     model, reader = model_and_reader(model_path, source, options)
     counts = np.zeros(model.n_components, dtype=np.int64)
 
@@ -146,8 +161,9 @@ def run_predict(model_path: str, source: str, options: dict[str, Any]) -> None:
             counts[:] += np.bincount(np.argmax(resp, axis=1), minlength=model.n_components)
             yield resp
 
+    chosen = [paths[n] for n in names]
     outputs.add_group(
-        [paths[n] for n in names], row_writer(names, model.n_components, responsibilities())
+        chosen, row_writer(names, model.n_components, responsibilities(), chosen, carrier)
     )
     try:
         outputs.commit()
@@ -159,15 +175,17 @@ def run_predict(model_path: str, source: str, options: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------------------- score
 @cli.command(context_settings=CONTEXT)
-@click.argument("model", metavar="MODEL")
-@click.argument("input", metavar="INPUT")
+@file_argument("model", "MODEL")
+@file_argument("input", "INPUT")
 @input_options
 @option(
     "--output",
     metavar="PATH",
+    type=PATH,
     default="-",
     show_default=True,
-    help="Write the CSV here instead of stdout.",
+    help="Write the scores here instead of stdout: CSV, or TSV, Parquet or JSON lines by "
+    "the extension (.tsv, .parquet, .jsonl).",
 )
 @option(
     "--below",
@@ -181,6 +199,7 @@ def run_predict(model_path: str, source: str, options: dict[str, Any]) -> None:
     metavar="N",
     help="Keep only the N least likely rows, least likely first.",
 )
+@row_options
 @display_options
 def score(model: str, input: str, **options: Any) -> None:
     """Log-density of each row of INPUT under MODEL, as CSV with a log_likelihood column.
@@ -219,57 +238,109 @@ class ScoreTotals:
 
 
 def score_writer(
-    model: Any, reader: Any, below: float | None, lowest: int | None, totals: ScoreTotals
+    model: Any,
+    reader: Any,
+    below: float | None,
+    lowest: int | None,
+    totals: ScoreTotals,
+    fmt: str = "csv",
+    carrier: Any = None,
 ):
-    """The writer of ``score``'s one output (all rows, or the ones --below/--lowest keep)."""
+    """The writer of ``score``'s one output (all rows, or the ones --below/--lowest keep),
+    in ``fmt``, with the ``carrier``'s input columns in front when given."""
     import numpy as np
 
     from ..apply import LowestRows
-    from ..data.writers import csv_header
-    from .outputs import write_block
+    from ..data.writers import RowSink
+    from .outputs import check_carried, row_table
 
     filtered = below is not None or lowest is not None
+    header = ["row", "log_likelihood"] if filtered else ["log_likelihood"]
+    if carrier is not None:
+        check_carried(carrier.names, header)
 
     def write(handles: list[IO[bytes]]) -> None:
         (handle,) = handles
-        header = ["row", "log_likelihood"] if filtered else ["log_likelihood"]
-        handle.write(csv_header(header).encode())
+        sink = RowSink(handle, fmt)
         keep = LowestRows(lowest) if lowest is not None else None
+        kept_carried: list[Any] = []
+        if carrier is not None:
+            carrier.start()
         for first, _, norm in _scored(model, reader, density_only=True):
+            carried = carrier.take(len(norm)) if carrier is not None else None
             totals.rows += len(norm)
             totals.sum += float(norm.sum())
             if not filtered:
-                write_block(handle, [norm])
+                sink.write(row_table(header, [norm], carried))
                 continue
             rows = np.arange(first, first + len(norm), dtype=np.int64)
             if below is not None:
                 mask = norm < below
                 rows, norm = rows[mask], norm[mask]
+                if carried is not None:
+                    carried = carried.filter(mask)
             if keep is not None:
                 keep.add(rows, norm)
+                if carried is not None:  # candidates only; pruned to the kept rows below
+                    kept_carried.append(carried.append_column("__row", [rows]))
+                    kept_carried[:] = [_only_kept(kept_carried, keep)]
             else:
-                write_block(handle, [rows, norm])
+                sink.write(row_table(header, [rows, norm], carried))
                 totals.kept += len(rows)
         if keep is not None:
             rows, norm = keep.result()
-            write_block(handle, [rows, norm])
+            carried = _in_order(kept_carried, rows) if carrier is not None else None
+            sink.write(row_table(header, [rows, norm], carried))
             totals.kept = len(rows)
+        sink.close(
+            row_table(
+                header,
+                [np.empty(0, np.int64), np.empty(0)][-len(header) :],
+                carrier.empty() if carrier is not None else None,
+            )
+        )
 
     return write
 
 
+def _only_kept(tables: list[Any], keep: Any) -> Any:
+    """The carried rows of the candidates ``keep`` still holds (memory O(N + block))."""
+    import numpy as np
+    import pyarrow as pa
+
+    table = pa.concat_tables(tables)
+    held = np.concatenate(keep._rows) if keep._rows else np.empty(0, np.int64)
+    mask = np.isin(table.column("__row").to_numpy(), held)
+    return table.filter(pa.array(mask))
+
+
+def _in_order(tables: list[Any], rows: Any) -> Any:
+    """The carried columns of ``rows``, in that order."""
+    import numpy as np
+    import pyarrow as pa
+
+    table = pa.concat_tables(tables) if tables else None
+    if table is None or not len(rows):
+        return None if table is None else table.slice(0, 0).drop_columns(["__row"])
+    index = {int(r): i for i, r in enumerate(table.column("__row").to_numpy())}
+    order = np.array([index[int(r)] for r in rows], dtype=np.int64)
+    return table.take(pa.array(order)).drop_columns(["__row"])
+
+
 def run_score(model_path: str, source: str, options: dict[str, Any]) -> None:
-    from ..data.writers import OutputSet
+    from ..data.writers import OutputSet, row_format
 
     below, lowest = options.get("below"), options.get("lowest")
     if below is not None and math.isnan(below):
         raise click.BadParameter("--below must be a number, not nan", param_hint="--below")
     output = options.get("output") or "-"
+    fmt = row_format(output)
     outputs = OutputSet()
     outputs.check(output)
+    carrier = carrier_of(source, options, {"output": output})
     model, reader = model_and_reader(model_path, source, options)
     totals = ScoreTotals()
-    outputs.add_group([output], score_writer(model, reader, below, lowest, totals))
+    outputs.add_group([output], score_writer(model, reader, below, lowest, totals, fmt, carrier))
     try:
         outputs.commit()
     finally:
@@ -280,7 +351,7 @@ def run_score(model_path: str, source: str, options: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------------------- sample
 @cli.command(context_settings=CONTEXT)
-@click.argument("model", metavar="MODEL")
+@file_argument("model", "MODEL")
 @option(
     "-n",
     "--samples",
@@ -300,6 +371,7 @@ def run_score(model_path: str, source: str, options: dict[str, Any]) -> None:
 @option(
     "--output",
     metavar="PATH",
+    type=PATH,
     default="-",
     show_default=True,
     help="Write the CSV here instead of stdout.",
@@ -345,6 +417,7 @@ def run_sample(model_path: str, n_samples: int, seed: int, output: str) -> None:
         )
     outputs = OutputSet()
     outputs.check(output)
+    check_sample_size(n_samples, model.n_features, output)
 
     def writer(handles: list[IO[bytes]]) -> None:
         (handle,) = handles
@@ -362,9 +435,37 @@ def run_sample(model_path: str, n_samples: int, seed: int, output: str) -> None:
     outputs.commit()
 
 
+# At least this many bytes per drawn value in the CSV (a digit, a sign, a point, digits and
+# a separator); the real figure is about 20, so a refused size could never have fitted.
+MIN_BYTES_PER_VALUE = 8
+
+
+def check_sample_size(n_samples: int, n_features: int, output: str) -> None:
+    """Refuse at once a sample that cannot fit where it is written (a file, or the spool of
+    standard output), instead of drawing until the disk is full or the process is killed."""
+    import os
+    import shutil
+    import tempfile
+
+    if n_samples >= 2**63:
+        raise UsageError(f"{{n_samples}} {n_samples} is more rows than can be counted; draw fewer")
+    need = n_samples * (n_features + 1) * MIN_BYTES_PER_VALUE
+    where = tempfile.gettempdir() if output == "-" else os.path.dirname(os.path.abspath(output))
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return
+    if need > free:
+        raise OutputError(
+            f"{{n_samples}} {n_samples} rows of {n_features + 1} columns need at least "
+            f"{need / 1e9:.3g} GB, more than the {free / 1e9:.3g} GB free in '{where}'; "
+            "draw fewer rows (or several runs with different --seed)"
+        )
+
+
 # ---------------------------------------------------------------------------- describe
 @cli.command(context_settings=CONTEXT)
-@click.argument("model", metavar="MODEL")
+@file_argument("model", "MODEL")
 @option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @display_options
 def describe(model: str, as_json: bool, **options: Any) -> None:

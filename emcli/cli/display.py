@@ -43,7 +43,13 @@ def stderr_console(force_plain: bool = False):
         no_color=plain,
         highlight=False,
         soft_wrap=True,
+        width=LOG_WIDTH if plain else None,  # logs whole, not cut to 80 columns
     )
+
+
+# The width of rich output that is not going to a terminal (a pipe, a log file, cron): wide
+# enough that no table or line is cut; tables still take only the width they need.
+LOG_WIDTH = 10_000
 
 
 class NullDisplay(SilentMonitor):
@@ -284,7 +290,7 @@ def print_selection(console, candidates, winner, criterion: str) -> None:
             fmt(row["bic"]),
             fmt(row["icl"]),
             fmt(row["aic"]),
-            row["reason"][:60],
+            row["reason"] if plain else row["reason"][:60],
         )
     console.print(table)
     ranked = sorted(v for v in (c.criterion(criterion) for c in candidates) if v is not None)
@@ -304,6 +310,8 @@ def print_description(s: dict[str, Any]) -> None:
 
     console = Console(file=sys.stdout, highlight=False, soft_wrap=True)
     plain = not console.is_terminal
+    if plain:
+        console = Console(file=sys.stdout, highlight=False, soft_wrap=True, width=LOG_WIDTH)
     out: Callable[..., None] = console.print
     state = "converged" if s["converged"] else "NOT converged"
     if s["degenerate"]:

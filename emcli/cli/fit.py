@@ -23,13 +23,17 @@ from .options import (
     CONTEXT,
     CRITERIA,
     INIT_METHODS,
+    PATH,
     alpha_option,
+    complete_covariances,
     display_options,
     family_names,
+    file_argument,
     in_flags,
     input_options,
     option,
     output_options,
+    row_options,
     scale_options,
     split_columns,
     types_option,
@@ -80,6 +84,7 @@ class FitConfig:
     types: dict[str, str] = field(default_factory=dict)  # --types of --family mixed
     paths: dict[str, str | None] = field(default_factory=dict)
     output_dir: str | None = None
+    carry: dict[str, Any] = field(default_factory=dict)  # with_input, id_column
     quiet: bool = False
     verbose: bool = False
 
@@ -188,6 +193,7 @@ def build_config(
         scheduler=options["scheduler"],
         paths=paths,
         output_dir=options["output_dir"],
+        carry={key: options[key] for key in ("with_input", "id_column")},
         quiet=options["quiet"],
         verbose=options["verbose"],
     )
@@ -216,7 +222,7 @@ def check_weights_column(source: Source) -> None:
 
 # ---------------------------------------------------------------------------- the command
 @cli.command(context_settings=CONTEXT)
-@click.argument("input", metavar="INPUT")
+@file_argument("input", "INPUT")
 @input_options
 @option(
     "-k",
@@ -234,6 +240,7 @@ def check_weights_column(source: Source) -> None:
     default="full",
     show_default=True,
     metavar="TYPE",
+    shell_complete=complete_covariances,
     help="full, tied, diag, spherical, a comma list, or 'all' (with --init MODEL.json: "
     "the model's type unless given).",
 )
@@ -318,7 +325,7 @@ def check_weights_column(source: Source) -> None:
 )
 @option(
     "--seed",
-    type=int,
+    type=click.IntRange(min=0),
     default=0,
     show_default=True,
     help="Random seed; the same seed and input give byte-identical outputs.",
@@ -367,15 +374,18 @@ def check_weights_column(source: Source) -> None:
 )
 @scale_options
 @output_options
+@row_options
 @option(
     "--params",
     "params_path",
     metavar="PATH",
+    type=PATH,
     help="Write the fitted model as JSON (the model file predict/score/sample read).",
 )
 @option(
     "--imputed",
     metavar="PATH",
+    type=PATH,
     help="Write the input columns as CSV with each missing cell replaced by its "
     "expectation under the fitted mixture (--engine memory).",
 )
@@ -389,6 +399,7 @@ def check_weights_column(source: Source) -> None:
     "--selection",
     "selection_path",
     metavar="PATH",
+    type=PATH,
     help="With a range of -k/--covariance, write the table of candidates as CSV.",
 )
 @display_options
@@ -430,41 +441,40 @@ def run_fit(config: FitConfig) -> None:
     from ..data.writers import OutputSet
     from ..engines.choose import open_engine
     from .display import echo_notes, print_summary, stderr_console
-    from .outputs import parquet_outputs, plan_outputs, staged_parts, write_parquet_parts
+    from .outputs import DIR_NAMES, plan_outputs
+    from .rows import carrier_for, column_notes
 
     engine_name = choose(config)
-    parquet = parquet_outputs(config.paths) if engine_name == "dask" else {}
     outputs = OutputSet()
-    requested = {name: path for name, path in config.paths.items() if name not in parquet}
-    in_dir = {**_dir_names(parquet), "params": "params.json"}
-    paths = plan_outputs(outputs, requested, config.output_dir, in_dir)
+    paths = plan_outputs(
+        outputs, config.paths, config.output_dir, {**DIR_NAMES, "params": "params.json"}
+    )
     check_run(config, engine_name, paths)
+    carrier = carrier_for(config.source, config.carry, paths)
     start = warm_start_model(config)
     encode = encoding(config, engine_name, start)
-    with staged_parts(parquet) as staged:
-        with open_engine(
-            engine_name, config.source.path, **config.engine_options(), **encode
-        ) as engine:
-            echo_notes(engine.notes, config.quiet)
-            if config.default_grid:
-                models = (
-                    "mclust's 14 covariance models"
-                    if config.kinds == ["all"]
-                    else ("--covariance " + ",".join(config.kinds))
-                )
-                echo_notes(
-                    [
-                        f"no -k given: selecting over k = {DEFAULT_COMPONENTS} and {models} "
-                        f"by {config.criterion.upper()} (as mclust's Mclust); give -k K to fit one"
-                    ],
-                    config.quiet,
-                )
-            model, candidates = fit_model(engine, engine_name, config, start)
-            stage_outputs(outputs, paths, model, engine, candidates)
-            for name, directory in staged.items():
-                write_parquet_parts(engine, model, name, directory)
-            outputs.commit()
-    if not config.quiet and (sys.stderr.isatty() or not (paths or parquet)):
+    with open_engine(
+        engine_name, config.source.path, **config.engine_options(), **encode
+    ) as engine:
+        echo_notes(engine.notes, config.quiet)
+        column_notes(engine, config.source.columns, config.quiet, config.verbose)
+        if config.default_grid:
+            models = (
+                "mclust's 14 covariance models"
+                if config.kinds == ["all"]
+                else ("--covariance " + ",".join(config.kinds))
+            )
+            echo_notes(
+                [
+                    f"no -k given: selecting over k = {DEFAULT_COMPONENTS} and {models} "
+                    f"by {config.criterion.upper()} (as mclust's Mclust); give -k K to fit one"
+                ],
+                config.quiet,
+            )
+        model, candidates = fit_model(engine, engine_name, config, start)
+        stage_outputs(outputs, paths, model, engine, candidates, carrier)
+        outputs.commit()
+    if not config.quiet and (sys.stderr.isatty() or not paths):
         print_summary(stderr_console(), model)
 
 
@@ -485,13 +495,6 @@ def encoding(config: FitConfig, engine_name: str, start: Any) -> dict[str, Any]:
         return {}
     like = getattr(start.family, "columns", None) if start is not None else None
     return {"encode": {"family": family, "types": config.types, "like": like}}
-
-
-def _dir_names(parquet: dict[str, str]) -> dict[str, str]:
-    """The files of -o DIR, but for the row outputs already written as Parquet."""
-    from .outputs import DIR_NAMES
-
-    return {name: file for name, file in DIR_NAMES.items() if name not in parquet}
 
 
 def choose(config: FitConfig) -> str:
@@ -657,13 +660,18 @@ def run_selection(engine: Any, config: FitConfig, settings: dict[str, Any]):
 
 
 def stage_outputs(
-    outputs: Any, paths: dict[str, str], model: Any, engine: Any, candidates: list[Any] | None
+    outputs: Any,
+    paths: dict[str, str],
+    model: Any,
+    engine: Any,
+    candidates: list[Any] | None,
+    carrier: Any = None,
 ) -> None:
     """Every CSV/JSON output of the fit, written when ``outputs`` commits."""
     from ..data.writers import write_csv
     from .outputs import add_outlier_scores, add_row_outputs, add_text, write_selection
 
-    add_row_outputs(outputs, paths, model, engine)
+    add_row_outputs(outputs, paths, model, engine, carrier)
     if "imputed" in paths:  # the memory engine (check_run): every row is in engine.x
         filled = model.impute(engine.x)
         columns = {name: filled[:, j] for j, name in enumerate(engine.columns)}

@@ -18,6 +18,9 @@ import click
 from ..errors import render
 
 FORMAT_CHOICES = ("csv", "tsv", "parquet")
+# A file name the shell completes as one (click.Path's completion); no checks here: the
+# library checks existence and permissions with its own one-line messages (exit status 1).
+PATH = click.Path(allow_dash=True, readable=False)
 INIT_METHODS = ("auto", "hc", "kmeans", "kmeans++", "random")
 CRITERIA = ("bic", "icl", "aic")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -67,6 +70,8 @@ FLAGS: dict[str, str] = {
     "output": "--output",
     "quiet": "-q/--quiet",
     "verbose": "-v/--verbose",
+    "with_input": "--with-input",
+    "id_column": "--id-column",
     # predict, score, sample, describe
     "below": "--below",
     "lowest": "--lowest",
@@ -140,6 +145,33 @@ def split_columns(spec: str | None) -> list[str] | None:
     return [c.strip() for c in spec.split(",") if c.strip()]
 
 
+def file_argument(name: str, metavar: str, required: bool = True) -> Decorator:
+    """An INPUT or MODEL argument: a file name (or ``-``) that the shell completes as one.
+
+    Existence is checked by the library (one-line messages of its own), not by click.
+    """
+    return click.argument(
+        name,
+        metavar=metavar,
+        required=required,
+        type=PATH,
+    )
+
+
+def complete_covariances(ctx: Any, param: Any, incomplete: str) -> list[Any]:
+    """Shell completion of --covariance: the covariance models' names, and 'all'."""
+    from click.shell_completion import CompletionItem
+
+    try:
+        models = import_module("emcli.families.gaussian.models")
+        names = [*getattr(models, "COVARIANCE_TYPES", ("full", "tied", "diag", "spherical"))]
+    except ImportError:  # pragma: no cover
+        names = ["full", "tied", "diag", "spherical"]
+    head, _, last = incomplete.rpartition(",")
+    prefix = f"{head}," if head else ""
+    return [CompletionItem(prefix + n) for n in [*names, "all"] if n.startswith(last)]
+
+
 def family_names() -> tuple[str, ...]:
     """The registered mixture families (``emcli.families.FAMILIES``; cheap to import)."""
     return tuple(getattr(import_module("emcli.families"), "FAMILIES", ("gaussian",)))
@@ -188,18 +220,38 @@ output_options = group(
     option(
         "--labels",
         metavar="PATH",
-        help="Write a CSV with a 'cluster' column (0-based), one row per input row.",
+        type=PATH,
+        help="Write a 'cluster' column (0-based), one row per input row; CSV, or TSV, "
+        "Parquet or JSON lines by the extension (.tsv, .parquet, .jsonl).",
     ),
     option(
         "--responsibilities",
         metavar="PATH",
-        help="Write a CSV of membership probabilities, columns component_0..",
+        type=PATH,
+        help="Write membership probabilities, columns component_0..; format by the "
+        "extension as for --labels.",
     ),
     option(
         "-o",
         "--output-dir",
         metavar="DIR",
+        type=PATH,
         help="Write labels.csv, responsibilities.csv and params.json into DIR.",
+    ),
+)
+
+row_options = group(
+    option(
+        "--with-input",
+        is_flag=True,
+        help="Row outputs start with the input's own columns (every column, as in the "
+        "file), then the label, responsibilities or score.",
+    ),
+    option(
+        "--id-column",
+        metavar="COL",
+        help="Carry column COL of the input (an identifier) into every row output, as its "
+        "first column.",
     ),
 )
 

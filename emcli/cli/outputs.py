@@ -2,23 +2,19 @@
 
 Every output goes through ``OutputSet`` (a temporary file per output, renamed into place when
 all are complete).  Labels and responsibilities are written in one pass over the rows of the
-engine (``engine.blocks()``), the same for every engine.  With ``--engine dask`` a labels or
-responsibilities path that does not end in ``.csv`` (nor is ``-``) is partitioned Parquet: a
-directory of ``part.NNNNN.parquet`` files written by the workers into a temporary directory
-that is renamed into place at the end.
+engine (``engine.blocks()``), the same for every engine: one file per path, in the format of
+its extension (CSV, TSV, Parquet, JSON lines; ``emcli.data.writers.row_format``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-from ..data.writers import OutputSet, csv_header, replace_dir, staged_dir
+from ..data.writers import OutputSet, csv_header, row_format
 from ..errors import OutputError
 
 ROW_OUTPUTS = ("labels", "responsibilities")
@@ -46,8 +42,10 @@ def plan_outputs(
             outputs.create_dir(output_dir)
         planned.update({name: str(target / filename) for name, filename in in_dir.items()})
     planned.update({name: path for name, path in paths.items() if path})
-    for path in planned.values():
+    for name, path in planned.items():
         outputs.check(path)
+        if name in ROW_OUTPUTS:
+            row_format(path)  # an extension no row output has fails now, before any work
     return planned
 
 
@@ -76,30 +74,76 @@ def row_columns(what: str, resp: np.ndarray) -> list[np.ndarray]:
     return [resp[:, j] for j in range(resp.shape[1])]
 
 
+def row_table(names: Sequence[str], columns: Sequence[Any], carried: Any = None) -> Any:
+    """One block of a row output as a pyarrow Table: the carried input columns (``--id-column``
+    or ``--with-input``) first, then ``names``."""
+    import pyarrow as pa
+
+    table = pa.table(dict(zip(names, columns, strict=True)))
+    if carried is None:
+        return table
+    for i, name in enumerate(carried.column_names):
+        table = table.add_column(i, name, carried.column(i))
+    return table
+
+
+def check_carried(carried_names: Sequence[str], names: Sequence[str]) -> None:
+    """The carried input columns must not take a name the output gives its own column."""
+    clash = sorted(set(carried_names) & set(names))
+    if clash:
+        raise OutputError(
+            f"the input has a column named '{clash[0]}', the name of a column emcli writes; "
+            "rename that column of the input"
+        )
+
+
 def row_writer(
-    wanted: Sequence[str], n_components: int, responsibilities: Iterable[np.ndarray]
+    wanted: Sequence[str],
+    n_components: int,
+    responsibilities: Iterable[np.ndarray],
+    paths: Sequence[str] | None = None,
+    carrier: Any = None,
 ) -> Callable[[list[IO[bytes]]], None]:
     """A group writer (``OutputSet.add_group``) that fills the ``wanted`` row outputs in one
-    pass over ``responsibilities`` (blocks of shape (rows, k), in row order)."""
+    pass over ``responsibilities`` (blocks of shape (rows, k), in row order), each in the
+    format of its path's extension (``row_format``), with the ``carrier``'s input columns
+    (``RowCarrier``) in front when given."""
+    from ..data.writers import RowSink, row_format
+
+    formats = [row_format(p) for p in paths] if paths else ["csv"] * len(wanted)
+    if carrier is not None:
+        for what in wanted:
+            check_carried(carrier.names, column_names(what, n_components))
 
     def write(handles: list[IO[bytes]]) -> None:
-        for what, handle in zip(wanted, handles, strict=True):
-            handle.write(csv_header(column_names(what, n_components)).encode())
+        sinks = [RowSink(h, f) for h, f in zip(handles, formats, strict=True)]
+        if carrier is not None:
+            carrier.start()
         for resp in responsibilities:
-            for what, handle in zip(wanted, handles, strict=True):
-                write_block(handle, row_columns(what, resp))
+            carried = carrier.take(len(resp)) if carrier is not None else None
+            for what, sink in zip(wanted, sinks, strict=True):
+                names = column_names(what, n_components)
+                sink.write(row_table(names, row_columns(what, resp), carried))
+        for what, sink in zip(wanted, sinks, strict=True):
+            names = column_names(what, n_components)
+            empty = [np.empty(0, np.int64 if what == "labels" else np.float64)] * len(names)
+            sink.close(row_table(names, empty, carrier.empty() if carrier else None))
 
     return write
 
 
-def add_row_outputs(outputs: OutputSet, paths: Mapping[str, str], model: Any, engine: Any) -> None:
+def add_row_outputs(
+    outputs: OutputSet, paths: Mapping[str, str], model: Any, engine: Any, carrier: Any = None
+) -> None:
     """Stage the labels and responsibilities that ``paths`` asks for: one pass over
-    ``engine.blocks()`` at commit time (the rows stay where the engine keeps them)."""
+    ``engine.blocks()`` at commit time (the rows stay where the engine keeps them), the
+    same for every engine: one file per path, its format from the extension."""
     wanted = [name for name in ROW_OUTPUTS if name in paths]
     if wanted:
         blocks = (model.predict_proba(xb) for xb, _ in engine.blocks(model.n_components))
-        writer = row_writer(wanted, model.n_components, blocks)
-        outputs.add_group([paths[name] for name in wanted], writer)
+        chosen = [paths[name] for name in wanted]
+        writer = row_writer(wanted, model.n_components, blocks, chosen, carrier)
+        outputs.add_group(chosen, writer)
 
 
 def add_outlier_scores(outputs: OutputSet, path: str, model: Any, engine: Any) -> None:
@@ -110,7 +154,11 @@ def add_outlier_scores(outputs: OutputSet, path: str, model: Any, engine: Any) -
         handle.write(csv_header(["cluster", "u", "log_density"]).encode())
         for xb, _ in engine.blocks(model.n_components):
             labels, u, log_density = model.outlier_scores(xb)
-            write_block(handle, [labels.astype(np.int64), u, log_density])
+            rows = (
+                f"{int(c)},{float(a)!r},{float(b)!r}\n"
+                for c, a, b in zip(labels, u, log_density, strict=True)
+            )
+            handle.write("".join(rows).encode())
 
     outputs.add(path, write)
 
@@ -120,48 +168,6 @@ def add_text(outputs: OutputSet, path: str, text: str) -> None:
         handle.write(text.encode())
 
     outputs.add(path, write)
-
-
-# ---------------------------------------------------------------------------- Parquet parts
-def parquet_outputs(paths: Mapping[str, str | None]) -> dict[str, str]:
-    """The row outputs that ``--engine dask`` writes as partitioned Parquet directories."""
-    return {
-        name: path
-        for name in ROW_OUTPUTS
-        if (path := paths.get(name)) and path != "-" and not path.lower().endswith(".csv")
-    }
-
-
-@contextlib.contextmanager
-def staged_parts(directories: Mapping[str, str]) -> Iterator[dict[str, str]]:
-    """Temporary directories for the Parquet outputs, moved into place when the block ends
-    without error and removed otherwise."""
-    staged = {name: staged_dir(path) for name, path in directories.items()}
-    try:
-        yield staged
-        for name, directory in list(staged.items()):
-            replace_dir(directory, directories[name])
-            del staged[name]
-    finally:
-        for directory in staged.values():
-            shutil.rmtree(directory, ignore_errors=True)
-
-
-def write_parquet_parts(engine: Any, model: Any, what: str, directory: str) -> None:
-    """One ``part.NNNNN.parquet`` per partition, written by the Dask workers."""
-    files = [str(Path(directory) / f"part.{i:05d}.parquet") for i in range(len(engine.parts))]
-    engine.client.gather(engine.map_parts(_write_part, files, model=model, what=what))
-
-
-def _write_part(part: tuple[np.ndarray, Any], path: str, model: Any, what: str) -> str:
-    # Runs on a worker: the directory must be on storage the workers share with the client.
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    resp = model.predict_proba(part[0])
-    names = column_names(what, model.n_components)
-    pq.write_table(pa.table(dict(zip(names, row_columns(what, resp), strict=True))), path)
-    return path
 
 
 # ---------------------------------------------------------------------------- selection table

@@ -12,7 +12,16 @@ import click
 
 from ..errors import UsageError
 from .app import cli
-from .options import CONTEXT, CRITERIA, FORMAT_CHOICES, display_options, option, set_help
+from .options import (
+    CONTEXT,
+    CRITERIA,
+    FORMAT_CHOICES,
+    PATH,
+    display_options,
+    file_argument,
+    option,
+    set_help,
+)
 
 MAX_PIXELS = 20_000  # per side; a typo such as --dpi 30000 should not eat the memory
 DEFAULT_DPI = 100
@@ -20,13 +29,14 @@ KINDS = ("clusters", "convergence", "selection", "density", "levels")
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("model_path", metavar="MODEL")
-@click.argument("input", metavar="[INPUT]", required=False)
+@file_argument("model_path", "MODEL")
+@file_argument("input", "[INPUT]", required=False)
 @option(
     "-o",
     "--output",
     required=True,
     metavar="FILE",
+    type=PATH,
     help="Image to write: FILE.png, FILE.svg or FILE.pdf (format from the extension).",
 )
 @option(

@@ -245,7 +245,7 @@ def check_options(options: dict[str, Any], given: set[str]) -> tuple[list[int], 
         if not math.isfinite(options[name]):
             raise click.BadParameter(f"{options[name]} is not a finite number", param_hint=flag)
     try:
-        ks = parse_components(options["k_spec"])
+        ks = list(parse_components(options["k_spec"]))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'-k' / '--components'") from None
     try:

@@ -263,7 +263,10 @@ class _Moments:
 
     def variances(self) -> Array:
         var = self.m2 / np.maximum(self.count, 1)
-        return np.where(self.minimum == self.maximum, 0.0, var)
+        # A column that varies has a variance > 0 even when it underflows (values ~1e-310):
+        # it is not constant, its spread is below what a float can square.
+        tiny = np.finfo(np.float64).smallest_subnormal
+        return np.where(self.minimum == self.maximum, 0.0, np.maximum(var, tiny))
 
 
 def check_n_components(n_components: int, n_rows: int) -> None:
@@ -327,3 +330,31 @@ def total_summary(parts: Sequence[ColumnSummary]) -> ColumnSummary:
     for part in parts[1:]:
         total = total + part
     return total
+
+
+def index_like_columns(x: Array, names: Sequence[str], min_rows: int = 20) -> list[str]:
+    """Notes for columns of ``x`` (the first rows of the input, in order) that look like a
+    row index (0..n-1 or 1..n) or an identifier (a distinct whole number in every row):
+    columns that a data frame saved with its row names carries, and that EM should not fit.
+    """
+    notes: list[str] = []
+    n = x.shape[0]
+    if n < min_rows:
+        return notes
+    steps = np.arange(n, dtype=np.float64)
+    for j, name in enumerate(names):
+        col = x[:, j]
+        if not np.all(np.isfinite(col)) or not np.all(col == np.round(col)):
+            continue
+        if col[0] in (0.0, 1.0) and np.array_equal(col, col[0] + steps):
+            first = int(col[0])
+            notes.append(
+                f"column '{name}' looks like a row index ({first}..{first + n - 1} in order); "
+                "if it is one, leave it out with {columns}"
+            )
+        elif np.unique(col).size == n:
+            notes.append(
+                f"column '{name}' holds a different whole number in every row, like an "
+                "identifier; if it is one, leave it out with {columns}"
+            )
+    return notes

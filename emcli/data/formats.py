@@ -108,10 +108,11 @@ def parse_delimiter(delimiter: str | None) -> str | None:
     if delimiter is None:
         return None
     value = {"\\t": "\t", "tab": "\t"}.get(delimiter, delimiter)
-    if len(value) != 1 or value in '"\r\n':
+    # pyarrow's CSV reader takes one ASCII character (a multi-byte UTF-8 'é' cannot be one)
+    if len(value) != 1 or value in '"\r\n' or not (value == "\t" or " " <= value <= "~"):
         raise UsageError(
-            f"{{delimiter}} {delimiter!r} must be one character other than a quote or a line "
-            "end, e.g. {delimiter} ';' or {delimiter} '\\t'"
+            f"{{delimiter}} {delimiter!r} must be one character (printable ASCII, or a tab) "
+            "other than a quote, e.g. {delimiter} ';' or {delimiter} '\\t'"
         )
     return value
 
@@ -199,7 +200,13 @@ def select_columns(
     """
     import pyarrow.types as pt
 
-    names = list(table.column_names)
+    try:
+        names = list(table.column_names)
+    except UnicodeDecodeError:  # pyarrow decodes the header names only when asked
+        raise DataError(
+            "the input's header is not UTF-8 text (another encoding, e.g. UTF-16 or "
+            "Latin-1?); save the file as UTF-8"
+        ) from None
     check_names(names, columns, weights)
     notes: list[str] = []
     if columns:

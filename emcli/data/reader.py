@@ -673,13 +673,18 @@ def _bad_cell(
     """(column, row, value) of the cell pyarrow could not convert to a number, or None."""
     import re
 
+    import pyarrow as pa
+
     from .formats import first_non_number
 
     found = re.search(r"In CSV column #(\d+): .*invalid value", message)
     if not found or int(found.group(1)) >= len(header):
         return None
     column = header[int(found.group(1))]
-    text = parse_csv(data, wanted, sep, threads=False, as_text=column)
+    try:
+        text = parse_csv(data, wanted, sep, threads=False, as_text=column)
+    except pa.ArrowInvalid:  # not even text (invalid UTF-8): the generic message
+        return None
     cell = first_non_number(text.column(column))
     return None if cell is None else (column, cell[0], cell[1])
 

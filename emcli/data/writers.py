@@ -304,3 +304,113 @@ def replace_dir(staged: str, path: str) -> None:
     os.replace(staged, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- row outputs
+# The format of a row output (labels, responsibilities, scores, predictions), from the
+# extension of its path; '-' and any other extension are CSV.
+ROW_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
+
+
+def row_format(path: str) -> str:
+    """csv, tsv, parquet or jsonl for the row output ``path`` (OutputError for ``.json``,
+    which would promise one JSON document)."""
+    if path == "-":
+        return "csv"
+    suffix = Path(path).suffix.lower()
+    if suffix == ".json":
+        raise OutputError(
+            f"'{path}': row outputs are CSV (.csv), TSV (.tsv), Parquet (.parquet) or JSON "
+            "lines (.jsonl); name the file .jsonl for one JSON object per row"
+        )
+    return ROW_FORMATS.get(suffix, "csv")
+
+
+class RowSink:
+    """Rows written block by block to ``handle`` in ``fmt`` (``row_format``).
+
+    ``write(table)`` takes a pyarrow Table of one block (the same columns each time);
+    ``close(empty)`` ends the output (``empty``: the zero-row table that gives the header
+    or the Parquet schema when no block came).  One file whatever the format.
+    """
+
+    def __init__(self, handle: IO[bytes], fmt: str) -> None:
+        self.handle, self.fmt = handle, fmt
+        self._parquet: Any = None
+        self._started = False
+
+    def write(self, table: Any) -> None:
+        import pyarrow.csv as pcsv
+
+        if self.fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.handle, table.schema)
+            self._parquet.write_table(table)
+            return
+        if not self._started:
+            self._started = True
+            if self.fmt in ("csv", "tsv"):
+                header = csv_header(table.column_names)
+                if self.fmt == "tsv":
+                    header = "\t".join(table.column_names) + "\n"
+                self.handle.write(header.encode())
+        if not table.num_rows:
+            return
+        if self.fmt == "jsonl":
+            import json
+
+            lines = [json.dumps(row, allow_nan=False) for row in table.to_pylist()]
+            self.handle.write(("\n".join(lines) + "\n").encode())
+            return
+        delimiter = "\t" if self.fmt == "tsv" else ","
+        if any(pa_is_text(field.type) for field in table.schema):
+            self._write_text_rows(table, delimiter)
+            return
+        anonymous = table.rename_columns([str(i) for i in range(table.num_columns)])
+        options = pcsv.WriteOptions(include_header=False, delimiter=delimiter)
+        pcsv.write_csv(anonymous, self.handle, options)
+
+    def _write_text_rows(self, table: Any, delimiter: str) -> None:
+        """Rows with text cells (the input's own, ``--with-input``): quoted only where
+        needed, as the csv module does (pyarrow would quote every text cell)."""
+        import csv
+
+        text = io.StringIO()
+        writer = csv.writer(text, delimiter=delimiter, lineterminator="\n")
+        columns = [_cells(column) for column in table.columns]
+        writer.writerows(zip(*columns, strict=True))
+        self.handle.write(text.getvalue().encode())
+
+    def close(self, empty: Any) -> None:
+        if self._parquet is None and self.fmt == "parquet":
+            self.write(empty)
+        elif not self._started:
+            self.write(empty)
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+
+
+def pa_is_text(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def _cells(column: Any) -> list[Any]:
+    """A pyarrow column as CSV cells, numbers formatted as pyarrow's CSV writer does."""
+    import pyarrow as pa
+
+    if not pa_is_text(column.type):
+        column = column.cast(pa.string())
+    return ["" if v is None else v for v in column.to_pylist()]

@@ -87,15 +87,18 @@ class Candidate:
         }
 
 
-def parse_components(spec: str) -> list[int]:
-    """'3' -> [3]; '1..9' -> [1, ..., 9]; '2,3,5' -> [2, 3, 5]."""
+def parse_components(spec: str) -> Sequence[int]:
+    """'3' -> [3]; '1..9' -> range(1, 10) (not expanded: ``check_components`` checks it
+    against the rows first); '2,3,5' -> [2, 3, 5]."""
     text = spec.strip()
     try:
         if ".." in text:
             lo, hi = (int(v) for v in text.split("..", 1))
             if hi < lo:
                 raise ValueError
-            values = list(range(lo, hi + 1))
+            if lo >= 1:
+                return range(lo, hi + 1)
+            values = [lo]  # refused below
         else:
             values = [int(v) for v in text.split(",")]
     except ValueError:
@@ -105,6 +108,27 @@ def parse_components(spec: str) -> list[int]:
     if not values or min(values) < 1:
         raise ValueError(f"'{spec}': the number of components must be at least 1")
     return list(dict.fromkeys(values))
+
+
+def check_components(components: Sequence[int], n_rows: int) -> None:
+    """DataError when the data cannot take the -k values: all of them above the rows, or a
+    range reaching past them (checked by its ends: a range is never expanded for this)."""
+    if isinstance(components, range) and len(components):
+        lo, hi = components[0], components[-1]
+    elif components:
+        lo, hi = min(components), 0
+    else:
+        return
+    if lo > n_rows:
+        raise DataError(
+            f"every {{n_components}} value is more components than the {n_rows} data rows; "
+            f"use at most {{n_components}} {n_rows}"
+        )
+    if hi > n_rows:
+        raise DataError(
+            f"{{n_components}} {lo}..{hi} reaches more components than the {n_rows} data "
+            f"rows; use at most {{n_components}} {lo}..{n_rows}"
+        )
 
 
 def entropy(model: MixtureModel, x: Array) -> float:
@@ -185,12 +209,7 @@ def select(
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}")
-    if components and min(components) > x.shape[0]:
-        # As for one -k (a DataError, status 1): the data makes the setting impossible.
-        raise DataError(
-            f"every -k value is more components than the {x.shape[0]} data rows; "
-            f"use at most -k {x.shape[0]}"
-        )
+    check_components(components, x.shape[0])  # as for one -k: a DataError, status 1
     width = int(options.get("pca") or x.shape[1])  # the columns EM sees
     kinds = list(covariance_types)
     options = {"explore": True, **options}

@@ -309,7 +309,15 @@ class GaussianFamily:
         tiny = [
             n for n, v in zip(names, variances, strict=True) if 0.0 < v < 100.0 * self.reg_covar
         ]
-        if tiny:
+        varied = [float(v) for v in variances if v > 0.0]
+        if varied and self.reg_covar >= max(varied):
+            notes.append(
+                f"{{reg_covar}} {self.reg_covar:g} is larger than the variance of every column "
+                f"(the largest is {max(varied):.4g}): the floor, not the data, sets every "
+                "covariance, so the components cannot separate; lower {reg_covar} "
+                "(default 1e-06) or scale the data"
+            )
+        elif tiny:
             notes.append(
                 f"{{reg_covar}} {self.reg_covar:g} is not small next to the variance of "
                 f"column(s) {', '.join(tiny)}; scale the data or lower {{reg_covar}}"
@@ -395,8 +403,13 @@ class GaussianFamily:
 def collapsed_components(params: GaussianParams, reg_covar: float, scale: Array) -> list[int]:
     """Components whose covariance, before the floor, scaled to unit variance per column of
     the initialisation sample (``scale``: its standard deviations; 0 = a constant column,
-    left out), has an eigenvalue below ``COLLAPSE_TOL``."""
-    live = scale > 0
+    left out), has an eigenvalue below ``COLLAPSE_TOL``.
+
+    Columns whose variance the floor ``reg_covar`` exceeds are left out too: there the floor,
+    not the data, sets the covariance, and what is left after taking the floor away is
+    rounding (``--reg-covar 1e300`` is a floor out of scale, noted as such, not a collapse).
+    """
+    live = (scale > 0) & (scale * scale > reg_covar)
     inv = 1.0 / scale[live]
     k, d = params.n_components, int(live.sum())
     form = params.form
@@ -407,11 +420,15 @@ def collapsed_components(params: GaussianParams, reg_covar: float, scale: Array)
         # The eigenvalues of a diagonal matrix are its diagonal: no (k, d, d) arrays, no
         # O(d^3) eigen-solver (500 columns took seconds per start).
         var = np.broadcast_to(params.covariances.reshape(k, -1), (k, params.n_features))
-        smallest = ((var[:, live] - reg_covar) * inv[None, :] ** 2).min(axis=1)
+        with np.errstate(over="ignore"):  # a huge standardised variance is no collapse
+            smallest = ((var[:, live] - reg_covar) * inv[None, :] * inv[None, :]).min(axis=1)
     else:
         covs = params.covariances[None] if form == "tied" else params.covariances
         raw = covs[:, live][:, :, live] - reg_covar * np.eye(d)[None]
-        standard = raw * inv[None, :, None] * inv[None, None, :]
+        with np.errstate(over="ignore", invalid="ignore"):
+            standard = raw * inv[None, :, None] * inv[None, None, :]
+        if not np.all(np.isfinite(standard)):  # out of float range: judge in the raw scale
+            standard = raw
         smallest = np.broadcast_to(np.linalg.eigvalsh(standard)[:, 0], (k,))
     return [int(j) for j in np.flatnonzero(smallest < COLLAPSE_TOL)]
 

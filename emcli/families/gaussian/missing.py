@@ -66,11 +66,22 @@ def observed_var(x: Array) -> Array:
     """
     gaps = np.isnan(x)
     if not gaps.any():
-        return x.var(axis=0)
+        return _varied(x.var(axis=0), x, gaps)
     count = np.maximum((~gaps).sum(axis=0), 1)
     mean = np.where(gaps, 0.0, x).sum(axis=0) / count
     dev = np.where(gaps, 0.0, x - mean)
-    return (dev * dev).sum(axis=0) / count
+    return _varied((dev * dev).sum(axis=0) / count, x, gaps)
+
+
+def _varied(var: Array, x: Array, gaps: NDArray[np.bool_]) -> Array:
+    """A column that varies keeps a variance > 0 when it underflows (values ~1e-310): it is
+    not constant, its spread is below what a float can square."""
+    zero = var == 0.0
+    if x.shape[0] and zero.any():
+        low = np.where(gaps, np.inf, x).min(axis=0)
+        high = np.where(gaps, -np.inf, x).max(axis=0)
+        var = np.where(zero & (high > low), np.finfo(np.float64).smallest_subnormal, var)
+    return var
 
 
 def observed_std(x: Array) -> Array:

@@ -153,6 +153,11 @@ def _chol_tied(cov: Array) -> Array:
     return _precision_cholesky(cov[None], stacked=False)[0]
 
 
+# A variance below this is singular in floating point: its precision squared overflows
+# (values ~1e-310 fitted with --reg-covar 0), so the density cannot be computed.
+MIN_VARIANCE = 1e-300
+
+
 def _precision_cholesky(cov: Array, stacked: bool) -> Array:
     # As scikit-learn: cov = L L^T, precision Cholesky = L^{-T}, so P P^T = cov^{-1}.
     try:
@@ -160,6 +165,9 @@ def _precision_cholesky(cov: Array, stacked: bool) -> Array:
     except np.linalg.LinAlgError:
         bad = next(j for j, c in enumerate(cov) if not _is_positive_definite(c))
         raise FitError(singular_message(bad if stacked else None)) from None
+    tiny = ~(np.diagonal(lower, axis1=-2, axis2=-1) > np.sqrt(MIN_VARIANCE)).all(axis=-1)
+    if tiny.any():
+        raise FitError(singular_message(int(np.flatnonzero(tiny)[0]) if stacked else None))
     return lower_inverse(np.asarray(lower, dtype=np.float64)).transpose(0, 2, 1).copy()
 
 
@@ -192,7 +200,7 @@ def _is_positive_definite(c: Array) -> bool:
 
 
 def _chol_diagonal(cov: Array) -> Array:
-    bad = np.argwhere(~(cov > 0.0))  # also catches NaN
+    bad = np.argwhere(~(cov > MIN_VARIANCE))  # also catches NaN
     if bad.size:
         raise FitError(singular_message(int(bad[0][0])))
     return 1.0 / np.sqrt(cov)

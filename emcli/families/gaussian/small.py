@@ -96,7 +96,10 @@ def run(
     history: list[float] = []
     converged = False
     n_iter = 0
+    from ...parallel import check_cancelled
+
     while True:
+        check_cancelled()  # parallel starts stop at Ctrl-C / SIGTERM, as between row blocks
         lp, diff = _log_prob(x, params)
         top = lp.max(axis=0)
         top = np.where(np.isfinite(top), top, 0.0)
