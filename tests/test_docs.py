@@ -134,7 +134,9 @@ def test_help_has_summary_and_example(name: str) -> None:
 
 # ---------------------------------------------------------------------------- the README
 def test_readme_is_a_front_page() -> None:
-    assert len(README.splitlines()) <= 250
+    # a front page, not the manual (the budget grew from 250 with the t, categorical, image
+    # and scikit-learn sections; the details are in docs/)
+    assert len(README.splitlines()) <= 300
 
 
 def test_quick_start_test_command_is_what_ci_runs() -> None:
