@@ -202,3 +202,22 @@ def sklearn_at(model):
     gm.converged_, gm.n_iter_, gm.lower_bound_ = True, 1, 0.0
     gm.n_features_in_ = p.n_features
     return gm
+
+
+@pytest.fixture(scope="module")
+def local_client():
+    """A Dask client on an in-process cluster of two one-thread workers, one per test module
+    (skipped without dask and distributed)."""
+    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("dask.dataframe")
+    import logging
+
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    ) as cluster:
+        with distributed.Client(cluster) as client:
+            yield client

@@ -248,11 +248,7 @@ def test_stream_equals_memory_with_text_columns(tmp_path, fmt):
     assert stream.family.to_vector(stream.params) == pytest.approx(a, rel=1e-7, abs=1e-9)
 
 
-def test_dask_equals_memory(tmp_path):
-    distributed = pytest.importorskip("distributed")
-    pytest.importorskip("dask.dataframe")
-    import logging
-
+def test_dask_equals_memory(tmp_path, local_client):
     from emcli.engines.dask import DaskEngine
 
     rng = np.random.default_rng(3)
@@ -260,18 +256,8 @@ def test_dask_equals_memory(tmp_path):
     path = tmp_path / "t.csv"
     pd.DataFrame(x, columns=["a", "b", "c"]).to_csv(path, index=False)
     memory = fit_file(str(path), 2, engine="memory", family="poisson", n_restarts=2)
-    with (
-        distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=False,
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        with DaskEngine(str(path), client=client, block_rows=300) as engine:
-            dask = emcli.api.fit_engine(engine, 2, family="poisson", n_restarts=2)
+    with DaskEngine(str(path), client=local_client, block_rows=300) as engine:
+        dask = emcli.api.fit_engine(engine, 2, family="poisson", n_restarts=2)
     assert dask.log_likelihood == pytest.approx(memory.log_likelihood, rel=1e-10)
 
 

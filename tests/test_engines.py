@@ -343,23 +343,6 @@ def test_missing_dask_is_one_line_error(monkeypatch, data):
 
 
 @pytest.fixture(scope="module")
-def local_client():
-    distributed = pytest.importorskip("distributed")
-    pytest.importorskip("dask.dataframe")
-    import logging
-
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=False,
-        dashboard_address=":0",
-        silence_logs=logging.ERROR,
-    ) as cluster:
-        with distributed.Client(cluster) as client:
-            yield client
-
-
-@pytest.fixture(scope="module")
 def overlapping_data(tmp_path_factory):
     """Two clusters 1.5 standard deviations apart in 3-D (EM needs many iterations and the
     responsibilities stay mixed), as CSV and as Parquet (many row groups)."""

@@ -387,32 +387,15 @@ def test_every_model_row_is_reachable_by_name():
         assert covariance_model(name.lower()) is row
 
 
-@pytest.fixture(scope="module")
-def dask_client():
-    distributed = pytest.importorskip("distributed")
-    pytest.importorskip("dask.dataframe")
-    import logging
-
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=False,
-        dashboard_address=":0",
-        silence_logs=logging.ERROR,
-    ) as cluster:
-        with distributed.Client(cluster) as client:
-            yield client
-
-
 @pytest.mark.parametrize("name", ["EII", "VEI", "EVE", "VVE", "EEV", "VEV", "EVV", "VEE"])
-def test_dask_engine_equals_memory(dask_client, name, tmp_path):
+def test_dask_engine_equals_memory(local_client, name, tmp_path):
     from emcli.engines.dask import DaskEngine
 
     path = tmp_path / "iris.csv"
     pd.DataFrame(IRIS, columns=list("abcd")).to_csv(path, index=False)
     settings = dict(covariance_type=name, n_restarts=2, seed=3)
     memory = emcli.fit(IRIS, 2, columns=list("abcd"), **settings)
-    with DaskEngine(str(path), client=dask_client, block_rows=30) as engine:
+    with DaskEngine(str(path), client=local_client, block_rows=30) as engine:
         model = emcli.api.fit_engine(engine, 2, **settings)
     assert model.log_likelihood == pytest.approx(memory.log_likelihood, rel=1e-9)
     np.testing.assert_allclose(model.means, memory.means, rtol=1e-6, atol=1e-9)

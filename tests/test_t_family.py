@@ -305,20 +305,12 @@ def test_stream_equals_memory(csv_file, data3):
     np.testing.assert_array_equal(model.predict(data3), ref.predict(data3))
 
 
-def test_dask_equals_memory(csv_file, data3):
-    distributed = pytest.importorskip("distributed")
-    pytest.importorskip("dask.dataframe")
-    import logging
-
+def test_dask_equals_memory(csv_file, data3, local_client):
     from emcli.engines.dask import DaskEngine
 
     ref = emcli.fit(data3, 2, columns=["a", "b", "c"], family="t", **SETTINGS)
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0",
-        silence_logs=logging.ERROR,
-    ) as cluster, distributed.Client(cluster) as client:  # fmt: skip
-        with DaskEngine(str(csv_file), client=client, block_rows=150) as engine:
-            model = api.fit_engine(engine, 2, family="t", **SETTINGS)
+    with DaskEngine(str(csv_file), client=local_client, block_rows=150) as engine:
+        model = api.fit_engine(engine, 2, family="t", **SETTINGS)
     assert model.log_likelihood == pytest.approx(ref.log_likelihood, rel=1e-9)
     np.testing.assert_allclose(model.params.df, ref.params.df, rtol=1e-6)
 
