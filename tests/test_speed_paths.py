@@ -456,3 +456,38 @@ def test_trajectory_matches_sklearn_through_every_plan(monkeypatch, plan: str, k
     np.testing.assert_allclose(history, expected, rtol=1e-5 if plan == "float32" else 1e-10)
     if plan != "float32":
         assert not likelihood_decreases(history)
+
+
+def three_clusters(seed: int, n: int = 450) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    a = rng.normal(0.0, 1.0, (n // 3, 3)) * [1.0, 2.0, 0.5]
+    b = rng.normal(0.0, 1.0, (n // 3, 3)) * [2.0, 1.0, 1.0] + [2.0, 1.0, 0.0]
+    c = rng.normal(0.0, 1.0, (n // 3, 3)) * [0.7, 0.7, 2.0] + [-1.0, 2.5, 1.0]
+    return np.concatenate([a, b, c])
+
+
+@pytest.mark.parametrize("model", ["VVE", "EVE", "VEV", "EVI", "VEI", "EVV"])
+def test_squarem_on_models_a_linear_step_leaves(model: str) -> None:
+    # mclust's constrained models: an extrapolated point is outside the model, so SQUAREM
+    # takes one EM step back into it; the result is still a member of the model, the
+    # likelihood never falls, and the optimum is plain EM's.
+    x = three_clusters(7)
+    p0 = initial_params(x, 3, "kmeans", model, REG, np.random.default_rng(1))
+    plain = gaussian_em(MemoryEngine(x), p0, 5000, 1e-10, REG)
+    fast = gaussian_em(MemoryEngine(x), p0, 5000, 1e-10, REG, accelerate=True)
+    assert fast[3] and likelihood_decreases(fast[4]) == []
+    assert fast[1] >= plain[1] - 1e-6 * abs(plain[1])
+    cov = fast[0].covariances
+    cov = np.array([np.diag(c) for c in cov]) if cov.ndim == 2 else cov
+    dets = np.linalg.det(cov)
+    if model[0] == "E":  # equal volume
+        np.testing.assert_allclose(dets, dets[0], rtol=1e-8)
+    if model[2] == "E":  # equal orientation: the covariances commute
+        for a in cov:
+            for b in cov:
+                np.testing.assert_allclose(a @ b, b @ a, atol=1e-8 * np.abs(a @ b).max())
+    if model[1] == "E":  # equal shape: the same eigenvalues after scaling to volume 1
+        shapes = [
+            np.sort(np.linalg.eigvalsh(c / d ** (1 / 3))) for c, d in zip(cov, dets, strict=True)
+        ]
+        np.testing.assert_allclose(shapes, np.broadcast_to(shapes[0], (3, 3)), rtol=1e-6)

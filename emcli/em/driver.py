@@ -175,15 +175,15 @@ def run_em(
     ``max_iter`` plain EM iterations.  Convergence is judged per unit of weight (per row
     without frequency weights).
     """
-    if accelerate and tol > 0:
-        return squarem(engine, family, params, max_iter, tol, on_iteration)
     fused = getattr(family, "em_on_rows", None)
     rows = getattr(engine, "rows_in_memory", lambda: None)() if fused is not None else None
     if rows is not None and fused is not None:
         # A family's fused loop over rows held in memory (the same iterations, less overhead)
-        done = fused(rows[0], rows[1], params, max_iter, tol, on_iteration)
+        done = fused(rows[0], rows[1], params, max_iter, tol, on_iteration, accelerate=accelerate)
         if done is not None:
             return done
+    if accelerate and tol > 0:
+        return squarem(engine, family, params, max_iter, tol, on_iteration)
     history: list[float] = []
     converged = False
     n_iter = 0

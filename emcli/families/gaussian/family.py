@@ -204,15 +204,26 @@ class GaussianFamily:
         max_iter: int,
         tol: float,
         on_iteration: Any = None,
+        accelerate: bool = False,
     ) -> tuple[GaussianParams, float, int, bool, list[float]] | None:
         """EM on complete rows in memory by the fused loop (``small.py``) when they are few
-        (at most ``SMALL_ROWS``); None: take the general path."""
+        (at most ``SMALL_ROWS``), SQUAREM over it with ``accelerate``; None: take the
+        general path."""
         from . import small
 
         n, d = x.shape
         if n > SMALL_ROWS or not small.fits(n, params.n_components, d):
             return None
-        return small.run(x, weights, params, self.reg_covar, max_iter, tol, on_iteration)
+        return small.run(
+            x,
+            weights,
+            params,
+            self.reg_covar,
+            max_iter,
+            tol,
+            on_iteration,
+            accelerate=self if accelerate else None,
+        )
 
     # ---------------------------------------------------------------- applying
     def log_resp_and_norm(self, x: Array, params: GaussianParams) -> tuple[Array, Array]:
@@ -330,14 +341,24 @@ class GaussianFamily:
             [params.weights.ravel(), params.means.ravel(), np.ravel(params.covariances)]
         )
 
-    def from_vector(self, theta: Array, like: GaussianParams) -> GaussianParams | None:
+    def off_model(self, like: GaussianParams) -> bool:
+        """Whether an extrapolated vector leaves the covariance model (SQUAREM then takes
+        one EM step back into it: ``emcli.em.squarem``)."""
+        return not like.model.linear
+
+    def from_vector(
+        self, theta: Array, like: GaussianParams, off_model: bool = False
+    ) -> GaussianParams | None:
+        """Parameters from a vector; for a model whose constraint a linear combination
+        breaks, None unless ``off_model`` (then a valid mixture outside the model, for one
+        EM step back into it)."""
         k, d = like.means.shape
         weights = theta[:k]
         means = theta[k : k + k * d].reshape(k, d)
         cov = theta[k + k * d :].reshape(np.shape(like.covariances))
         if not np.all(np.isfinite(theta)) or not np.all(weights > 0.0):
             return None
-        if not like.model.linear:  # extrapolation would leave the model's constraint
+        if not like.model.linear and not off_model:  # it would leave the model's constraint
             return None
         weights = weights / weights.sum()
         if like.form in ("full", "tied"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -77,6 +78,23 @@ def _m_step(diff: Array, resp: Array, p: GaussianParams, reg: float) -> Gaussian
     return GaussianParams.from_covariances(model, n_k / n_k.sum(), means, cov)
 
 
+def _evaluate(
+    x: Array, weights: Array | None, params: GaussianParams
+) -> tuple[tuple[Array, Array, GaussianParams], float]:
+    """One E-step: ((differences, weighted responsibilities, params), log-likelihood)."""
+    lp, diff = _log_prob(x, params)
+    top = lp.max(axis=0)
+    top = np.where(np.isfinite(top), top, 0.0)
+    lse = np.log(np.exp(lp - top).sum(axis=0)) + top
+    ll = float(lse.sum() if weights is None else weights @ lse)
+    if not math.isfinite(ll):
+        raise FitError("the log-likelihood is not finite; scale the data or increase {reg_covar}")
+    resp = np.exp(lp - lse)
+    if weights is not None:
+        resp *= weights
+    return (diff, resp, params), ll
+
+
 def run(
     x: Array,
     weights: Array | None,
@@ -85,42 +103,46 @@ def run(
     max_iter: int,
     tol: float,
     on_iteration: Callable[[int, float, float], None] | None = None,
+    accelerate: Any = None,
 ) -> tuple[GaussianParams, float, int, bool, list[float]]:
-    """EM from ``params`` on complete rows ``x`` (``run_em``'s contract, module docstring).
+    """EM from ``params`` on complete rows ``x`` (``run_em``'s contract, module docstring);
+    with ``accelerate`` (the family, for its parameter vectors) and ``tol > 0``, SQUAREM
+    (``emcli.em.squarem``) over this loop's E- and M-step.
 
     Raises:
         FitError: a covariance stopped being positive definite, or the log-likelihood is
             not finite.
     """
+    from ...parallel import check_cancelled
+
     total = float(x.shape[0]) if weights is None else float(weights.sum())
+
+    def evaluate(p: GaussianParams) -> tuple[tuple[Array, Array, GaussianParams], float, float]:
+        check_cancelled()  # parallel starts stop at Ctrl-C / SIGTERM, as between row blocks
+        state, ll = _evaluate(x, weights, p)
+        return state, ll, total
+
+    def m_step(state: tuple[Array, Array, GaussianParams]) -> GaussianParams:
+        return _m_step(*state, reg_covar)
+
+    if accelerate is not None and tol > 0:
+        from ...em.squarem import accelerate as squarem
+
+        return squarem(evaluate, m_step, accelerate, params, max_iter, tol, on_iteration)
     history: list[float] = []
     converged = False
     n_iter = 0
-    from ...parallel import check_cancelled
-
     while True:
-        check_cancelled()  # parallel starts stop at Ctrl-C / SIGTERM, as between row blocks
-        lp, diff = _log_prob(x, params)
-        top = lp.max(axis=0)
-        top = np.where(np.isfinite(top), top, 0.0)
-        lse = np.log(np.exp(lp - top).sum(axis=0)) + top
-        ll = float(lse.sum() if weights is None else weights @ lse)
+        state, ll, _ = evaluate(params)
         delta = ll - history[-1] if history else math.nan
         history.append(ll)
         if on_iteration is not None:
             on_iteration(n_iter, ll, delta)
-        if not math.isfinite(ll):
-            raise FitError(
-                "the log-likelihood is not finite; scale the data or increase {reg_covar}"
-            )
         if history[:-1] and tol > 0 and abs(delta) / max(total, 1e-300) < tol:
             converged = True
             break
         if n_iter >= max_iter:
             break
-        resp = np.exp(lp - lse)
-        if weights is not None:
-            resp *= weights
-        params = _m_step(diff, resp, params, reg_covar)
+        params = m_step(state)
         n_iter += 1
     return params, history[-1], n_iter, converged, history
