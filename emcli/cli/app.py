@@ -36,7 +36,8 @@ class Interrupted(BaseException):
 @click.group(context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="emcli")  # from the package metadata
 def cli() -> None:
-    """Cluster tabular data with Expectation-Maximization (Gaussian mixtures).
+    """Cluster data with Expectation-Maximization: Gaussian, Student-t, categorical,
+    Bernoulli, Poisson and mixed mixtures; images with emcli segment.
 
     \b
     Example:
