@@ -59,6 +59,7 @@ def fit(
     schema: Any = None,
     df: float | None = None,
     df_shared: bool = False,
+    tokeniser: Any = None,
 ) -> MixtureModel:
     """Fit a mixture by EM with several starts and keep the best.
 
@@ -123,6 +124,11 @@ def fit(
         df: family "t" only: fix every component's degrees of freedom to this number > 0
             (default: estimated per component, within ``emcli.families.t.DF_BOUNDS``).
         df_shared: family "t" only: estimate one degrees of freedom for all components.
+        tokeniser: family "multinomial" with texts: the rules that turn them into counts
+            (``emcli.data.text.Tokeniser`` or its dict; default: English stop words,
+            min_df 2, max_df 0.5, max_vocab 20000; docs/documents.md).  For family
+            "multinomial" ``x`` is a list (or Series) of texts, or a document-term count
+            matrix (scipy sparse, an array, a DataFrame whose columns are the terms).
 
     Returns:
         The fitted model; ``model.notes`` and ``model.warnings`` hold messages for the user.
@@ -133,7 +139,12 @@ def fit(
         UsageError: an invalid setting.
         FitError: every start failed (e.g. singular covariances with ``reg_covar=0``).
     """
-    if schema is not None:
+    tok = None
+    if family == "multinomial":
+        from .data.documents import document_matrix
+
+        x, names, tok = document_matrix(x, columns, tokeniser)
+    elif schema is not None:
         x, names = _as_array(x, columns or [s.name for s in schema])
     elif family in ENCODED_FAMILIES:
         like = _init_columns(init, family)
@@ -145,6 +156,7 @@ def fit(
     if dtype not in ("float64", "float32"):
         raise UsageError("{dtype} must be float64 or float32")
     engine = MemoryEngine(x, weights=weights, dtype=dtype)
+    engine.tokeniser = tok  # type: ignore[attr-defined]
     return fit_engine(
         engine,
         n_components,
@@ -201,6 +213,7 @@ def make_family(
     schema: Any = None,
     columns: Sequence[str] = (),
     options: dict[str, Any] | None = None,
+    tokeniser: Any = None,
 ) -> Any:
     """The family object for a fit: the Gaussian or t family (``options``: family settings
     such as ``df``; those set, not None or False, must be among the family class's
@@ -217,10 +230,13 @@ def make_family(
                 f"{{{key}}} is not a setting of {{family}} {name}"
                 + (f"; it is one of {{family}} {' or '.join(owners)}" if owners else "")
             )
+    if name == "multinomial":
+        return get_family(name, vocabulary=columns, alpha=alpha, tokeniser=tokeniser)
     if name not in ENCODED_FAMILIES:
         if alpha is not None:
             raise UsageError(
-                f"{{alpha}} is for the categorical, bernoulli and mixed families, not {name}"
+                f"{{alpha}} is for the categorical, bernoulli, mixed and multinomial families, "
+                f"not {name}"
             )
         return get_family(
             name, covariance_type=covariance_type or "full", reg_covar=reg_covar, **given
@@ -473,7 +489,14 @@ def fit_engine(
     em.validate()
     schema = schema if schema is not None else getattr(engine, "schema", None)
     fam = make_family(
-        family, kind, float(reg_covar), alpha, schema, names, {"df": df, "df_shared": df_shared}
+        family,
+        kind,
+        float(reg_covar),
+        alpha,
+        schema,
+        names,
+        {"df": df, "df_shared": df_shared},
+        getattr(engine, "tokeniser", None),
     )
     if start_model is not None:
         _check_same_columns(start_model, fam)
@@ -601,6 +624,19 @@ def _as_count(total: float) -> float:
 def _prepare_rows(engine: Any, names: list[str], k: int, missing: str, dtype: str):
     """Run the data checks; apply the missing-value policy.  Returns (engine, missing
     record, notes, column variances)."""
+    if isinstance(engine, MemoryEngine) and engine.sparse:  # document counts
+        from .data.documents import check_counts, empty_documents
+
+        check_counts(engine.x)
+        check_n_components(k, engine.n_samples)
+        empty = empty_documents(engine.x)
+        notes = []
+        if empty:
+            notes.append(
+                f"{empty} of {engine.n_samples} documents hold no term of the vocabulary: "
+                "they get the mixture weights as responsibilities"
+            )
+        return engine, None, notes, None
     if isinstance(engine, MemoryEngine):
         # One pass of the data checks in bounded chunks gives the missing counts and the
         # column variances too (no data-sized temporaries).

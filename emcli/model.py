@@ -142,6 +142,9 @@ class MixtureModel:
         return list(self.columns) if p is None else list(p.columns)
 
     def _rows(self, x: Any) -> Array:
+        rows = getattr(self.family, "rows", None)
+        if rows is not None:  # a family with its own rows (documents: texts or counts)
+            return rows(x)  # type: ignore[no-any-return]
         x = np.asarray(x, dtype=np.float64)
         width = len(self.input_columns)
         if x.ndim != 2 or x.shape[1] != width:

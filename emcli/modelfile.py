@@ -31,7 +31,7 @@ CORE_FIELDS = frozenset(
     "format schema_version family covariance_type model_name columns n_components "
     "n_features weights means covariances log_likelihood n_samples n_parameters bic aic "
     "n_iter converged degenerate collapsed_components settings history starts notes "
-    "warnings blocks".split()
+    "warnings blocks vocabulary word_probabilities".split()
 )
 _AGAIN = "write it again with 'emcli fit --params'"
 

@@ -78,7 +78,13 @@ class MemoryEngine:
     ) -> None:
         # dtype "float32" keeps the rows (and the E-step's products) in single precision;
         # statistics are summed and the M-step is done in float64 either way.
-        self.x = np.ascontiguousarray(x, dtype=np.dtype(dtype))
+        if hasattr(x, "tocsr") and hasattr(x, "nnz"):
+            # A sparse matrix (document counts): CSR rows, sliced block by block.
+            csr: Any = x.tocsr().astype(np.float64)
+            csr.sort_indices()
+            self.x = csr
+        else:
+            self.x = np.ascontiguousarray(x, dtype=np.dtype(dtype))
         # Frequency weights of shape (n_samples,), float64, or None (every row counts once);
         # the checks (emcli.data.checks) are the caller's.
         self.weights = None if weights is None else np.ascontiguousarray(weights, np.float64)
@@ -86,13 +92,19 @@ class MemoryEngine:
             raise ValueError(f"weights of shape {self.weights.shape} for {self.x.shape[0]} rows")
         self.block_size = block_size
         # min propagates NaN: no temporary the size of the data.
-        self.has_gaps = bool(self.x.size) and bool(np.isnan(self.x.min()))
+        self.sparse = hasattr(self.x, "nnz")
+        self.has_gaps = (not self.sparse) and bool(self.x.size) and bool(np.isnan(self.x.min()))
         self.notes: list[str] = []
 
     def rows_in_memory(self) -> tuple[Array, Array | None] | None:
         """(rows, weights) for a family's fused in-memory EM loop, when the rows are complete
         float64 values split into no chosen blocks; else None (the general path)."""
-        if self.has_gaps or self.block_size is not None or self.x.dtype != np.float64:
+        if (
+            self.sparse
+            or self.has_gaps
+            or self.block_size is not None
+            or self.x.dtype != np.float64
+        ):
             return None
         return self.x, self.weights
 

@@ -17,6 +17,7 @@ _REGISTRY: dict[str, str] = {
     "poisson": "emcli.families.discrete.family:PoissonFamily",
     "mixed": "emcli.families.discrete.family:MixedFamily",
     "t": "emcli.families.t.family:TFamily",
+    "multinomial": "emcli.families.multinomial.family:MultinomialFamily",
 }
 FAMILIES: tuple[str, ...] = tuple(_REGISTRY)
 
