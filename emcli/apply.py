@@ -55,11 +55,13 @@ def apply_blocks(
     from .data.reader import rebatch
 
     size = 8192
-    for first, x, _ in rebatch(blocks, size):
+    documents = bool(getattr(blocks, "documents", False))  # CSR counts, checked by the reader
+    for first, x, _ in blocks if documents else rebatch(blocks, size):
         width = len(model.input_columns)
         if x.shape[1] != width:
             raise DataError(f"expected {width} columns, got {x.shape[1]}")
-        check_finite_rows(x, columns, first)
+        if not documents:
+            check_finite_rows(x, columns, first)
         with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             log_resp, norm = model.log_resp_and_norm(x)  # checked just below
         far = ~np.isfinite(norm)

@@ -21,6 +21,7 @@ from .options import (
     CONTEXT,
     PATH,
     display_options,
+    document_options,
     file_argument,
     input_options,
     option,
@@ -63,6 +64,14 @@ def model_and_reader(model_path: str, source: str, options: dict[str, Any]):
     if model_path == "-" and source == "-":
         raise UsageError("MODEL and INPUT cannot both be standard input ('-')")
     model = load_model(model_path)
+    if model.family_name == "multinomial":
+        return model, document_reader(model, source, options)
+    for name, flag in (("text_column", "--text-column"), ("vocabulary_file", "--vocabulary")):
+        if options.get(name):
+            raise UsageError(
+                f"{flag} reads documents, for a multinomial model; this model is of family "
+                f"{model.family_name}"
+            )
     wanted = model.input_columns
     columns = split_columns(options.get("columns")) or list(wanted)
     if len(columns) != len(wanted):
@@ -81,6 +90,40 @@ def model_and_reader(model_path: str, source: str, options: dict[str, Any]):
             source, specs, columns, options.get("fmt"), options.get("delimiter")
         )
     return model, open_blocks(source, columns, options.get("fmt"), options.get("delimiter"))
+
+
+def document_reader(model: Any, source: str, options: dict[str, Any]) -> Any:
+    """The documents of INPUT as count blocks in the model's vocabulary: a .txt file (or
+    --format text), a table's --text-column, or an .mtx count matrix."""
+    from ..data.documents import DocumentBlocks, DocumentSource, document_format
+    from ..data.formats import parse_delimiter
+
+    fmt = document_format(source, options.get("fmt"), options.get("text_column"))
+    if fmt is None:
+        raise UsageError(
+            "the model clusters documents: give them one per line (a .txt file or --format "
+            "text), as a table's --text-column COL, or as an .mtx count matrix"
+        )
+    if options.get("columns"):
+        raise UsageError("-c/--columns selects numbers; documents come from --text-column")
+    if options.get("vocabulary_file") and fmt != "mtx":
+        raise UsageError("--vocabulary names the terms of an .mtx count matrix")
+    if fmt == "mtx" and options.get("vocabulary_file"):
+        from ..data.text import read_vocabulary
+
+        terms = read_vocabulary(options["vocabulary_file"], len(model.family.vocabulary))
+        if terms != list(model.family.vocabulary):
+            raise UsageError(
+                "the --vocabulary terms differ from the model's (same terms, same order needed)"
+            )
+    where = DocumentSource(
+        source,
+        fmt,
+        options.get("text_column"),
+        parse_delimiter(options.get("delimiter")),
+        options.get("vocabulary_file"),
+    )
+    return DocumentBlocks(where, model.family.vocabulary, model.family.tokeniser)
 
 
 def carrier_of(source: str, options: dict[str, Any], paths: dict[str, str]) -> Any:
@@ -110,6 +153,7 @@ def _report(options: dict[str, Any], line: str) -> None:
 @file_argument("model", "MODEL")
 @file_argument("input", "INPUT")
 @input_options
+@document_options
 @output_options
 @row_options
 @display_options
@@ -178,6 +222,7 @@ def run_predict(model_path: str, source: str, options: dict[str, Any]) -> None:
 @file_argument("model", "MODEL")
 @file_argument("input", "INPUT")
 @input_options
+@document_options
 @option(
     "--output",
     metavar="PATH",

@@ -205,7 +205,7 @@ def make_display(quiet: bool, verbose: bool) -> NullDisplay:
     return NullDisplay()
 
 
-def print_summary(console, model) -> None:
+def print_summary(console, model, n_top_words: int = 10) -> None:
     """The result at a glance: figures of the fit and a row per component."""
     from rich import box
     from rich.table import Table
@@ -214,6 +214,9 @@ def print_summary(console, model) -> None:
     state = "converged" if model.converged else "NOT converged"
     if model.collapsed:
         state += ", DEGENERATE (collapsed component)"
+    if model.family_name == "multinomial":
+        _document_summary(console, model, state, plain, n_top_words)
+        return
     kind = _model_kind(model.family_name, model.covariance_type)
     console.print(
         f"{model.n_components} component(s), {kind}, "
@@ -250,6 +253,28 @@ def print_summary(console, model) -> None:
     console.print(table)
     if len(model.columns) > len(shown):
         console.print(f"({len(model.columns) - len(shown)} more column(s) in --params)")
+
+
+def _document_summary(console: Any, model: Any, state: str, plain: bool, n_words: int = 10) -> None:
+    """A document mixture: its figures, then each cluster's weight and top words."""
+    from rich import box
+    from rich.table import Table
+
+    console.print(
+        f"{model.n_components} cluster(s), multinomial (documents), {model.n_samples} "
+        f"documents x {model.n_features} terms, alpha {model.family.alpha:g}"
+    )
+    console.print(
+        f"log-likelihood {model.log_likelihood:.6f}, BIC {model.bic:.4f}, AIC "
+        f"{model.aic:.4f}, {model.n_iter} iterations, {state}"
+    )
+    table = Table(box=box.ASCII if plain else box.SIMPLE_HEAD, show_edge=not plain)
+    table.add_column("cluster", justify="right")
+    table.add_column("weight", justify="right")
+    table.add_column("top words", justify="left")
+    for j, words in enumerate(model.family.top_words(model.params, n_words)):
+        table.add_row(str(j), f"{model.weights[j]:.4f}", " ".join(w for w, _ in words))
+    console.print(table)
 
 
 def t_line(df: list[Any]) -> str:
@@ -319,10 +344,16 @@ def print_description(s: dict[str, Any]) -> None:
     mean = s["mean_log_likelihood"]
     name = s.get("model_name")
     kind = s["covariance_type"]
-    out(
-        f"{s['n_components']} component(s), {_model_kind(s['family'], kind)}, "
-        f"{s['n_features']} column(s): {', '.join(s['columns'])}"
-    )
+    if s["family"] == "multinomial":  # documents: the vocabulary is too long to list
+        out(
+            f"{s['n_components']} cluster(s), multinomial (documents), a vocabulary of "
+            f"{s['n_features']} terms"
+        )
+    else:
+        out(
+            f"{s['n_components']} component(s), {_model_kind(s['family'], kind)}, "
+            f"{s['n_features']} column(s): {', '.join(s['columns'])}"
+        )
     out(
         f"fitted on {s['n_samples']} rows: log-likelihood {s['log_likelihood']:.6f}"
         + (f" ({mean:.6f} per row)" if mean is not None else "")
@@ -346,6 +377,18 @@ def print_description(s: dict[str, Any]) -> None:
         )
     if s["family"] == "t":
         out(t_line([c.get("df") for c in s["components"]]))
+    if s["family"] == "multinomial":
+        table = Table(box=box.ASCII if plain else box.SIMPLE_HEAD, show_edge=not plain)
+        for name in ("cluster", "weight", "top words"):
+            table.add_column(name, justify="left" if name == "top words" else "right")
+        for comp in s["components"]:
+            table.add_row(str(comp["component"]), f"{comp['weight']:.4f}", comp["top_words"])
+        out(table)
+        for note in s["notes"]:
+            out(f"note: {note}")
+        for warning in s["warnings"]:
+            out(f"warning: {warning}")
+        return
     if any("mean" not in comp or len(comp["mean"]) < len(s["columns"]) for comp in s["components"]):
         out(_component_table(s["components"], s["columns"], plain))
         for note in s["notes"]:

@@ -27,6 +27,7 @@ from .options import (
     alpha_option,
     complete_covariances,
     display_options,
+    document_options,
     family_names,
     file_argument,
     in_flags,
@@ -36,6 +37,7 @@ from .options import (
     row_options,
     scale_options,
     split_columns,
+    tokeniser_options,
     types_option,
 )
 
@@ -89,6 +91,9 @@ class FitConfig:
     verbose: bool = False
 
     default_grid: bool = False  # no -k: mclust's default selection
+    documents: Any = None  # a DocumentSource when INPUT holds documents (multinomial)
+    tokeniser: Any = None  # the Tokeniser of the documents (None: a warm start's)
+    n_top_words: int = 10
 
     @property
     def n_candidates(self) -> int:
@@ -134,8 +139,21 @@ def build_config(
         ):
             covariance_spec = "all"
     ks = _parsed(parse_components, k_spec, "'-k' / '--components'")
-    kinds = _parsed(parse_covariances, covariance_spec, "'--covariance'")
     family = options["family"] if "family" in given else None
+    documents, tokeniser = document_config(source, options, given, family)
+    if documents is not None or family == "multinomial":
+        family = "multinomial"
+        if "covariance_spec" in given:
+            raise click.BadParameter(
+                "documents have no covariance: leave --covariance out with --family multinomial",
+                param_hint="'--covariance'",
+            )
+        covariance_spec = "full"
+        if default_grid:
+            ks = _parsed(parse_components, "1..9", "'-k' / '--components'")
+    kinds = _parsed(parse_covariances, covariance_spec, "'--covariance'")
+    if family == "multinomial":
+        kinds = ["multinomial"]
     if family in ENCODED_FAMILIES and "covariance_spec" not in given:
         kinds = ["diag"]  # the Gaussian block of --family mixed: diagonal by default
     types: dict[str, str] = _parsed(parse_types, options["types"], "'--types'")  # type: ignore[assignment]
@@ -143,9 +161,10 @@ def build_config(
         raise click.BadParameter(
             "--types gives columns their own kinds: use --family mixed", param_hint="'--types'"
         )
-    if options["alpha"] is not None and family not in ENCODED_FAMILIES:
+    if options["alpha"] is not None and family not in (*ENCODED_FAMILIES, "multinomial"):
         raise click.BadParameter(
-            "--alpha is for the categorical, bernoulli and mixed families, not --family "
+            "--alpha is for the categorical, bernoulli, mixed and multinomial families, not "
+            "--family "
             f"{family or 'gaussian'}",
             param_hint="'--alpha'",
         )
@@ -171,6 +190,13 @@ def build_config(
         em.update(df=options["df"], df_shared=options["df_shared"])
     paths = {name: options[name] for name in ("labels", "responsibilities", "imputed")}
     paths["outlier_scores"] = options["outlier_scores"]
+    paths["top_words"] = options["top_words"]
+    if options["top_words"] and family != "multinomial":
+        raise click.BadParameter(
+            "--top-words lists the most probable words of each cluster of documents; fit "
+            "documents (a .txt file, --text-column, or --family multinomial)",
+            param_hint="'--top-words'",
+        )
     paths.update(params=options["params_path"], selection=options["selection_path"])
     return FitConfig(
         source=reading,
@@ -196,7 +222,81 @@ def build_config(
         carry={key: options[key] for key in ("with_input", "id_column")},
         quiet=options["quiet"],
         verbose=options["verbose"],
+        documents=documents,
+        tokeniser=tokeniser,
+        n_top_words=options["n_top_words"],
     )
+
+
+TOKENISER_OPTIONS = ("stop_words", "min_df", "max_df", "max_vocab")
+
+
+def document_config(
+    source: str, options: dict[str, Any], given: set[str], family: str | None
+) -> tuple[Any, Any]:
+    """(the ``DocumentSource`` when INPUT holds documents, else None; the ``Tokeniser`` of
+    the options, or None when none is given and the defaults apply)."""
+    from ..data.documents import DocumentSource, document_format
+    from ..data.formats import parse_delimiter
+    from ..data.text import Tokeniser
+
+    fmt = document_format(source, options["fmt"], options["text_column"])
+    tokenising = [name for name in TOKENISER_OPTIONS if options[name] is not None]
+    if fmt is None:  # (--text-column always makes documents)
+        if options["vocabulary_file"] is not None:
+            raise click.BadParameter(
+                "--vocabulary names the terms of an .mtx count matrix; give a .mtx INPUT "
+                "(or --format mtx)",
+                param_hint="'--vocabulary'",
+            )
+        if tokenising and family != "multinomial":
+            flag = "--" + tokenising[0].replace("_", "-")
+            raise click.BadParameter(
+                f"{flag} is a rule for tokenising documents; give documents (a .txt file, "
+                "--format text or --text-column COL)",
+                param_hint=f"'{flag}'",
+            )
+        return None, None
+    if family not in (None, "multinomial"):
+        raise click.BadParameter(
+            f"INPUT holds documents ({fmt}), which the multinomial family fits, not "
+            f"--family {family}; leave --family out",
+            param_hint="'--family'",
+        )
+    if fmt == "mtx" and tokenising:
+        flag = "--" + tokenising[0].replace("_", "-")
+        raise click.BadParameter(
+            f"{flag} applies to texts; an .mtx file holds counts already",
+            param_hint=f"'{flag}'",
+        )
+    if options["vocabulary_file"] is not None and fmt != "mtx":
+        raise click.BadParameter(
+            "--vocabulary names the terms of an .mtx count matrix; texts make their own",
+            param_hint="'--vocabulary'",
+        )
+    for name in ("columns", "weights"):
+        if options[name] is not None:
+            flag = "-c/--columns" if name == "columns" else "--weights"
+            raise click.BadParameter(
+                f"{flag} selects columns of numbers; documents are read from "
+                + ("--text-column" if options["text_column"] else "each line"),
+                param_hint=f"'{flag}'",
+            )
+    documents = DocumentSource(
+        source,
+        fmt,
+        options["text_column"],
+        parse_delimiter(options["delimiter"]),
+        options["vocabulary_file"],
+    )
+    tokeniser = None
+    if tokenising:
+        try:
+            tokeniser = Tokeniser.from_options(*(options[name] for name in TOKENISER_OPTIONS))
+            tokeniser.validate()
+        except UsageError as exc:
+            raise click.BadParameter(in_flags(exc.args[0])) from None
+    return documents, tokeniser
 
 
 def check_init(value: str) -> None:
@@ -224,6 +324,8 @@ def check_weights_column(source: Source) -> None:
 @cli.command(context_settings=CONTEXT)
 @file_argument("input", "INPUT")
 @input_options
+@document_options
+@tokeniser_options
 @option(
     "-k",
     "--components",
@@ -249,8 +351,10 @@ def check_weights_column(source: Source) -> None:
     type=click.Choice(family_names()),
     default="gaussian",
     show_default=True,
-    help="The mixture family: gaussian; categorical (latent class analysis), bernoulli "
-    "(0/1), poisson (counts), or mixed (each column its own kind; docs/categorical.md).",
+    help="The mixture family: gaussian; t; categorical (latent class analysis), bernoulli "
+    "(0/1), poisson (counts), or mixed (each column its own kind; docs/categorical.md); "
+    "multinomial (documents: implied by a .txt or .mtx INPUT or --text-column; "
+    "docs/documents.md).",
 )
 @alpha_option
 @types_option
@@ -396,6 +500,21 @@ def check_weights_column(source: Source) -> None:
     "component: small for rows the fit discounts) and log_density, one row per input row.",
 )
 @option(
+    "--top-words",
+    metavar="PATH",
+    type=PATH,
+    help="Documents: write CSV cluster,rank,word,probability, the --n-top-words most "
+    "probable words of each cluster ('-' for stdout).",
+)
+@option(
+    "--n-top-words",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    metavar="N",
+    help="Words per cluster in --top-words and in the summary.",
+)
+@option(
     "--selection",
     "selection_path",
     metavar="PATH",
@@ -412,7 +531,8 @@ def fit(
     Gaussian by default; --family t fits multivariate t components (heavy tails, robust
     to outliers; --df, --df-shared, --outlier-scores); --family categorical, bernoulli,
     poisson or mixed fit tables of text, boolean, count and numeric columns (latent class
-    analysis for categorical).
+    analysis for categorical); documents (one per line of a .txt file, a --text-column, or
+    an .mtx count matrix) are clustered by a mixture of multinomials (topics).
 
     EM runs from --restarts starts and keeps the best; components are numbered by
     decreasing weight.  With a range of -k or several --covariance types, every candidate is
@@ -430,6 +550,7 @@ def fit(
       emcli fit today.csv -k 3 --init yesterday.json --params today.json
       emcli fit sample_data/penguins.csv -k 3 --family mixed --params penguins.json
       emcli fit sample_data/eustock_returns.csv -k 1..3 --family t --outlier-scores u.csv
+      emcli fit sample_data/books.csv --text-column text -k 6 --top-words -
     """
     given = {name for name in ctx.params if ctx.get_parameter_source(name) not in DEFAULTS}
     run_fit(build_config(input, k_spec, covariance_spec, options, given))
@@ -444,7 +565,7 @@ def run_fit(config: FitConfig) -> None:
     from .outputs import DIR_NAMES, plan_outputs
     from .rows import carrier_for, column_notes
 
-    engine_name = choose(config)
+    engine_name = choose(config) if config.documents is None else document_engine(config)
     outputs = OutputSet()
     paths = plan_outputs(
         outputs, config.paths, config.output_dir, {**DIR_NAMES, "params": "params.json"}
@@ -452,12 +573,15 @@ def run_fit(config: FitConfig) -> None:
     check_run(config, engine_name, paths)
     carrier = carrier_for(config.source, config.carry, paths)
     start = warm_start_model(config)
-    encode = encoding(config, engine_name, start)
-    with open_engine(
-        engine_name, config.source.path, **config.engine_options(), **encode
-    ) as engine:
+    if config.documents is not None:
+        opened = open_corpus(config, engine_name, start)
+    else:
+        encode = encoding(config, engine_name, start)
+        opened = open_engine(engine_name, config.source.path, **config.engine_options(), **encode)
+    with opened as engine:
         echo_notes(engine.notes, config.quiet)
-        column_notes(engine, config.source.columns, config.quiet, config.verbose)
+        if config.documents is None:
+            column_notes(engine, config.source.columns, config.quiet, config.verbose)
         if config.default_grid:
             models = (
                 "mclust's 14 covariance models"
@@ -472,10 +596,47 @@ def run_fit(config: FitConfig) -> None:
                 config.quiet,
             )
         model, candidates = fit_model(engine, engine_name, config, start)
-        stage_outputs(outputs, paths, model, engine, candidates, carrier)
+        stage_outputs(outputs, paths, model, engine, candidates, carrier, config.n_top_words)
         outputs.commit()
     if not config.quiet and (sys.stderr.isatty() or not paths):
-        print_summary(stderr_console(), model)
+        print_summary(stderr_console(), model, config.n_top_words)
+
+
+def document_engine(config: FitConfig) -> str:
+    """The engine of a fit of documents: memory unless --engine stream is asked for."""
+    engine = config.engine or "memory"
+    if config.scheduler or engine == "dask":
+        raise UsageError(
+            "documents run on --engine memory or stream, not dask (the dask engine reads "
+            "tables of numbers)"
+        )
+    if engine != "memory" and config.n_candidates > 1:
+        raise UsageError(
+            "model selection over a range of -k runs on the memory engine; with --engine "
+            f"{engine} fit one -k per run"
+        )
+    return engine
+
+
+def open_corpus(config: FitConfig, engine_name: str, start: Any) -> Any:
+    """The engine over the documents: a warm start counts in its model's vocabulary, with
+    its model's tokeniser unless tokenising options are given."""
+    from ..engines.documents import open_documents
+
+    vocabulary = tokeniser = None
+    if start is not None:
+        if start.family_name != "multinomial":
+            raise UsageError(
+                f"the --init model is of family {start.family_name!r}; documents need a "
+                "multinomial model"
+            )
+        vocabulary = list(start.family.vocabulary)
+        tokeniser = start.family.tokeniser
+    if config.tokeniser is not None:
+        tokeniser = config.tokeniser
+    return open_documents(
+        engine_name, config.documents, tokeniser, vocabulary, block_rows=config.block_rows
+    )
 
 
 def encoding(config: FitConfig, engine_name: str, start: Any) -> dict[str, Any]:
@@ -526,6 +687,15 @@ def choose(config: FitConfig) -> str:
 
 def check_run(config: FitConfig, engine_name: str, paths: dict[str, str]) -> None:
     """Outputs (and a warm start) that this run cannot give, refused before any work."""
+    if config.documents is not None:
+        for key, flag in (("with_input", "--with-input"), ("id_column", "--id-column")):
+            if config.carry.get(key):
+                raise UsageError(
+                    f"{flag} carries input columns of a table; documents have none (the "
+                    "labels are in input order, one row per document)"
+                )
+        if "imputed" in paths:
+            raise UsageError("--imputed fills missing cells of a table; documents have none")
     if "selection" in paths and config.n_candidates == 1:
         raise UsageError("--selection needs a range of -k or several --covariance types")
     if "imputed" in paths and engine_name != "memory":
@@ -611,6 +781,8 @@ def run_selection(engine: Any, config: FitConfig, settings: dict[str, Any]):
         settings = {**settings, "sample_weight": weights}
     if getattr(engine, "schema", None) is not None:  # encoded columns: their kinds, levels
         settings = {**settings, "schema": engine.schema}
+    if getattr(engine, "tokeniser", None) is not None:  # documents: their tokeniser
+        settings = {**settings, "tokeniser": engine.tokeniser}
 
     def on_candidate(i: int, total: int, cand: Any) -> None:
         ll = cand.row()["log_likelihood"]
@@ -666,10 +838,17 @@ def stage_outputs(
     engine: Any,
     candidates: list[Any] | None,
     carrier: Any = None,
+    n_top_words: int = 10,
 ) -> None:
     """Every CSV/JSON output of the fit, written when ``outputs`` commits."""
     from ..data.writers import write_csv
-    from .outputs import add_outlier_scores, add_row_outputs, add_text, write_selection
+    from .outputs import (
+        add_outlier_scores,
+        add_row_outputs,
+        add_text,
+        add_top_words,
+        write_selection,
+    )
 
     add_row_outputs(outputs, paths, model, engine, carrier)
     if "imputed" in paths:  # the memory engine (check_run): every row is in engine.x
@@ -680,6 +859,8 @@ def stage_outputs(
         outputs.add(paths["imputed"], lambda handle: write_csv(handle, columns))
     if "outlier_scores" in paths:
         add_outlier_scores(outputs, paths["outlier_scores"], model, engine)
+    if "top_words" in paths:
+        add_top_words(outputs, paths["top_words"], model, n_top_words)
     if "params" in paths:
         add_text(outputs, paths["params"], model.to_json())
     if candidates is not None and "selection" in paths:

@@ -17,7 +17,7 @@ import click
 
 from ..errors import render
 
-FORMAT_CHOICES = ("csv", "tsv", "parquet")
+FORMAT_CHOICES = ("csv", "tsv", "parquet", "text", "mtx")
 # A file name the shell completes as one (click.Path's completion); no checks here: the
 # library checks existence and permissions with its own one-line messages (exit status 1).
 PATH = click.Path(allow_dash=True, readable=False)
@@ -47,6 +47,15 @@ FLAGS: dict[str, str] = {
     "pca": "--pca",
     "alpha": "--alpha",
     "types": "--types",
+    # fit: documents (the multinomial family)
+    "text_column": "--text-column",
+    "vocabulary": "--vocabulary",
+    "stop_words": "--stop-words",
+    "min_df": "--min-df",
+    "max_df": "--max-df",
+    "max_vocab": "--max-vocab",
+    "top_words": "--top-words",
+    "n_top_words": "--n-top-words",
     "jobs": "--jobs",
     "sample_weight": "--weights",
     "weights": "--weights",
@@ -201,7 +210,8 @@ input_options = group(
         "fmt",
         type=click.Choice(FORMAT_CHOICES),
         help="Input format; by default from the extension (stdin: parquet if it starts "
-        "with PAR1, else csv).",
+        "with PAR1, else csv). text: one document per line (.txt); mtx: a Matrix Market "
+        "document-term count matrix (.mtx).",
     ),
     option(
         "-c",
@@ -213,6 +223,55 @@ input_options = group(
         "--delimiter",
         metavar="CHAR",
         help="Field separator for CSV input, e.g. ';' [default: ',' or tab].",
+    ),
+)
+
+# Where documents are (fit, predict, score): a table's text column, an .mtx's terms.
+document_options = group(
+    option(
+        "--text-column",
+        metavar="COL",
+        help="The column of a CSV/TSV/Parquet table that holds documents (implies "
+        "--family multinomial).",
+    ),
+    option(
+        "--vocabulary",
+        "vocabulary_file",
+        metavar="FILE",
+        type=click.Path(dir_okay=False),
+        help="With an .mtx count matrix: its terms, one per line, in column order.",
+    ),
+)
+
+# How fit turns texts into counts (docs/documents.md); recorded in the model file.
+tokeniser_options = group(
+    option(
+        "--stop-words",
+        metavar="english|none|FILE",
+        default=None,
+        help="Words left out: the built-in English list, none, or a file of one word per "
+        "line [default: english].",
+    ),
+    option(
+        "--min-df",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        help="Keep terms found in at least N documents [default: 2].",
+    ),
+    option(
+        "--max-df",
+        type=click.FloatRange(min=0, min_open=True, max=1),
+        default=None,
+        metavar="F",
+        help="Drop terms found in more than this fraction of documents [default: 0.5].",
+    ),
+    option(
+        "--max-vocab",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        help="Keep at most the N most frequent terms [default: 20000].",
     ),
 )
 
@@ -290,8 +349,9 @@ scale_options = group(
 # multinomial family too).  None means the family's own default.
 ALPHA_HELP = (
     "Pseudo-count added to every level of a categorical column (and to each side of a "
-    "bernoulli one); 0 is maximum likelihood [default: the family's: 0 for categorical, "
-    "bernoulli and mixed]."
+    "bernoulli one), or to every term of every cluster (multinomial); 0 is maximum "
+    "likelihood [default: the family's: 0 for categorical, bernoulli and mixed, 0.01 for "
+    "multinomial]."
 )
 alpha_option = option(
     "--alpha",

@@ -146,6 +146,22 @@ def add_row_outputs(
         outputs.add_group(chosen, writer)
 
 
+def add_top_words(outputs: OutputSet, path: str, model: Any, n_words: int) -> None:
+    """Stage ``--top-words``: CSV cluster,rank,word,probability, the ``n_words`` most
+    probable words of each cluster of a document mixture (rank 1 the most probable)."""
+    from ..data.writers import write_csv
+
+    top = model.family.top_words(model.params, n_words)
+    rows = [(j, r + 1, w, p) for j, words in enumerate(top) for r, (w, p) in enumerate(words)]
+    columns = {
+        "cluster": np.array([r[0] for r in rows], dtype=np.int64),
+        "rank": np.array([r[1] for r in rows], dtype=np.int64),
+        "word": np.array([r[2] for r in rows], dtype=object),
+        "probability": np.array([r[3] for r in rows], dtype=np.float64),
+    }
+    outputs.add(path, lambda handle: write_csv(handle, columns))
+
+
 def add_outlier_scores(outputs: OutputSet, path: str, model: Any, engine: Any) -> None:
     """Stage ``--outlier-scores``: cluster, u and log_density of every row, in row order
     (``MixtureModel.outlier_scores``), one pass over ``engine.blocks()`` at commit time."""

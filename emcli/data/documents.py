@@ -9,6 +9,7 @@ what ``emcli.fit`` is given (texts, a sparse or dense count matrix, a DataFrame 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -106,3 +107,143 @@ def check_counts(counts: Any) -> None:
 def empty_documents(counts: Any) -> int:
     """Documents with no term of the vocabulary (rows without a count > 0)."""
     return int(np.count_nonzero(np.asarray(counts.sum(axis=1)).ravel() <= 0))
+
+
+# ---------------------------------------------------------------------------- files
+DOCUMENT_FORMATS = ("text", "mtx")
+# Documents per block when reading or applying a model block by block.
+BLOCK_DOCUMENTS = 8192
+
+
+@dataclass(frozen=True)
+class DocumentSource:
+    """Where documents come from: one per line of a text file (``text``), a column of a
+    table (``csv``, ``tsv``, ``parquet`` with ``text_column``), or a Matrix Market count
+    matrix (``mtx``, with the terms in ``vocabulary_file``)."""
+
+    path: str
+    fmt: str
+    text_column: str | None = None
+    delimiter: str | None = None
+    vocabulary_file: str | None = None
+
+    @property
+    def counts_given(self) -> bool:
+        return self.fmt == "mtx"
+
+
+def document_format(path: str, fmt: str | None, text_column: str | None) -> str | None:
+    """The format of ``path`` when it holds documents (``text``, ``mtx``, or a table's
+    format with ``text_column``), None when it is a table of numbers."""
+    from pathlib import Path
+
+    if fmt in DOCUMENT_FORMATS:
+        return fmt
+    suffix = Path(path).suffix.lower() if path != "-" else ""
+    if fmt is None and suffix == ".txt":
+        return "text"
+    if fmt is None and suffix == ".mtx":
+        return "mtx"
+    if text_column is not None:
+        from .formats import detect_format
+
+        return detect_format(path, fmt)
+    return None
+
+
+def read_corpus(
+    source: DocumentSource, tokeniser: Any = None, vocabulary: Sequence[str] | None = None
+) -> tuple[Any, list[str], Any, list[str]]:
+    """(CSR counts, vocabulary, the Tokeniser or None, notes) of a whole input.
+
+    With ``vocabulary`` (a warm start's or a model's) the texts are counted in it (terms
+    outside it ignored); otherwise it is built by the tokeniser's rules.
+    """
+    from .text import build_vocabulary, count_matrix, read_documents, read_mtx, read_vocabulary
+
+    if source.counts_given:
+        counts = read_mtx(source.path)
+        if source.vocabulary_file is not None:
+            terms = read_vocabulary(source.vocabulary_file, counts.shape[1])
+            notes = []
+        else:
+            terms = [f"w{j}" for j in range(counts.shape[1])]
+            notes = [
+                f"no {{vocabulary}} file: the {counts.shape[1]} terms are named w0, w1, ... "
+                "(give one term per line to see words)"
+            ]
+        if vocabulary is not None and list(vocabulary) != terms:
+            raise DataError(
+                "the terms of the count matrix differ from the model's vocabulary; give the "
+                "model's vocabulary file, in its order"
+            )
+        check_counts(counts)
+        return counts, terms, None, notes
+    tok = tokeniser_of(tokeniser)
+    tok.validate()
+    docs = read_documents(source.path, source.fmt, source.text_column, source.delimiter)
+    if not docs:
+        raise DataError(f"'{source.path}' holds no document")
+    if vocabulary is None:
+        vocabulary, _ = build_vocabulary(docs, tok)
+    counts = count_matrix(docs, vocabulary, tok)
+    notes = [
+        f"{counts.shape[0]} documents, a vocabulary of {len(vocabulary)} terms "
+        f"({counts.nnz} non-zero counts)"
+    ]
+    return counts, list(vocabulary), tok, notes
+
+
+class DocumentBlocks:
+    """The documents of an input as ``Block``s of CSR counts in a model's vocabulary, in
+    input order (for predict and score); iterate once.  Texts are tokenised by the model's
+    rules, block by block."""
+
+    documents = True
+
+    def __init__(self, source: DocumentSource, vocabulary: Sequence[str], tokeniser: Any) -> None:
+        self.source = source
+        self.columns = list(vocabulary)
+        self.weights_column = None
+        self.tokeniser = tokeniser_of(tokeniser) if tokeniser is not None else None
+        if not source.counts_given and self.tokeniser is None:
+            from ..errors import UsageError
+
+            raise UsageError(
+                "this model was fitted on a document-term matrix (.mtx), so it has no "
+                "tokeniser: give counts in its vocabulary (.mtx), not texts"
+            )
+
+    def __iter__(self) -> Any:
+        from .reader import Block
+        from .text import count_matrix, iter_documents, read_documents, read_mtx
+
+        first = 0
+        if self.source.counts_given:
+            counts = read_mtx(self.source.path)
+            if counts.shape[1] != len(self.columns):
+                raise DataError(
+                    f"the count matrix has {counts.shape[1]} columns but the model's "
+                    f"vocabulary has {len(self.columns)} terms"
+                )
+            check_counts(counts)
+            for s in range(0, counts.shape[0], BLOCK_DOCUMENTS):
+                yield Block(s, counts[s : s + BLOCK_DOCUMENTS], None)
+            return
+        src, tokeniser = self.source, self.tokeniser
+        assert tokeniser is not None  # (texts need one: __init__)
+        if src.path == "-":
+            docs = read_documents(src.path, src.fmt, src.text_column, src.delimiter)
+            parts: Any = (
+                docs[s : s + BLOCK_DOCUMENTS] for s in range(0, len(docs), BLOCK_DOCUMENTS)
+            )
+        else:
+            parts = iter_documents(
+                src.path, src.fmt, src.text_column, src.delimiter, BLOCK_DOCUMENTS
+            )
+        for docs in parts:
+            yield Block(first, count_matrix(docs, self.columns, tokeniser), None)
+            first += len(docs)
+
+    def close(self) -> None:
+        return None
