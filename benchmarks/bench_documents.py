@@ -161,7 +161,7 @@ def emcli_available() -> str | None:
         return f"emcli not importable ({e})"
     if "multinomial" not in FAMILIES:
         return f"emcli at {Path(emcli.__file__).parent} has no multinomial family"
-    if not hasattr(emcli, "fit_documents"):
+    if "fit_documents" not in getattr(emcli, "__all__", ()):
         return f"emcli at {Path(emcli.__file__).parent} has no fit_documents"
     return None
 
@@ -221,7 +221,7 @@ def _sklearn_vectorizer(kind: str):
     cls = TfidfVectorizer if kind == "tfidf" else CountVectorizer
     return cls(
         lowercase=True,
-        token_pattern=r"(?u)\b\w+\b",
+        token_pattern=r"(?u)\b[^\W_]{2,}\b",  # emcli's rule, but for digit-only tokens
         stop_words=TOKENS["stop_words"],
         min_df=TOKENS["min_df"],
         max_df=TOKENS["max_df"],
@@ -319,7 +319,7 @@ def emcli_documents(texts, k: int, seed: int, alpha: float):
     """emcli.fit_documents with the issue's default tokeniser: (model, labels of texts)."""
     import emcli
 
-    model = emcli.fit_documents(texts, k, alpha=alpha, random_state=seed, **TOKENS)
+    model = emcli.fit_documents(texts, k, alpha=alpha, seed=seed, **TOKENS)
     return model, np.asarray(model.predict(texts))
 
 

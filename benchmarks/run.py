@@ -471,6 +471,11 @@ THREAD_VARIABLES = (
 )
 
 
+def _plain(value: object) -> object:
+    """A JSON value as it is, anything else as its text."""
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+
 def git_revision() -> dict:
     """The commit measured, and whether the work tree had changes beside it."""
 
@@ -498,7 +503,8 @@ def machine_info() -> dict:
         # BLAS and its kernel ("architecture": the core OpenBLAS chose, e.g. Haswell).
         "blas": [
             {
-                k: i.get(k)
+                # (str: scipy.io's fast_matrix_market pool gives a function as its version)
+                k: _plain(i.get(k))
                 for k in (
                     "internal_api",
                     "version",

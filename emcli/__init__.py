@@ -5,6 +5,7 @@ The library behind the ``emcli`` command::
     import emcli
     model = emcli.fit(x, n_components=3)          # x: array or DataFrame
     labels = model.predict(x)
+    topics = emcli.fit_documents(texts, n_components=20)   # texts: a list of strings
     model.save("model.json"); emcli.load("model.json")
 
 Heavy modules (numpy, pyarrow) load on first use, so ``emcli --help`` stays fast.
@@ -25,6 +26,7 @@ _LAZY = {
     "fit": ("emcli.api", "fit"),
     "fit_file": ("emcli.api", "fit_file"),
     "fit_engine": ("emcli.api", "fit_engine"),
+    "fit_documents": ("emcli.api", "fit_documents"),
     "MixtureModel": ("emcli.model", "MixtureModel"),
     "GaussianMixtureModel": ("emcli.model", "GaussianMixtureModel"),
     "read_table": ("emcli.data.reader", "read_table"),

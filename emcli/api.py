@@ -144,6 +144,10 @@ def fit(
         from .data.documents import document_matrix
 
         x, names, tok = document_matrix(x, columns, tokeniser)
+        if tok is None and tokeniser is not None:  # counts made by this tokeniser
+            from .data.documents import tokeniser_of
+
+            tok = tokeniser_of(tokeniser)
     elif schema is not None:
         x, names = _as_array(x, columns or [s.name for s in schema])
     elif family in ENCODED_FAMILIES:
@@ -181,6 +185,46 @@ def fit(
         schema=schema,
         df=df,
         df_shared=df_shared,
+    )
+
+
+def fit_documents(
+    documents: Any,
+    n_components: int,
+    *,
+    stop_words: str | Sequence[str] = "english",
+    min_df: int = 2,
+    max_df: float = 0.5,
+    max_vocab: int = 20000,
+    alpha: float | None = None,
+    **settings: Any,
+) -> MixtureModel:
+    """Cluster texts with a mixture of multinomials (topics; docs/documents.md).
+
+    Example::
+
+        model = emcli.fit_documents(texts, 20)
+        model.family.top_words(model.params, 10)     # each cluster's most probable words
+        model.predict(new_texts)                     # words not in the vocabulary ignored
+
+    Args:
+        documents: the texts (a list or Series of strings), or a document-term count
+            matrix (scipy sparse or an array; ``columns=`` names its terms).
+        n_components: the number of clusters k.
+        stop_words: "english" (the built-in list), "none", or the words themselves.
+        min_df, max_df, max_vocab: keep terms in at least ``min_df`` documents and at most
+            a fraction ``max_df`` of them, at most ``max_vocab`` terms (the most frequent).
+        alpha: the pseudo-count of every term in every cluster (default 0.01).
+        **settings: the other keyword settings of ``fit`` (n_restarts, seed, tol, init,
+            sample_weight, accelerate, ...).
+    """
+    from .data.text import Tokeniser
+
+    words = stop_words if isinstance(stop_words, str) else tuple(str(w) for w in stop_words)
+    tokeniser = Tokeniser(stop_words=words, min_df=min_df, max_df=max_df, max_vocab=max_vocab)
+    tokeniser.validate()
+    return fit(
+        documents, n_components, family="multinomial", alpha=alpha, tokeniser=tokeniser, **settings
     )
 
 

@@ -405,7 +405,7 @@ def test_other_input_formats_give_the_same_fit(blobs_csv, tmp_path, fmt) -> None
 
 
 def test_format_option_overrides_the_extension(blobs_csv, tmp_path) -> None:
-    path = tmp_path / "blobs.txt"
+    path = tmp_path / "blobs.dat"
     path.write_text(blobs_csv.read_text())
     bad = run("fit", path, "-k", "3")
     assert bad.exit_code == 1 and "--format" in error_lines(bad.stderr)[0]

@@ -472,3 +472,17 @@ def test_sample_corpus_clusters_match_the_books():
     model = emcli.fit(frame["text"].tolist(), 6, family="multinomial", seed=0)
     labels = model.predict(frame["text"].tolist())
     assert normalized_mutual_info_score(frame["book"], labels) >= 0.5
+
+
+def test_model_file_follows_the_schema(corpus, tmp_path):
+    jsonschema = pytest.importorskip("jsonschema")
+    path, _, _ = corpus
+    schema = json.loads(
+        (Path(__file__).resolve().parents[1] / "emcli/schema/model.schema.json").read_text()
+    )
+    assert run("fit", path, "-k", "2", "--params", tmp_path / "m.json", "-q").exit_code == 0
+    data = json.loads((tmp_path / "m.json").read_text())
+    jsonschema.validate(data, schema)
+    del data["word_probabilities"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema)

@@ -679,3 +679,10 @@ def test_read_vocabulary_repeats_empty_and_unreadable(tmp_path):
         read_vocabulary(str(path), 2)
     with pytest.raises(DataError, match="does not exist"):
         read_vocabulary(str(tmp_path / "missing.txt"), 1)
+
+
+def test_decomposed_accents_are_the_composed_letter():
+    from emcli.data.text import Tokeniser
+
+    tok = Tokeniser(stop_words="none")
+    assert tok.tokens("Cafe\u0301 na\u0131ve") == tok.tokens("Café naıve") == ["café", "naıve"]

@@ -1,12 +1,13 @@
 """Documents for the multinomial ("mixture of unigrams") family: tokens, vocabulary, counts.
 
-A ``Tokeniser`` turns a document (a string) into words: lower-case it, take the maximal runs
-of Unicode letters and digits (the regular expression ``[^\\W_]+``: underscores and
-punctuation split words), then drop tokens made only of digits, one-character tokens and stop
-words.  ``build_vocabulary`` (or ``VocabularyCounter`` block by block, for streaming) keeps
-the terms that pass the document-frequency and size rules (``min_df``, ``max_df``,
-``max_vocab``); ``count_matrix`` counts each document's vocabulary terms into a sparse
-(n_documents, V) matrix, ignoring every other word.
+A ``Tokeniser`` turns a document (a string) into words: compose it (Unicode NFC), lower-case
+it, take the maximal runs of Unicode letters and digits (the regular expression
+``[^\\W_]+``: underscores and punctuation split words), then drop tokens made only of
+digits, one-character tokens and stop words.  ``build_vocabulary`` (or
+``VocabularyCounter`` block by block, for streaming) keeps the terms that pass the
+document-frequency and size rules (``min_df``, ``max_df``, ``max_vocab``);
+``count_matrix`` counts each document's vocabulary terms into a sparse (n_documents, V)
+matrix, ignoring every other word.
 
 Readers: ``read_documents`` / ``iter_documents`` (a text file with one document per line, or
 a column of a CSV, TSV or Parquet table), ``read_mtx`` (a ready-made document-term matrix in
@@ -23,6 +24,7 @@ import io
 import os
 import re
 import sys
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -132,13 +134,14 @@ class Tokeniser:
         The rule: ``doc.lower()``, then every maximal run of Unicode letters and digits
         (``re.findall(r"[^\\W_]+")``, so underscores, punctuation and spaces all separate
         words), then drop tokens of one character, tokens made only of digits
-        (``str.isdigit``) and stop words.  The text is not Unicode-normalised: a decomposed
-        accent (a combining mark) splits a word.
+        (``str.isdigit``) and stop words.  The text is first put in Unicode's composed form
+        (NFC), so a decomposed accent (e + a combining acute) is the same letter as the
+        composed one (é) and does not split the word.
         """
         stop = self.stop_set()
         return [
             token
-            for token in _TOKEN.findall(doc.lower())
+            for token in _TOKEN.findall(unicodedata.normalize("NFC", doc).lower())
             if len(token) > 1 and not token.isdigit() and token not in stop
         ]
 
