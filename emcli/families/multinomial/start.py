@@ -11,7 +11,8 @@ product of sparse rows:
 * ``kmeans`` (and ``hc``, the Gaussian family's start): those seeds, then spherical k-means
   (Dhillon & Modha 2001: centres are the normalised means of their documents) for up to
   ``max_iter`` iterations.
-* ``random``: k distinct random documents as seeds, then as ``kmeans++``.
+* ``random``: k distinct random documents as seeds, then spherical k-means as ``kmeans``
+  (Lloyd's classic random start).
 
 Frequency weights weigh the draws and the centres as repeated rows would.  Centres are
 dense (k x V): memory k V, never n x V.
@@ -112,6 +113,6 @@ def initial_labels(
     else:
         rows = seeds_plusplus(z, k, rng, weights)
     centres = np.asarray(z[rows].todense())
-    if method in ("kmeans", "hc"):
+    if method != "kmeans++":
         return spherical_kmeans(z, centres, weights, max_iter)
     return np.asarray(np.argmax(z @ centres.T, axis=1)).ravel().astype(np.intp)
