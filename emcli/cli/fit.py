@@ -274,20 +274,24 @@ def document_config(
             "--vocabulary names the terms of an .mtx count matrix; texts make their own",
             param_hint="'--vocabulary'",
         )
-    for name in ("columns", "weights"):
-        if options[name] is not None:
-            flag = "-c/--columns" if name == "columns" else "--weights"
-            raise click.BadParameter(
-                f"{flag} selects columns of numbers; documents are read from "
-                + ("--text-column" if options["text_column"] else "each line"),
-                param_hint=f"'{flag}'",
-            )
+    if options["columns"] is not None:
+        raise click.BadParameter(
+            "-c/--columns selects columns of numbers; documents are read from "
+            + ("--text-column" if options["text_column"] else "each line"),
+            param_hint="'-c/--columns'",
+        )
+    if options["weights"] is not None and options["text_column"] is None:
+        raise click.BadParameter(
+            "--weights names a column of a table; with documents give it next to --text-column COL",
+            param_hint="'--weights'",
+        )
     documents = DocumentSource(
         source,
         fmt,
         options["text_column"],
         parse_delimiter(options["delimiter"]),
         options["vocabulary_file"],
+        options["weights"],
     )
     tokeniser = None
     if tokenising:

@@ -126,6 +126,7 @@ class DocumentSource:
     text_column: str | None = None
     delimiter: str | None = None
     vocabulary_file: str | None = None
+    weights: str | None = None  # a table's column of frequency weights (with text_column)
 
     @property
     def counts_given(self) -> bool:
@@ -149,6 +150,35 @@ def document_format(path: str, fmt: str | None, text_column: str | None) -> str 
 
         return detect_format(path, fmt)
     return None
+
+
+def read_weights(source: DocumentSource) -> Any:
+    """The frequency weights of a table's documents (``source.weights``), one per row of
+    its text column, as floats (checked: finite, >= 0, not all 0)."""
+    from .text import read_documents
+
+    if source.weights is None or source.text_column is None:
+        raise DataError("frequency weights of documents come from a table's column")
+    cells = read_documents(source.path, source.fmt, source.weights, source.delimiter)
+    values = np.empty(len(cells))
+    for i, cell in enumerate(cells):
+        try:
+            values[i] = float(cell) if cell.strip() else np.nan
+        except ValueError:
+            raise DataError(
+                f"weights column '{source.weights}' holds {cell!r} at data row {i + 1}; "
+                "weights must be numbers >= 0"
+            ) from None
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        row = int(np.argmax(bad)) + 1
+        raise DataError(
+            f"weights column '{source.weights}' holds {cells[row - 1]!r} at data row {row}; "
+            "weights must be finite numbers >= 0"
+        )
+    if values.size and not values.sum() > 0:
+        raise DataError(f"every weight in column '{source.weights}' is 0: nothing to fit")
+    return values
 
 
 def read_corpus(

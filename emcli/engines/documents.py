@@ -60,6 +60,8 @@ class DocumentStreamEngine:
             )
         if source.counts_given:
             raise UsageError("a .mtx count matrix is read whole: use {engine} memory")
+        if source.weights is not None:
+            raise UsageError("{weights} with documents needs {engine} memory")
         self.tokeniser = tokeniser
         self.block_rows = int(block_rows or BLOCK_DOCUMENTS)
         self.notes: list[str] = []
@@ -179,9 +181,14 @@ def open_documents(
     ``.notes`` and ``.tokeniser`` (None for given counts); closed on exit."""
     if engine == "memory":
         counts, terms, tok, notes = read_corpus(source, tokeniser, vocabulary)
-        mem = MemoryEngine(counts)
+        weights = None
+        if source.weights is not None:
+            from ..data.documents import read_weights
+
+            weights = read_weights(source)
+        mem = MemoryEngine(counts, weights=weights)
         mem.columns, mem.notes = terms, notes  # type: ignore[attr-defined]
-        mem.weights_column = None  # type: ignore[attr-defined]
+        mem.weights_column = source.weights  # type: ignore[attr-defined]
         mem.tokeniser = tok  # type: ignore[attr-defined]
         yield mem
     elif engine == "stream":

@@ -80,8 +80,9 @@ class MemoryEngine:
         # statistics are summed and the M-step is done in float64 either way.
         if hasattr(x, "tocsr") and hasattr(x, "nnz"):
             # A sparse matrix (document counts): CSR rows, sliced block by block.
-            csr: Any = x.tocsr().astype(np.float64)
-            csr.sort_indices()
+            csr: Any = x.tocsr().astype(np.float64, copy=False)
+            if not csr.has_sorted_indices:
+                csr = csr.sorted_indices()  # (a copy: the caller's matrix is left alone)
             self.x = csr
         else:
             self.x = np.ascontiguousarray(x, dtype=np.dtype(dtype))
@@ -126,6 +127,8 @@ class MemoryEngine:
 
     def take(self, indices: NDArray[np.intp]) -> tuple[Array, Array | None]:
         w = None if self.weights is None else self.weights[indices]
+        if self.sparse and indices.size == self.n_samples:  # every row: no copy (read only)
+            return self.x, w
         return self.x[indices].astype(np.float64), w
 
     def blocks(self, *_: Any, size: int = 65536) -> Iterator[tuple[Array, Array | None]]:

@@ -37,9 +37,12 @@ def tfidf_rows(x: Any) -> Any:
     idf = np.log((1.0 + x.shape[0]) / (1.0 + df)) + 1.0
     x.data = (1.0 + np.log(np.maximum(x.data, 1e-300))) * idf[x.indices]
     x.data = np.maximum(x.data, 0.0)  # fractional counts below 1 weigh nothing
-    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+    per_row = np.diff(x.indptr)
+    rows = np.repeat(np.arange(x.shape[0]), per_row)
+    norms = np.sqrt(np.bincount(rows, weights=x.data * x.data, minlength=x.shape[0]))
     norms[norms == 0] = 1.0
-    return sp.diags(1.0 / norms) @ x
+    x.data /= np.repeat(norms, per_row)
+    return x
 
 
 def _draw(p: Array, rng: np.random.Generator) -> int:
