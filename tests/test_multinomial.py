@@ -486,3 +486,51 @@ def test_model_file_follows_the_schema(corpus, tmp_path):
     del data["word_probabilities"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(data, schema)
+
+
+def test_cli_weights_column_equals_repeated_documents(corpus, tmp_path):
+    _, docs, _ = corpus
+    docs = docs[:150]
+    reps = np.random.default_rng(3).integers(1, 4, size=len(docs))
+    pd.DataFrame({"text": docs, "n": reps}).to_csv(tmp_path / "w.csv", index=False)
+    pd.DataFrame({"text": np.repeat(docs, reps)}).to_csv(tmp_path / "r.csv", index=False)
+    common = ("--text-column", "text", "-k", "3", "--min-df", "1", "--max-df", "1")
+    w = run(
+        "fit",
+        tmp_path / "w.csv",
+        *common,
+        "--weights",
+        "n",
+        "--params",
+        tmp_path / "w.json",
+        "-q",
+        "--init",
+        "kmeans",
+        "-n",
+        "1",
+        "--tol",
+        "0",
+        "--max-iter",
+        "10",
+    )
+    assert w.exit_code == 0, w.output
+    r = run(
+        "fit",
+        tmp_path / "r.csv",
+        *common,
+        "--init",
+        tmp_path / "w.json",
+        "--tol",
+        "0",
+        "--max-iter",
+        "0",
+        "--params",
+        tmp_path / "r.json",
+        "-q",
+    )
+    assert r.exit_code == 0, r.output
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("w.json", "r.json"))
+    assert a["n_samples"] == int(reps.sum()) == b["n_samples"]
+    assert a["log_likelihood"] == pytest.approx(b["log_likelihood"], rel=1e-12)
+    bad = run("fit", tmp_path / "w.csv", *common, "--weights", "text")
+    assert bad.exit_code == 1 and bad.stderr.startswith("Error: ") and "weights" in bad.stderr
