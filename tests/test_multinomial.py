@@ -534,3 +534,27 @@ def test_cli_weights_column_equals_repeated_documents(corpus, tmp_path):
     assert a["log_likelihood"] == pytest.approx(b["log_likelihood"], rel=1e-12)
     bad = run("fit", tmp_path / "w.csv", *common, "--weights", "text")
     assert bad.exit_code == 1 and bad.stderr.startswith("Error: ") and "weights" in bad.stderr
+
+
+def test_count_table_on_the_stream_and_dask_engines(tmp_path, local_client):
+    """A table whose columns are term counts: every engine gives the memory engine's fit."""
+    from emcli.api import fit_file
+    from emcli.engines.dask import DaskEngine
+
+    counts, _, z = planted(n_docs=300, seed=2)
+    path = tmp_path / "counts.csv"
+    names = [f"t{j}" for j in range(counts.shape[1])]
+    pd.DataFrame(counts.astype(int), columns=names).to_csv(path, index=False)
+    memory = fit_file(str(path), 4, engine="memory", family="multinomial", n_restarts=2)
+    assert memory.columns == names
+    assert adjusted_rand_score(z, memory.predict(sp.csr_matrix(counts))) >= 0.95
+    stream = fit_file(
+        str(path), 4, engine="stream", family="multinomial", n_restarts=2, block_rows=70
+    )
+    with DaskEngine(str(path), client=local_client, block_rows=70) as engine:
+        dask = emcli.api.fit_engine(engine, 4, family="multinomial", n_restarts=2)
+    for other in (stream, dask):
+        assert other.log_likelihood == pytest.approx(memory.log_likelihood, rel=1e-10)
+        np.testing.assert_allclose(
+            other.params.word_probabilities, memory.params.word_probabilities, rtol=1e-8, atol=1e-14
+        )
