@@ -169,8 +169,10 @@ def test_schema_validates_fit_outputs_and_documents_every_field(tmp_path, fitted
     # sample_weight, which only a fit with frequency weights writes (emcli.fit's
     # sample_weight=; test_schema_validates_warm_start_and_weighted_fits).
     # blocks: the parameters of the product families (tests/test_categorical.py); pca: a
-    # fit --pca (tests/test_pca.py); df: family t (tests/test_t_family.py validates one).
-    written = set(json.loads(selected.read_text())) | {"sample_weight", "blocks", "pca", "df"}
+    # fit --pca (tests/test_pca.py); df: family t (tests/test_t_family.py validates one);
+    # vocabulary, word_probabilities: family multinomial (tests/test_multinomial.py).
+    others = {"sample_weight", "blocks", "pca", "df", "vocabulary", "word_probabilities"}
+    written = set(json.loads(selected.read_text())) | others
     assert written == set(spec["properties"])
     for key, prop in spec["properties"].items():
         assert prop.get("description"), key

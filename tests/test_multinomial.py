@@ -483,6 +483,10 @@ def test_model_file_follows_the_schema(corpus, tmp_path):
     assert run("fit", path, "-k", "2", "--params", tmp_path / "m.json", "-q").exit_code == 0
     data = json.loads((tmp_path / "m.json").read_text())
     jsonschema.validate(data, schema)
+    for key in data:  # every field written is documented
+        assert schema["properties"][key].get("description"), key
+    for key in data["settings"]:
+        assert key in schema["properties"]["settings"]["properties"], key
     del data["word_probabilities"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(data, schema)
@@ -558,3 +562,10 @@ def test_count_table_on_the_stream_and_dask_engines(tmp_path, local_client):
         np.testing.assert_allclose(
             other.params.word_probabilities, memory.params.word_probabilities, rtol=1e-8, atol=1e-14
         )
+
+
+def test_cli_sample_is_refused_in_one_line(corpus, tmp_path):
+    path, _, _ = corpus
+    assert run("fit", path, "-k", "2", "--params", tmp_path / "m.json", "-q").exit_code == 0
+    r = run("sample", tmp_path / "m.json", "-n", "5")
+    assert r.exit_code == 2 and r.stderr.startswith("Error: ") and len(r.stderr.splitlines()) == 1

@@ -455,6 +455,8 @@ def run_sample(model_path: str, n_samples: int, seed: int, output: str) -> None:
     from .outputs import write_block
 
     model = load_model(model_path)
+    if model.family_name == "multinomial":
+        model.family.sample(model.params, 0, np.random.default_rng(0))  # UsageError: why not
     if "component" in model.columns:
         raise UsageError(
             "the model has a column named 'component', the name of the column "

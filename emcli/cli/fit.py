@@ -592,13 +592,14 @@ def run_fit(config: FitConfig) -> None:
                 if config.kinds == ["all"]
                 else ("--covariance " + ",".join(config.kinds))
             )
-            echo_notes(
-                [
-                    f"no -k given: selecting over k = {DEFAULT_COMPONENTS} and {models} "
-                    f"by {config.criterion.upper()} (as mclust's Mclust); give -k K to fit one"
-                ],
-                config.quiet,
+            grid = (
+                f"no -k given: selecting over k = {DEFAULT_COMPONENTS} by "
+                f"{config.criterion.upper()}; give -k K to fit one"
+                if config.documents is not None or config.family == "multinomial"
+                else f"no -k given: selecting over k = {DEFAULT_COMPONENTS} and {models} "
+                f"by {config.criterion.upper()} (as mclust's Mclust); give -k K to fit one"
             )
+            echo_notes([grid], config.quiet)
         model, candidates = fit_model(engine, engine_name, config, start)
         stage_outputs(outputs, paths, model, engine, candidates, carrier, config.n_top_words)
         outputs.commit()
