@@ -415,3 +415,53 @@ def test_old_faithful_matches_mclust(faithful_csv, tmp_path) -> None:
     assert model["log_likelihood"] == pytest.approx(-1126.33, abs=0.05)
     assert model["bic"] == pytest.approx(2314.32, abs=0.1)
     assert model["n_parameters"] == 11
+
+
+# ---------------------------------------------------------------------------- screening
+def test_screening_refits_the_contenders_with_every_restart(monkeypatch) -> None:
+    """With 10 restarts a selection screens every candidate on 4 of them, then fits the
+    best candidates again with all 10: the winner has had every restart, a candidate far
+    behind only the screening starts, and the winner is the planted model."""
+    import emcli.em.selection as selection
+
+    planted = planted_mixture("full", k=3, d=2, n=300, seed=4)
+    winner, cands = select(
+        planted.x,
+        ["a", "b"],
+        range(1, 6),
+        ["full", "diag", "spherical"],
+        jobs=1,
+        n_restarts=10,
+        tol=1e-6,
+    )
+    assert winner is not None and winner.n_components == 3
+    assert winner.model.settings["n_restarts"] == 10
+    values = sorted(c.criterion("bic") for c in cands if c.criterion("bic") is not None)
+    far = [
+        c
+        for c in cands
+        if c.criterion("bic") is not None
+        and c.criterion("bic") > values[selection.CONTENDERS] + selection.CONTENDER_MARGIN
+    ]
+    assert far and all(c.model.settings["n_restarts"] == selection.SCREEN_STARTS for c in far)
+    # without screening (every candidate with all 10 restarts) the winner is the same fit
+    monkeypatch.setattr(selection, "SCREEN_STARTS", 1000)
+    full_winner, _ = select(
+        planted.x,
+        ["a", "b"],
+        range(1, 6),
+        ["full", "diag", "spherical"],
+        jobs=1,
+        n_restarts=10,
+        tol=1e-6,
+    )
+    assert (full_winner.n_components, full_winner.covariance_type) == (3, "full")
+    assert full_winner.model.log_likelihood == pytest.approx(winner.model.log_likelihood, rel=1e-9)
+
+
+def test_screening_gives_the_same_table_for_any_number_of_jobs() -> None:
+    planted = planted_mixture("diag", k=2, d=2, n=200, seed=5)
+    grid = (range(1, 5), ["full", "diag"])
+    one = select(planted.x, ["a", "b"], *grid, jobs=1, n_restarts=6, tol=1e-6)[1]
+    two = select(planted.x, ["a", "b"], *grid, jobs=2, n_restarts=6, tol=1e-6)[1]
+    assert [c.row() for c in one] == [c.row() for c in two]

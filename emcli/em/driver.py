@@ -60,6 +60,16 @@ TIE_TOL = 1e-10
 EXPLORE_TOL = 1e-5
 EXPLORE_ITER = 25
 POLISH = 2
+# The polish phase runs POLISH_PLAIN plain iterations, then SQUAREM (``emcli.em.squarem``)
+# for a start still not converged: the same optimum in 2-4x fewer iterations on a slow
+# approach, without SQUAREM's extra E-steps where plain EM converges at once (measured on
+# mclust's data sets: SQUAREM throughout cost 12-15% more on banknote and thyroid and 2x
+# less on faithful).
+POLISH_ACCELERATE = True
+POLISH_PLAIN = 20
+# Explored starts within this relative distance of a start already chosen for polishing
+# sit at the same point: polishing them again would find the same optimum.
+SAME_POINT_TOL = 1e-9
 
 
 @dataclass(frozen=True)
@@ -314,24 +324,24 @@ class _Run:
         the order of their index, so the result does not depend on threads)."""
         s = self.settings
         ranked = sorted((r for r in starts if r.usable), key=StartResult.rank_key, reverse=True)
-        chosen = {0} | {r.start for r in [r for r in ranked if r.start != 0][:POLISH]}
+        chosen = {0}
+        kept = [r.log_likelihood for r in starts if r.start == 0 and r.usable]
+        for r in ranked:
+            if len(chosen) > POLISH:
+                break
+            if r.start == 0 or any(
+                abs(r.log_likelihood - ll) <= SAME_POINT_TOL * max(1.0, abs(ll)) for ll in kept
+            ):
+                continue
+            chosen.add(r.start)
+            kept.append(r.log_likelihood)
         out = []
         for r in starts:
             if r.start not in chosen:
                 out.append(replace(r, converged=False))
                 continue
             try:
-                params, ll, n_iter, converged, history = run_em(
-                    self.engine,
-                    self.family,
-                    r.params,
-                    max(0, s.max_iter - r.n_iter),
-                    s.tol,
-                    lambda it, ll, delta, i=r.start, done=r.n_iter: self.monitor.iteration(
-                        i, done + it, ll, delta
-                    ),
-                    accelerate=s.accelerate,
-                )
+                params, ll, n_iter, converged, history = self._carry_on(r)
             except FitError as exc:
                 out.append(StartResult(r.start, None, -math.inf, 0, False, error=exc.args[0]))
                 continue
@@ -348,6 +358,34 @@ class _Run:
             self.monitor.end(result)
             out.append(result)
         return out
+
+    def _carry_on(self, r: StartResult) -> tuple[Any, float, int, bool, list[float]]:
+        """EM from an explored start to the requested tolerance: ``POLISH_PLAIN`` plain
+        iterations, then (``POLISH_ACCELERATE``) SQUAREM for a start still not converged;
+        ``run_em``'s return value over both."""
+        s = self.settings
+        left = max(0, s.max_iter - r.n_iter)
+
+        def run(params: Any, n: int, done: int, accelerate: bool) -> Any:
+            return run_em(
+                self.engine,
+                self.family,
+                params,
+                n,
+                s.tol,
+                lambda it, ll, delta, i=r.start: self.monitor.iteration(i, done + it, ll, delta),
+                accelerate=accelerate,
+            )
+
+        if s.accelerate or not POLISH_ACCELERATE:
+            return run(r.params, left, r.n_iter, s.accelerate)  # type: ignore[no-any-return]
+        params, ll, n_iter, converged, history = run(
+            r.params, min(POLISH_PLAIN, left), r.n_iter, False
+        )
+        if converged or n_iter >= left:
+            return params, ll, n_iter, converged, history
+        params, ll, more, converged, rest = run(params, left - n_iter, r.n_iter + n_iter, True)
+        return params, ll, n_iter + more, converged, history + rest[1:]
 
     def one(
         self, index: int, n_starts: int, monitor: Monitor, tol: float, max_iter: int

@@ -188,6 +188,14 @@ def _stop_workers(pool: Any) -> None:
         process.join(timeout=5)
 
 
+# Screening (``select``): every candidate first runs SCREEN_STARTS of its restarts (start 0
+# is the hierarchical start, mclust's only one); the CONTENDERS best by the criterion, and any
+# within CONTENDER_MARGIN of the best, are then fitted again with every restart.
+SCREEN_STARTS = 4
+CONTENDERS = 6
+CONTENDER_MARGIN = 10.0
+
+
 def select(
     x: Array,
     columns: Sequence[str],
@@ -206,6 +214,13 @@ def select(
     estimate: they are rows of the table with their reason, not fitted).
     ``options`` are passed to ``emcli.fit`` (restarts, tolerance, seed, ...).  With
     ``jobs`` > 1 the candidates run in that many processes (one BLAS thread each).
+
+    With more than ``SCREEN_STARTS`` restarts, the grid is *screened*: every candidate is
+    fitted with its first ``SCREEN_STARTS`` restarts (the same starts a full fit begins
+    with, hc first), then the ``CONTENDERS`` best by the criterion, and every candidate
+    within ``CONTENDER_MARGIN`` of the best, are fitted again with all restarts and keep
+    the better of their two fits.  The others are reported from the screening fit (their
+    model's ``settings.n_restarts`` says how many starts they had).
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}")
@@ -216,6 +231,67 @@ def select(
     n_rows = x.shape[0]
     grid = [(k, kind) for kind in kinds for k in components if kind not in skipped]
     jobs = max(1, min(jobs or os.cpu_count() or 1, max(1, len(grid))))
+    restarts = int(options.get("n_restarts", 10))
+    screen = restarts > SCREEN_STARTS and len(grid) > CONTENDERS and not callable(
+        options.get("init")
+    )
+    first = {**options, "n_restarts": SCREEN_STARTS} if screen else options
+    done = _fit_grid(x, columns, grid, first, jobs, on_candidate if not screen else None)
+    if screen:
+        again = _contenders(done, criterion)
+        if again:
+            refits = _fit_grid(x, columns, [grid[i] for i in again], options, jobs, None)
+            for i, cand in zip(again, refits, strict=True):
+                done[i] = _better(done[i], cand, criterion)
+        if on_candidate:
+            for i, cand in enumerate(done):
+                on_candidate(i, len(done), cand)
+    candidates = list(done)
+    for kind in skipped:
+        for k in components:
+            reason = SKIP_REASON.format(d=width, n=n_rows)
+            candidates.append(Candidate(k, kind, reason=reason, skipped=True))
+    scored = [
+        (value, c)
+        for c in candidates
+        if (value := c.criterion(criterion)) is not None and math.isfinite(value)
+    ]
+    winner = min(scored, key=lambda vc: vc[0])[1] if scored else None
+    return winner, candidates
+
+
+def _contenders(done: Sequence[Candidate], criterion: str) -> list[int]:
+    """Indices of the candidates screening puts forward for every restart (``select``)."""
+    values = [(v, i) for i, c in enumerate(done) if (v := c.criterion(criterion)) is not None]
+    values = [(v, i) for v, i in values if math.isfinite(v)]
+    if not values:
+        return []
+    values.sort()
+    best = values[0][0]
+    chosen = {i for _, i in values[:CONTENDERS]}
+    chosen |= {i for v, i in values if v <= best + CONTENDER_MARGIN}
+    return sorted(chosen)
+
+
+def _better(screened: Candidate, full: Candidate, criterion: str) -> Candidate:
+    """The fit with all restarts, unless the screening fit is better by the criterion (a
+    two-phase run polishes other starts, so it can end lower)."""
+    a, b = screened.criterion(criterion), full.criterion(criterion)
+    if b is None or (a is not None and a < b):
+        return screened
+    return full
+
+
+def _fit_grid(
+    x: Array,
+    columns: Sequence[str],
+    grid: Sequence[tuple[int, str]],
+    options: dict[str, Any],
+    jobs: int,
+    on_candidate: Callable[[int, int, Candidate], None] | None,
+) -> list[Candidate]:
+    """Every (k, kind) of ``grid`` fitted with ``options``, in grid order."""
+    jobs = max(1, min(jobs, len(grid)))
     done: list[Candidate | None] = [None] * len(grid)
     if jobs == 1:
         for i, (k, kind) in enumerate(grid):
@@ -246,18 +322,7 @@ def select(
             _stop_workers(pool)
             raise
         pool.shutdown(wait=True)
-    candidates = [c for c in done if c is not None]
-    for kind in skipped:
-        for k in components:
-            reason = SKIP_REASON.format(d=width, n=n_rows)
-            candidates.append(Candidate(k, kind, reason=reason, skipped=True))
-    scored = [
-        (value, c)
-        for c in candidates
-        if (value := c.criterion(criterion)) is not None and math.isfinite(value)
-    ]
-    winner = min(scored, key=lambda vc: vc[0])[1] if scored else None
-    return winner, candidates
+    return [c for c in done if c is not None]
 
 
 def selection_record(winner: Candidate, candidates: Sequence[Candidate], criterion: str) -> dict:
