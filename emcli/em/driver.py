@@ -322,7 +322,6 @@ class _Run:
     def polish(self, starts: list[StartResult]) -> list[StartResult]:
         """The ``POLISH`` best explored starts carried on to the requested tolerance (in
         the order of their index, so the result does not depend on threads)."""
-        s = self.settings
         ranked = sorted((r for r in starts if r.usable), key=StartResult.rank_key, reverse=True)
         chosen = {0}
         kept = [r.log_likelihood for r in starts if r.start == 0 and r.usable]
