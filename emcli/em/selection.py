@@ -232,8 +232,8 @@ def select(
     grid = [(k, kind) for kind in kinds for k in components if kind not in skipped]
     jobs = max(1, min(jobs or os.cpu_count() or 1, max(1, len(grid))))
     restarts = int(options.get("n_restarts", 10))
-    screen = restarts > SCREEN_STARTS and len(grid) > CONTENDERS and not callable(
-        options.get("init")
+    screen = (
+        restarts > SCREEN_STARTS and len(grid) > CONTENDERS and not callable(options.get("init"))
     )
     first = {**options, "n_restarts": SCREEN_STARTS} if screen else options
     done = _fit_grid(x, columns, grid, first, jobs, on_candidate if not screen else None)
