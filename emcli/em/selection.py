@@ -236,16 +236,28 @@ def select(
         restarts > SCREEN_STARTS and len(grid) > CONTENDERS and not callable(options.get("init"))
     )
     first = {**options, "n_restarts": SCREEN_STARTS} if screen else options
-    done = _fit_grid(x, columns, grid, first, jobs, on_candidate if not screen else None)
-    if screen:
-        again = _contenders(done, criterion)
-        if again:
-            refits = _fit_grid(x, columns, [grid[i] for i in again], options, jobs, None)
+    pool = _pool(jobs) if jobs > 1 else None
+    try:
+        done = _fit_grid(x, columns, grid, first, pool, on_candidate)
+        if screen:
+            again = _contenders(done, criterion)
+
+            def refitted(i: int, total: int, cand: Candidate) -> None:
+                if on_candidate:  # the refits count on from the screened candidates
+                    on_candidate(len(grid) + i, len(grid) + total, cand)
+
+            refits = _fit_grid(x, columns, [grid[i] for i in again], options, pool, refitted)
             for i, cand in zip(again, refits, strict=True):
                 done[i] = _better(done[i], cand, criterion)
-        if on_candidate:
-            for i, cand in enumerate(done):
-                on_candidate(i, len(done), cand)
+    except BaseException:
+        # Ctrl-C, SIGTERM or an error: stop the workers now.  Leaving normally would wait
+        # for every running candidate (minutes), and workers left behind keep computing
+        # after emcli has exited.
+        if pool is not None:
+            _stop_workers(pool)
+        raise
+    if pool is not None:
+        pool.shutdown(wait=True)
     candidates = list(done)
     for kind in skipped:
         for k in components:
@@ -282,46 +294,44 @@ def _better(screened: Candidate, full: Candidate, criterion: str) -> Candidate:
     return full
 
 
+def _pool(jobs: int) -> Any:
+    """Worker processes for the candidates (spawned: one BLAS thread each)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init)
+
+
 def _fit_grid(
     x: Array,
     columns: Sequence[str],
     grid: Sequence[tuple[int, str]],
     options: dict[str, Any],
-    jobs: int,
+    pool: Any,
     on_candidate: Callable[[int, int, Candidate], None] | None,
 ) -> list[Candidate]:
-    """Every (k, kind) of ``grid`` fitted with ``options``, in grid order."""
-    jobs = max(1, min(jobs, len(grid)))
+    """Every (k, kind) of ``grid`` fitted with ``options``, in grid order: here, or on the
+    worker processes of ``pool``."""
     done: list[Candidate | None] = [None] * len(grid)
-    if jobs == 1:
+    if pool is None or len(grid) == 1:
         for i, (k, kind) in enumerate(grid):
             cand = done[i] = _fit_candidate(x, columns, k, kind, options)
             if on_candidate:
                 on_candidate(i, len(grid), cand)
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        return [c for c in done if c is not None]
+    from concurrent.futures import as_completed
 
-        options = {k: v for k, v in options.items() if k != "monitor"}  # not picklable
-        ctx = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init)
-        try:
-            futures = {
-                pool.submit(_fit_candidate, x, list(columns), k, kind, options): i
-                for i, (k, kind) in enumerate(grid)
-            }
-            for n_done, future in enumerate(as_completed(futures)):
-                i = futures[future]
-                cand = done[i] = future.result()
-                if on_candidate:
-                    on_candidate(n_done, len(grid), cand)
-        except BaseException:
-            # Ctrl-C, SIGTERM or an error: stop the workers now.  Leaving the ``with`` block
-            # would wait for every running candidate (minutes), and workers left behind
-            # keep computing after emcli has exited.
-            _stop_workers(pool)
-            raise
-        pool.shutdown(wait=True)
+    options = {k: v for k, v in options.items() if k != "monitor"}  # not picklable
+    futures = {
+        pool.submit(_fit_candidate, x, list(columns), k, kind, options): i
+        for i, (k, kind) in enumerate(grid)
+    }
+    for n_done, future in enumerate(as_completed(futures)):
+        i = futures[future]
+        cand = done[i] = future.result()
+        if on_candidate:
+            on_candidate(n_done, len(grid), cand)
     return [c for c in done if c is not None]
 
 
