@@ -465,3 +465,20 @@ def test_screening_gives_the_same_table_for_any_number_of_jobs() -> None:
     one = select(planted.x, ["a", "b"], *grid, jobs=1, n_restarts=6, tol=1e-6)[1]
     two = select(planted.x, ["a", "b"], *grid, jobs=2, n_restarts=6, tol=1e-6)[1]
     assert [c.row() for c in one] == [c.row() for c in two]
+
+
+def test_terminal_table_shows_the_best_candidates_and_says_how_many_more() -> None:
+    from rich.console import Console
+
+    from emcli.cli.display import TERMINAL_ROWS, print_selection
+
+    planted = planted_mixture("full", k=2, d=2, n=200, seed=6)
+    kinds = ["full", "diag", "spherical", "tied", "VEV"]
+    winner, cands = select(planted.x, ["a", "b"], range(1, 5), kinds, jobs=1, **QUICK)
+    screen, log = io.StringIO(), io.StringIO()
+    print_selection(Console(file=screen, force_terminal=True, width=150), cands, winner, "bic")
+    print_selection(Console(file=log, width=150), cands, winner, "bic")
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", screen.getvalue())  # without the colours
+    assert f"({len(cands) - TERMINAL_ROWS} more candidates" in shown
+    assert "more candidates" not in log.getvalue()  # a log keeps every row
+    assert sum(line.count("|") > 3 for line in log.getvalue().splitlines()) > len(cands)

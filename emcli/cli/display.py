@@ -283,6 +283,9 @@ def t_line(df: list[Any]) -> str:
     return f"Student-t components (mean: location, sd: of the scale matrix); df {values}"
 
 
+TERMINAL_ROWS = 15
+
+
 def print_selection(console, candidates, winner, criterion: str) -> None:
     """The candidates ranked by the criterion, the winner marked, the runner-up's margin."""
     from rich import box
@@ -304,7 +307,11 @@ def print_selection(console, candidates, winner, criterion: str) -> None:
     def fmt(v):
         return "-" if v is None else f"{v:.3f}"
 
-    for c in sorted(candidates, key=key):
+    ranked_rows = sorted(candidates, key=key)
+    # At a terminal the best TERMINAL_ROWS (a grid of 126 does not fit a screen); the log
+    # and the --selection file have them all.
+    shown = ranked_rows if plain else ranked_rows[:TERMINAL_ROWS]
+    for c in shown:
         row = c.row()
         table.add_row(
             "*" if c is winner else "",
@@ -318,6 +325,11 @@ def print_selection(console, candidates, winner, criterion: str) -> None:
             row["reason"] if plain else row["reason"][:60],
         )
     console.print(table)
+    if len(shown) < len(ranked_rows):
+        console.print(
+            f"({len(ranked_rows) - len(shown)} more candidates, worse or not fitted: "
+            "--selection PATH writes the whole table)"
+        )
     ranked = sorted(v for v in (c.criterion(criterion) for c in candidates) if v is not None)
     if winner is not None:
         margin = f"; runner-up {ranked[1] - ranked[0]:.3f} worse" if len(ranked) > 1 else ""
