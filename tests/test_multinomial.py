@@ -569,3 +569,13 @@ def test_cli_sample_is_refused_in_one_line(corpus, tmp_path):
     assert run("fit", path, "-k", "2", "--params", tmp_path / "m.json", "-q").exit_code == 0
     r = run("sample", tmp_path / "m.json", "-n", "5")
     assert r.exit_code == 2 and r.stderr.startswith("Error: ") and len(r.stderr.splitlines()) == 1
+
+
+def test_cli_a_corpus_above_the_memory_limit_streams(corpus, tmp_path):
+    path, _, _ = corpus
+    r = run("fit", path, "-k", "3", "--memory-limit", "1KB", "--params", tmp_path / "s.json")
+    assert r.exit_code == 0, r.output
+    assert "using --engine stream" in r.stderr
+    assert run("fit", path, "-k", "3", "--params", tmp_path / "m.json", "-q").exit_code == 0
+    a, b = (json.loads((tmp_path / f).read_text()) for f in ("s.json", "m.json"))
+    assert a["log_likelihood"] == pytest.approx(b["log_likelihood"], rel=1e-10)

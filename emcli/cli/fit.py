@@ -609,7 +609,7 @@ def run_fit(config: FitConfig) -> None:
 
 def document_engine(config: FitConfig) -> str:
     """The engine of a fit of documents: memory unless --engine stream is asked for."""
-    engine = config.engine or "memory"
+    engine = config.engine or _documents_by_size(config)
     if config.scheduler or engine == "dask":
         raise UsageError(
             "documents run on --engine memory or stream, not dask (the dask engine reads "
@@ -621,6 +621,28 @@ def document_engine(config: FitConfig) -> str:
             f"{engine} fit one -k per run"
         )
     return engine
+
+
+def _documents_by_size(config: FitConfig) -> str:
+    """memory, or stream (with a note) for a text file larger than the memory limit (the
+    texts, then their counts, are held in memory otherwise)."""
+    from ..engines.choose import default_memory_limit, format_size
+
+    docs = config.documents
+    if docs.path == "-" or docs.counts_given or not os.path.isfile(docs.path):
+        return "memory"
+    limit = config.memory_limit or default_memory_limit()
+    size = os.path.getsize(docs.path)
+    if size <= limit or config.n_candidates > 1:
+        return "memory"
+    if not config.quiet:
+        origin = "--memory-limit" if config.memory_limit else "half the physical memory"
+        click.echo(
+            f"Note: the documents take {format_size(size)}, more than the limit of "
+            f"{format_size(limit)} ({origin}): using --engine stream",
+            err=True,
+        )
+    return "stream"
 
 
 def open_corpus(config: FitConfig, engine_name: str, start: Any) -> Any:
