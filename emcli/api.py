@@ -106,7 +106,7 @@ def fit(
             then agree with float64 to about 1e-6 relative, so use it with a ``tol`` no
             smaller than ~1e-5 (docs/speed.md).
         explore: run the restarts in two phases, as model selection does (every start to a
-            tolerance of 1e-5, then start 0 and the two best others on to ``tol``;
+            tolerance of 1e-5, then start 0 and the best other on to ``tol``;
             ``emcli.em.driver``): about 2-3x faster with many restarts, at the price of the
             guarantee that more restarts never end worse.
         pca: fit on the first ``pca`` principal axes of the columns (for tables with more

@@ -56,10 +56,11 @@ DECREASE_TOL = 1e-9
 TIE_TOL = 1e-10
 # Restarts run in two phases (module docstring): every start for at most EXPLORE_ITER
 # iterations or to EXPLORE_TOL, then start 0 and the best POLISH others on to the requested
-# tolerance (Biernacki, Celeux & Govaert 2003's short-runs strategy).
+# tolerance (Biernacki, Celeux & Govaert 2003's short-runs strategy).  POLISH = 1 against 2:
+# 16% less time over mclust's seven data sets, one cell more below mclust's (851 of 865).
 EXPLORE_TOL = 1e-5
 EXPLORE_ITER = 25
-POLISH = 2
+POLISH = 1
 # The polish phase runs POLISH_PLAIN plain iterations, then SQUAREM (``emcli.em.squarem``)
 # for a start still not converged: the same optimum in 2-4x fewer iterations on a slow
 # approach, without SQUAREM's extra E-steps where plain EM converges at once (measured on
