@@ -579,3 +579,16 @@ def test_cli_a_corpus_above_the_memory_limit_streams(corpus, tmp_path):
     assert run("fit", path, "-k", "3", "--params", tmp_path / "m.json", "-q").exit_code == 0
     a, b = (json.loads((tmp_path / f).read_text()) for f in ("s.json", "m.json"))
     assert a["log_likelihood"] == pytest.approx(b["log_likelihood"], rel=1e-10)
+
+
+def test_cli_too_many_clusters_are_reported_empty_not_nan(tmp_path):
+    path = tmp_path / "few.txt"
+    path.write_text("alpha beta\ngamma delta\nalpha gamma\n")
+    r = run(
+        "fit", path, "-k", "3", "--min-df", "1", "--max-df", "1", "--params", tmp_path / "m.json"
+    )
+    assert r.exit_code == 0, r.output
+    assert "cluster(s) empty" in r.stderr and "smaller -k" in r.stderr
+    data = json.loads((tmp_path / "m.json").read_text())
+    assert data["degenerate"] and data["collapsed_components"]
+    assert all(np.isfinite(np.asarray(data["word_probabilities"])).ravel())

@@ -247,7 +247,9 @@ def fit_em(
     best = best_start(starts)
     if not best.usable:
         raise FitError(best.error or "every start failed")
-    return FitOutcome(best, starts, reseeded, bool(best.collapsed), _warnings(best, settings))
+    return FitOutcome(
+        best, starts, reseeded, bool(best.collapsed), _warnings(best, settings, family)
+    )
 
 
 def best_start(starts: list[StartResult]) -> StartResult:
@@ -267,7 +269,10 @@ def best_start(starts: list[StartResult]) -> StartResult:
     return min(tied, key=lambda s: s.start)
 
 
-def _warnings(best: StartResult, settings: EMSettings) -> list[str]:
+def _warnings(best: StartResult, settings: EMSettings, family: Any = None) -> list[str]:
+    said = getattr(family, "collapse_warning", None)
+    if best.collapsed and said is not None:  # the family's words for a collapse
+        return [Message(said(best.collapsed))]
     if best.collapsed:
         return [
             Message(

@@ -358,6 +358,15 @@ class MultinomialFamily:
         """Components with less than one document's worth of responsibility (empty)."""
         return [int(j) for j in np.flatnonzero(params.weights * total_weight < 1.0)]
 
+    def collapse_warning(self, components: Sequence[int]) -> str:
+        """The warning of a fit whose every start left a cluster empty."""
+        n = len(components)
+        return (
+            f"every start left {n} cluster(s) empty (less than one document's worth of "
+            "responsibility; the model file's collapsed_components lists them): the "
+            "documents do not hold that many distinct clusters; try a smaller {n_components}"
+        )
+
     def canonical_order(self, params: MultinomialParams) -> NDArray[np.intp]:
         """Decreasing weight, ties broken by the word probabilities (lexicographic)."""
         theta = params.word_probabilities
