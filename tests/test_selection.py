@@ -425,15 +425,12 @@ def test_screening_refits_the_contenders_with_every_restart(monkeypatch) -> None
     import emcli.em.selection as selection
 
     planted = planted_mixture("full", k=3, d=2, n=300, seed=4)
-    winner, cands = select(
-        planted.x,
-        ["a", "b"],
-        range(1, 6),
-        ["full", "diag", "spherical"],
-        jobs=1,
-        n_restarts=10,
-        tol=1e-6,
-    )
+
+    def selected():
+        grid = (range(1, 6), ["full", "diag", "spherical"])
+        return select(planted.x, ["a", "b"], *grid, jobs=1, n_restarts=10, tol=1e-6)
+
+    winner, cands = selected()
     assert winner is not None and winner.n_components == 3
     assert winner.model.settings["n_restarts"] == 10
     values = sorted(c.criterion("bic") for c in cands if c.criterion("bic") is not None)
@@ -446,15 +443,7 @@ def test_screening_refits_the_contenders_with_every_restart(monkeypatch) -> None
     assert far and all(c.model.settings["n_restarts"] == selection.SCREEN_STARTS for c in far)
     # without screening (every candidate with all 10 restarts) the winner is the same fit
     monkeypatch.setattr(selection, "SCREEN_STARTS", 1000)
-    full_winner, _ = select(
-        planted.x,
-        ["a", "b"],
-        range(1, 6),
-        ["full", "diag", "spherical"],
-        jobs=1,
-        n_restarts=10,
-        tol=1e-6,
-    )
+    full_winner, _ = selected()
     assert (full_winner.n_components, full_winner.covariance_type) == (3, "full")
     assert full_winner.model.log_likelihood == pytest.approx(winner.model.log_likelihood, rel=1e-9)
 

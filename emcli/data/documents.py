@@ -110,7 +110,8 @@ def empty_documents(counts: Any) -> int:
 
 
 # ---------------------------------------------------------------------------- files
-DOCUMENT_FORMATS = ("text", "mtx")
+# The formats that hold only documents (a table holds them in --text-column).
+DOCUMENT_ONLY_FORMATS = ("text", "mtx")
 # Documents per block when reading or applying a model block by block.
 BLOCK_DOCUMENTS = 8192
 
@@ -138,7 +139,7 @@ def document_format(path: str, fmt: str | None, text_column: str | None) -> str 
     format with ``text_column``), None when it is a table of numbers."""
     from pathlib import Path
 
-    if fmt in DOCUMENT_FORMATS:
+    if fmt in DOCUMENT_ONLY_FORMATS:
         return fmt
     suffix = Path(path).suffix.lower() if path != "-" else ""
     if fmt is None and suffix == ".txt":

@@ -25,7 +25,8 @@ from ..errors import DataError, UsageError
 Array = NDArray[np.float64]
 T = TypeVar("T")
 FORMATS = ("csv", "tsv", "parquet")
-_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+# A table's format by its file extension (also the document readers', emcli.data.text).
+EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 
 
 class CellError(DataError):
@@ -68,8 +69,8 @@ def detect_format(source: str, fmt: str | None) -> str:
     if source == "-":
         return "parquet" if is_parquet_head(stdin_head(len(PARQUET_MAGIC) + 1)) else "csv"
     suffix = Path(source).suffix.lower()
-    if suffix in _EXTENSIONS:
-        return _EXTENSIONS[suffix]
+    if suffix in EXTENSIONS:
+        return EXTENSIONS[suffix]
     raise DataError(
         f"cannot tell the format of '{source}' from its extension; use {{fmt}} {'|'.join(FORMATS)}"
     )

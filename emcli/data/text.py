@@ -33,7 +33,7 @@ from typing import IO, TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import DataError, UsageError
-from .formats import check_input_path, display_name, parse_delimiter
+from .formats import EXTENSIONS, check_input_path, display_name, parse_delimiter
 from .stopwords import ENGLISH_STOP_WORDS
 
 if TYPE_CHECKING:
@@ -56,7 +56,6 @@ __all__ = [
 TOKEN_PATTERN = r"[^\W_]+"
 _TOKEN = re.compile(TOKEN_PATTERN)
 DOCUMENT_FORMATS = ("text", "csv", "tsv", "parquet")
-_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
 _STOP_WORD_NAMES = ("english", "none")
 _SETTINGS = ("lowercase", "token_pattern", "stop_words", "min_df", "max_df", "max_vocab")
 _READ_BYTES = 1 << 20  # bytes read at a time when locating a UTF-8 error
@@ -381,7 +380,7 @@ def count_matrix(
 
 def _document_format(path: str, fmt: str | None) -> str:
     if fmt is None:
-        return _EXTENSIONS.get(os.path.splitext(path)[1].lower(), "text")
+        return EXTENSIONS.get(os.path.splitext(path)[1].lower(), "text")
     if fmt not in DOCUMENT_FORMATS:
         raise UsageError(
             f"unknown document format {fmt!r}: use {{fmt}} {'|'.join(DOCUMENT_FORMATS)}"
