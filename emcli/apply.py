@@ -114,10 +114,12 @@ class LowestRows:
 
 def _model_name(model: GaussianMixtureModel) -> dict[str, Any]:
     """mclust's name and description of a Gaussian model's covariance model."""
-    row = getattr(model.params, "model", None)
-    if row is None:
+    name = getattr(model.params, "model_name", None)
+    if name is None:
         return {}
-    return {"model_name": row.mclust, "model_description": row.description}
+    from .families.gaussian.models import covariance_model
+
+    return {"model_name": name, "model_description": covariance_model(name).description}
 
 
 def describe(model: GaussianMixtureModel, full_covariances: bool = False) -> dict[str, Any]:

@@ -401,3 +401,17 @@ def test_dask_engine_equals_memory(local_client, name, tmp_path):
     np.testing.assert_allclose(model.means, memory.means, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(model.full_covariances(), memory.full_covariances(), rtol=1e-6)
     assert model.n_iter == memory.n_iter
+
+
+@pytest.mark.parametrize("name", ["VVE", "EEV", "full", "VII"])
+def test_one_column_models_are_named_e_or_v_as_mclust_names_them(name, tmp_path):
+    """mclust has two models on one column, E and V: emcli's model_name follows, while
+    covariance_type keeps the name given; the parameter count is the same either way."""
+    x = np.random.default_rng(0).normal(size=(200, 1)) * np.repeat([1.0, 3.0], 100)[:, None]
+    model = emcli.fit(x, 2, covariance_type=name, n_restarts=2)
+    want = "E" if name[0] == "E" else "V"
+    data = model.to_dict()
+    assert data["model_name"] == want and data["covariance_type"] == name
+    same = emcli.fit(x, 2, covariance_type=want, n_restarts=2)
+    assert model.n_parameters == same.n_parameters
+    assert model.log_likelihood == pytest.approx(same.log_likelihood, rel=1e-9)

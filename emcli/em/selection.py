@@ -52,8 +52,7 @@ class Candidate:
     def model_name(self) -> str:
         """mclust's name of the covariance model (``covariance`` keeps the user's): the fitted
         model's, else the name as given (``all`` gives mclust's names)."""
-        row = getattr(getattr(self.model, "params", None), "model", None)
-        return str(getattr(row, "mclust", self.covariance_type))
+        return str(getattr(getattr(self.model, "params", None), "model_name", self.covariance_type))
 
     @property
     def degenerate(self) -> bool:

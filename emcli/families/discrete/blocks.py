@@ -429,7 +429,7 @@ class GaussianBlock:
             "kind": self.kind,
             "columns": list(self.names),
             "covariance_type": p.covariance_type,
-            "model_name": p.model.mclust,
+            "model_name": p.model_name,
             "means": _list(p.means),
             "covariances": _list(np.asarray(p.covariances)),
         }

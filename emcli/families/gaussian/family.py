@@ -375,7 +375,7 @@ class GaussianFamily:
     def params_to_dict(self, params: GaussianParams) -> dict[str, Any]:
         return {
             "covariance_type": params.covariance_type,
-            "model_name": params.model.mclust,
+            "model_name": params.model_name,
             "weights": params.weights.tolist(),
             "means": params.means.tolist(),
             "covariances": np.asarray(params.covariances).tolist(),

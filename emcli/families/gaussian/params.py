@@ -122,6 +122,13 @@ class GaussianParams:
     def n_features(self) -> int:
         return int(self.means.shape[1])
 
+    @property
+    def model_name(self) -> str:
+        """mclust's name of the covariance model; on one column E or V, mclust's names
+        there (every model is one of the two on one column, by its volume letter)."""
+        name = str(self.model.mclust)
+        return name[0] if self.n_features == 1 and len(name) > 1 else name
+
     def full_covariances(self) -> Array:
         """Covariances as k full (d x d) matrices, whatever the model."""
         return to_full(self.form, self.covariances, *self.means.shape)

@@ -75,6 +75,10 @@ class TParams:
         return self.gauss.model
 
     @property
+    def model_name(self) -> str:
+        return self.gauss.model_name
+
+    @property
     def weights(self) -> Array:
         return self.gauss.weights
 
