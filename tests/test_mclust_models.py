@@ -415,3 +415,53 @@ def test_one_column_models_are_named_e_or_v_as_mclust_names_them(name, tmp_path)
     same = emcli.fit(x, 2, covariance_type=want, n_restarts=2)
     assert model.n_parameters == same.n_parameters
     assert model.log_likelihood == pytest.approx(same.log_likelihood, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("fitted", "claimed", "what"),
+    [
+        ("VVV", "EEV", "volumes"),
+        ("VVV", "VVE", "orientations"),
+        ("VVV", "EVV", "volumes"),
+        ("VVI", "EEI", "volumes"),
+        ("VVI", "VEI", "shapes"),
+        ("VII", "EII", "variances"),
+    ],
+)
+def test_model_file_covariances_must_meet_their_models_constraint(fitted, claimed, what):
+    """A model file whose covariances break the named model's constraint (edited by hand,
+    or written by another tool) is refused with what is broken; every model's own fit
+    loads (the constraint holds to rounding)."""
+    from emcli.errors import ModelFileError
+
+    x = IRIS
+    data = emcli.fit(x, 3, covariance_type=fitted, n_restarts=2).to_dict()
+    data["covariance_type"] = claimed
+    with pytest.raises(ModelFileError, match=what):
+        emcli.MixtureModel.from_dict(json.loads(json.dumps(data)))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "EII",
+        "VII",
+        "EEI",
+        "VEI",
+        "EVI",
+        "VVI",
+        "EEE",
+        "VEE",
+        "EVE",
+        "VVE",
+        "EEV",
+        "VEV",
+        "EVV",
+        "VVV",
+    ],
+)
+def test_every_models_own_fit_meets_its_constraint_in_the_file(name):
+    x = IRIS
+    model = emcli.fit(x, 3, covariance_type=name, n_restarts=2)
+    again = emcli.MixtureModel.from_dict(json.loads(model.to_json()))
+    assert again.log_likelihood == model.log_likelihood

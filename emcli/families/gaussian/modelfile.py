@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .models import covariance_model, from_full, has_form, native_shape
+from .models import (
+    constraint_violation,
+    covariance_model,
+    from_full,
+    has_form,
+    native_shape,
+)
 from .params import GaussianParams
 
 Array = NDArray[np.float64]
@@ -66,6 +72,9 @@ def params_from_dict(data: dict[str, Any], schema_version: int) -> GaussianParam
     if weights.shape != (k,) or len(data["columns"]) != d:
         raise ValueError("weights, means, covariances and columns disagree in shape")
     check_parameters(data, weights, model.form, native, k, d)
+    broken = constraint_violation(model, native)
+    if broken is not None:
+        raise ValueError(f"{broken}: the covariances are not of model {model.mclust}")
     return GaussianParams.from_covariances(model, weights, means, native)
 
 

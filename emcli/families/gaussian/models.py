@@ -525,3 +525,54 @@ def has_form(form: str, full: Array) -> bool:
     if form == "spherical":
         return bool(np.all(full == diagonal[:, :1, None] * np.eye(d)))
     return True
+
+
+# ---------------------------------------------------------------------------- checks
+# Relative tolerance of ``constraint_violation``: the M-steps meet their constraints to
+# rounding (about 1e-15); a model file edited by hand or written by another tool may not.
+CONSTRAINT_RTOL = 1e-6
+
+
+def constraint_violation(model: CovarianceModel, native: Array) -> str | None:
+    """What of ``model``'s constraint the covariances (native shape) break, or None.
+
+    The letters of mclust's name say which of volume, shape and orientation are equal
+    across components (E), free (V) or the axes (I); a tied (EEE) or one-component model
+    meets them by construction, and on one column only the volume letter applies.
+    """
+    name = model.mclust
+    if model.form == "tied" or native.shape[0] < 2:
+        return None
+
+    def equal(v: Array) -> bool:
+        v = np.asarray(v, dtype=np.float64)
+        return bool(np.max(np.abs(v - v[:1])) <= CONSTRAINT_RTOL * np.max(np.abs(v)))
+
+    if model.form == "spherical":
+        values = native
+        if name[0] == "E" and not equal(values):
+            return "the components' variances differ, but the model's volume is equal (E)"
+        return None
+    eig = np.asarray(
+        native if model.form == "diag" else np.linalg.eigvalsh(native)[:, ::-1], np.float64
+    )
+    if eig.shape[1] == 1 or len(name) == 1:
+        if name[0] == "E" and not equal(eig[:, 0]):
+            return "the components' variances differ, but the model's volume is equal (E)"
+        return None
+    volume = _geometric_mean(eig)
+    if name[0] == "E" and not equal(volume):
+        return "the components' volumes differ, but the model's volume is equal (E..)"
+    if name[1] == "E" and not equal(eig / volume[:, None]):
+        return "the components' shapes differ, but the model's shape is equal (.E.)"
+    if model.form == "full" and name[2] == "E":
+        scale = float(np.max(np.abs(native))) ** 2
+        for a in range(native.shape[0]):
+            for b in range(a + 1, native.shape[0]):
+                gap = native[a] @ native[b] - native[b] @ native[a]
+                if np.max(np.abs(gap)) > CONSTRAINT_RTOL * scale:
+                    return (
+                        "the components' orientations differ, but the model's orientation "
+                        "is shared (..E)"
+                    )
+    return None
