@@ -70,3 +70,30 @@ def test_pca_errors():
     gaps[0, 0] = np.nan
     with pytest.raises(emcli.DataError, match="complete rows"):
         emcli.fit(gaps, 2, pca=3)
+
+
+def test_sample_of_a_pca_model_draws_rows_of_the_input_columns(tmp_path):
+    """The rows drawn from a --pca model are points of the input space, mapped back from
+    the principal axes: each component's sample mean is its mean mapped back."""
+    rng = np.random.default_rng(0)
+    z = np.r_[rng.normal(0, 1, (150, 2)), rng.normal(6, 1, (150, 2))]
+    x = z @ rng.normal(size=(2, 8)) + rng.normal(0, 0.01, (300, 8))
+    names = [f"g{i}" for i in range(8)]
+    pd.DataFrame(x, columns=names).to_csv(tmp_path / "wide.csv", index=False)
+    model_path = tmp_path / "m.json"
+    assert (
+        run(
+            "fit", tmp_path / "wide.csv", "-k", "2", "--pca", "2", "--params", model_path, "-q"
+        ).exit_code
+        == 0
+    )
+    r = run("sample", model_path, "-n", "20000", "--seed", "3")
+    assert r.exit_code == 0, r.output
+    rows = pd.read_csv(io.StringIO(r.stdout))
+    assert list(rows.columns) == [*names, "component"]
+    model = emcli.load(str(model_path))
+    data = json.loads(model_path.read_text())["pca"]
+    mapped = np.asarray(model.means) @ np.asarray(data["components"]) + np.asarray(data["mean"])
+    for j in range(2):
+        got = rows[rows.component == j][names].mean().to_numpy()
+        np.testing.assert_allclose(got, mapped[j], atol=0.1 * np.abs(mapped).max())

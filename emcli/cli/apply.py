@@ -457,18 +457,20 @@ def run_sample(model_path: str, n_samples: int, seed: int, output: str) -> None:
     model = load_model(model_path)
     if model.family_name == "multinomial":
         model.family.sample(model.params, 0, np.random.default_rng(0))  # UsageError: why not
-    if "component" in model.columns:
+    if "component" in model.input_columns:
         raise UsageError(
             "the model has a column named 'component', the name of the column "
             "sample adds; rename that column and refit"
         )
     outputs = OutputSet()
     outputs.check(output)
-    check_sample_size(n_samples, model.n_features, output)
+    projection = model.projection  # a --pca model draws rows of its input columns
+    columns = list(model.input_columns)
+    check_sample_size(n_samples, len(columns), output)
 
     def writer(handles: list[IO[bytes]]) -> None:
         (handle,) = handles
-        handle.write(csv_header([*model.columns, "component"]).encode())
+        handle.write(csv_header([*columns, "component"]).encode())
         rng = np.random.default_rng(seed)
         if hasattr(model.family, "decode"):  # a product family: level labels written back
             for start in range(0, n_samples, 65536):
@@ -476,7 +478,9 @@ def run_sample(model_path: str, n_samples: int, seed: int, output: str) -> None:
                 write_block(handle, [*model.family.decode(x).values(), component])
             return
         for x, component in sample_blocks(model.params, n_samples, rng):
-            write_block(handle, [*(x[:, j] for j in range(model.n_features)), component])
+            if projection is not None:  # --pca: back to the input columns
+                x = projection.inverse(x)
+            write_block(handle, [*(x[:, j] for j in range(x.shape[1])), component])
 
     outputs.add_group([output], writer)
     outputs.commit()
