@@ -592,3 +592,12 @@ def test_cli_too_many_clusters_are_reported_empty_not_nan(tmp_path):
     data = json.loads((tmp_path / "m.json").read_text())
     assert data["degenerate"] and data["collapsed_components"]
     assert all(np.isfinite(np.asarray(data["word_probabilities"])).ravel())
+
+
+def test_the_scikit_learn_estimator_takes_the_multinomial_family():
+    from emcli.sklearn import MixtureModel
+
+    counts, _, z = planted(n_docs=200, seed=1)
+    estimator = MixtureModel(n_components=4, family="multinomial").fit(counts)
+    assert adjusted_rand_score(z, estimator.predict(counts)) >= 0.95
+    assert estimator.predict_proba(counts).shape == (200, 4)

@@ -151,7 +151,6 @@ class MultinomialFamily:
         vocabulary: Sequence[str],
         alpha: float | None = None,
         tokeniser: Any = None,
-        **_: Any,
     ) -> None:
         alpha = DEFAULT_ALPHA if alpha is None else float(alpha)
         if not (alpha >= 0 and math.isfinite(alpha)):
