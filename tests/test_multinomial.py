@@ -430,7 +430,7 @@ def test_cli_same_seed_same_bytes(corpus, tmp_path):
         (["--covariance", "diag"], 2),
         (["--family", "gaussian"], 2),
         (["--vocabulary", "x.txt"], 2),
-        (["--engine", "dask"], 2),
+        (["--scheduler", "tcp://127.0.0.1:1", "--engine", "stream"], 2),
         (["-k", "100000"], 1),
         (["--with-input", "--labels", "-"], 2),
     ],
@@ -601,3 +601,28 @@ def test_the_scikit_learn_estimator_takes_the_multinomial_family():
     estimator = MixtureModel(n_components=4, family="multinomial").fit(counts)
     assert adjusted_rand_score(z, estimator.predict(counts)) >= 0.95
     assert estimator.predict_proba(counts).shape == (200, 4)
+
+
+def test_dask_engine_on_a_text_file_equals_memory(corpus, local_client):
+    """The workers read byte ranges of the file, count words, and keep CSR partitions:
+    the same vocabulary and fit as the memory engine."""
+    from emcli.api import fit_engine
+    from emcli.data.documents import DocumentSource
+    from emcli.data.text import Tokeniser
+    from emcli.engines.documents import open_documents
+
+    path, _, _ = corpus
+    source = DocumentSource(str(path), "text")
+    tok = Tokeniser()
+    with open_documents("memory", source, tok) as memory_engine:
+        memory = fit_engine(memory_engine, 3, family="multinomial", n_restarts=2)
+    with open_documents("dask", source, tok, block_rows=45, client=local_client) as engine:
+        assert len(engine.parts) > 3
+        dask = fit_engine(engine, 3, family="multinomial", n_restarts=2)
+        labels = np.concatenate([dask.predict(x) for x, _ in engine.blocks()])
+    assert dask.columns == memory.columns
+    assert dask.log_likelihood == pytest.approx(memory.log_likelihood, rel=1e-10)
+    np.testing.assert_allclose(
+        dask.params.word_probabilities, memory.params.word_probabilities, rtol=1e-8, atol=1e-14
+    )
+    assert labels.tolist() == memory.predict(memory_engine.x).tolist()

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import scipy.io
 import scipy.sparse
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS as SKLEARN_STOP_WORDS
 from sklearn.feature_extraction.text import CountVectorizer
@@ -686,3 +686,21 @@ def test_decomposed_accents_are_the_composed_letter():
 
     tok = Tokeniser(stop_words="none")
     assert tok.tokens("Cafe\u0301 na\u0131ve") == tok.tokens("Café naıve") == ["café", "naıve"]
+
+
+@given(
+    lines=st.lists(st.text(alphabet="ab é\r", max_size=8), max_size=12),
+    final=st.booleans(),
+    bom=st.booleans(),
+    size=st.integers(1, 40),
+)
+@settings(max_examples=200, deadline=None)
+def test_byte_ranges_give_every_document_once_in_order(tmp_path_factory, lines, final, bom, size):
+    from emcli.data.text import read_text_range, text_ranges
+
+    path = tmp_path_factory.mktemp("ranges") / "d.txt"
+    text = ("\ufeff" if bom else "") + "\n".join(lines) + ("\n" if final else "")
+    path.write_bytes(text.encode("utf-8"))
+    want = read_documents(str(path), "text")
+    got = [doc for a, b in text_ranges(str(path), size) for doc in read_text_range(str(path), a, b)]
+    assert got == want

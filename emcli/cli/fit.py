@@ -609,11 +609,13 @@ def run_fit(config: FitConfig) -> None:
 
 def document_engine(config: FitConfig) -> str:
     """The engine of a fit of documents: memory unless --engine stream is asked for."""
-    engine = config.engine or _documents_by_size(config)
-    if config.scheduler or engine == "dask":
+    engine = config.engine or ("dask" if config.scheduler else _documents_by_size(config))
+    if config.scheduler and engine != "dask":
+        raise UsageError(f"--scheduler is for --engine dask, not --engine {engine}")
+    if engine == "dask" and config.documents.fmt != "text":
         raise UsageError(
-            "documents run on --engine memory or stream, not dask (the dask engine reads "
-            "tables of numbers)"
+            "--engine dask reads documents from a text file, one per line; a table's "
+            "--text-column or an .mtx runs on --engine memory or stream"
         )
     if engine != "memory" and config.n_candidates > 1:
         raise UsageError(
@@ -662,7 +664,12 @@ def open_corpus(config: FitConfig, engine_name: str, start: Any) -> Any:
     if config.tokeniser is not None:
         tokeniser = config.tokeniser
     return open_documents(
-        engine_name, config.documents, tokeniser, vocabulary, block_rows=config.block_rows
+        engine_name,
+        config.documents,
+        tokeniser,
+        vocabulary,
+        block_rows=config.block_rows,
+        scheduler=config.scheduler,
     )
 
 

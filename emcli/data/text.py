@@ -273,6 +273,14 @@ class VocabularyCounter:
             n += 1
         self.n_documents += n
 
+    def merge(self, other: VocabularyCounter) -> VocabularyCounter:
+        """This counter plus ``other``'s counts (counters of parts of one input, e.g. on
+        Dask workers, add up to the counter of the whole)."""
+        self.n_documents += other.n_documents
+        self._document_frequency.update(other._document_frequency)
+        self._total.update(other._total)
+        return self
+
     def vocabulary(self) -> list[str]:
         """The kept terms, sorted alphabetically.
 
@@ -312,6 +320,46 @@ class VocabularyCounter:
             kept.sort(key=lambda term: (-total[term], term))
             del kept[settings.max_vocab :]
         return sorted(kept)
+
+
+def text_ranges(path: str, size: int) -> list[tuple[int, int]]:
+    """Byte ranges of about ``size`` bytes covering a text file, in order; a line belongs to
+    the range it starts in (``read_text_range``)."""
+    total = os.path.getsize(path)
+    size = max(1, int(size))
+    return [(start, min(start + size, total)) for start in range(0, max(total, 1), size)]
+
+
+def read_text_range(path: str, start: int, stop: int) -> list[str]:
+    """The documents (lines) of a text file that start in bytes ``start .. stop``, as
+    ``read_documents`` reads them (no line end, no BOM, UTF-8; the ranges of
+    ``text_ranges`` together give every line once)."""
+    out: list[str] = []
+    with open(path, "rb") as handle:
+        if start > 0:
+            handle.seek(start - 1)
+            if handle.read(1) != b"\n":
+                handle.readline()  # the rest of a line that started in the range before
+        at = handle.tell()
+        while at < stop or (at == stop == 0 and start == 0):
+            line = handle.readline()
+            if not line:
+                break
+            if at == 0 and line.startswith(codecs.BOM_UTF8):
+                line = line[len(codecs.BOM_UTF8) :]
+            if line.endswith(b"\r\n"):
+                line = line[:-2]
+            elif line.endswith(b"\n"):
+                line = line[:-1]
+            try:
+                out.append(line.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise DataError(
+                    f"'{path}' is not UTF-8 text near byte {at}; convert it first, e.g. "
+                    "iconv -f LATIN1 -t UTF-8"
+                ) from None
+            at = handle.tell()
+    return out
 
 
 def build_vocabulary(docs: Iterable[str], tokeniser: Tokeniser) -> tuple[list[str], int]:

@@ -186,30 +186,7 @@ class DaskEngine(ScannedEngine):
 
     # ------------------------------------------------------------------ internals
     def _connect(self, distributed: Any, scheduler: str | None) -> Any:
-        import logging
-
-        if scheduler:
-            try:
-                client = distributed.Client(scheduler, timeout="20s")
-            except (OSError, TimeoutError) as exc:
-                raise DataError(
-                    f"cannot reach the Dask scheduler at {scheduler}: {exc}; "
-                    "start it with 'dask scheduler' (see man emcli)"
-                ) from None
-            self._own.append(client)
-            return client
-        # ":0": the scheduler's web server on a free port (on 8787 it warns when it is taken).
-        cluster = distributed.LocalCluster(
-            n_workers=os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        )
-        self._own.append(cluster)
-        client = distributed.Client(cluster)
-        self._own.append(client)
-        return client
+        return connect(distributed, scheduler, self._own)
 
     def _load(self, block_rows: int | None) -> list[Any]:
         """Tasks that read one partition each on the workers, computed and kept there."""
@@ -242,12 +219,45 @@ class DaskEngine(ScannedEngine):
         """Add results up a tree of fixed shape (deterministic order) on the workers."""
         if not futures:
             raise DataError(f"'{self.source}' has no data rows")
-        while len(futures) > 1:
-            futures = [
-                self.client.submit(combine, futures[i : i + FAN_IN])
-                for i in range(0, len(futures), FAN_IN)
-            ]
-        return futures[0].result()
+        return tree_sum(self.client, futures, combine)
+
+
+def connect(distributed: Any, scheduler: str | None, own: list[Any]) -> Any:
+    """A client of the scheduler at ``scheduler``, or of a new local cluster with one
+    single-threaded worker process per core; what must be closed is added to ``own``."""
+    import logging
+
+    if scheduler:
+        try:
+            client = distributed.Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise DataError(
+                f"cannot reach the Dask scheduler at {scheduler}: {exc}; "
+                "start it with 'dask scheduler' (see man emcli)"
+            ) from None
+        own.append(client)
+        return client
+    # ":0": the scheduler's web server on a free port (on 8787 it warns when it is taken).
+    cluster = distributed.LocalCluster(
+        n_workers=os.cpu_count() or 1,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )
+    own.append(cluster)
+    client = distributed.Client(cluster)
+    own.append(client)
+    return client
+
+
+def tree_sum(client: Any, futures: list[Any], combine: Callable[[Sequence[Any]], Any]) -> Any:
+    """Add results up a tree of fixed shape (deterministic order) on the workers."""
+    while len(futures) > 1:
+        futures = [
+            client.submit(combine, futures[i : i + FAN_IN]) for i in range(0, len(futures), FAN_IN)
+        ]
+    return futures[0].result()
 
 
 # Functions run on the workers (module level, so they pickle by reference); a partition is

@@ -7,7 +7,8 @@ memory.  It takes two passes over the text when it opens: the first counts docum
 frequencies and builds the vocabulary (the same rules, so the same vocabulary, as in
 memory), the second tokenises each block of documents once and spills its CSR counts to a
 temporary file; every EM iteration then reads those blocks one at a time.  At most one block
-of documents is in memory, plus the k x V statistics.
+of documents is in memory, plus the k x V statistics.  ``dask``: ``DaskDocumentEngine``, a
+text file's documents counted and held by Dask workers, partition by partition.
 """
 
 from __future__ import annotations
@@ -176,9 +177,12 @@ def open_documents(
     tokeniser: Any = None,
     vocabulary: Sequence[str] | None = None,
     block_rows: int | None = None,
+    scheduler: str | None = None,
+    client: Any = None,
 ) -> Iterator[Any]:
     """An engine over the documents of ``source`` with ``.columns`` (the vocabulary),
-    ``.notes`` and ``.tokeniser`` (None for given counts); closed on exit."""
+    ``.notes`` and ``.tokeniser`` (None for given counts); closed on exit.  ``scheduler``
+    and ``client``: the dask engine's cluster (``DaskDocumentEngine``)."""
     if engine == "memory":
         counts, terms, tok, notes = read_corpus(source, tokeniser, vocabulary)
         weights = None
@@ -198,8 +202,205 @@ def open_documents(
         tok.validate()
         with DocumentStreamEngine(source, tok, vocabulary, block_rows) as stream:
             yield stream
+    elif engine == "dask":
+        from ..data.documents import tokeniser_of
+
+        tok = tokeniser_of(tokeniser)
+        tok.validate()
+        with DaskDocumentEngine(
+            source, tok, vocabulary, block_rows, scheduler=scheduler, client=client
+        ) as dask_engine:
+            yield dask_engine
     else:
-        raise UsageError(
-            f"documents run on {{engine}} memory or stream, not {engine} (the dask engine "
-            "reads tables of numbers)"
-        )
+        raise UsageError(f"{{engine}} must be memory, stream or dask, not {engine}")
+
+
+class DaskDocumentEngine:
+    """EM over the documents of a text file held by Dask workers as CSR count partitions.
+
+    Each worker reads the lines that start in its byte range of the file
+    (``emcli.data.text.read_text_range``) and counts their words; the counters add up a
+    tree to the vocabulary (the same rules, so the same vocabulary, as the memory engine);
+    then each worker keeps its documents' counts in that vocabulary, and each EM iteration
+    maps the family's E-step over the partitions and adds the statistics up a tree.
+
+    Args:
+        source: a text file (one document per line) that every worker can read.
+        tokeniser: ``emcli.data.text.Tokeniser``.
+        vocabulary: count in this vocabulary (a warm start's) instead of building one.
+        block_rows: about this many documents per partition (default: 64 MB of text).
+        scheduler: a Dask scheduler's address; None starts a local cluster.
+        client: an existing ``distributed.Client`` (not closed).
+    """
+
+    parallel_starts = False
+    weights = None
+    weights_column = None
+    sparse = True
+
+    def __init__(
+        self,
+        source: DocumentSource,
+        tokeniser: Any,
+        vocabulary: Sequence[str] | None = None,
+        block_rows: int | None = None,
+        scheduler: str | None = None,
+        client: Any = None,
+    ) -> None:
+        from ..data.parts import CSV_PART_BYTES
+        from ..data.text import text_ranges
+        from .dask import connect, import_dask, tree_sum
+
+        distributed = import_dask()
+        if source.path == "-" or source.fmt != "text" or not os.path.isfile(source.path):
+            raise UsageError(
+                "{engine} dask reads documents from a text file (one per line) that the "
+                "workers read; for stdin, a table's text column or .mtx use {engine} memory "
+                "or stream"
+            )
+        self.tokeniser = tokeniser
+        self._own: list[Any] = []
+        self.parts: list[Any] = []
+        try:
+            self.client = client or connect(distributed, scheduler, self._own)
+            size = CSV_PART_BYTES
+            if block_rows:
+                size = max(64, block_rows * _bytes_per_line(source.path))
+            ranges = text_ranges(source.path, size)
+            paths = [source.path] * len(ranges)
+            texts = self.client.map(
+                _read_range, paths, [a for a, _ in ranges], [b for _, b in ranges]
+            )
+            if vocabulary is None:
+                counters = self.client.map(_count_words, texts, tokeniser=tokeniser)
+                vocabulary = tree_sum(self.client, counters, _merge_counters).vocabulary()
+            self.columns = list(vocabulary)
+            self.parts = self.client.map(
+                _count_matrix, texts, vocabulary=self.columns, tokeniser=tokeniser
+            )
+            lengths = self.client.gather(self.client.map(_n_rows, self.parts))
+            nnz = sum(self.client.gather(self.client.map(_nnz, self.parts)))
+            for future in texts:
+                future.release()
+        except BaseException:
+            self.close()
+            raise
+        self._offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.intp)
+        if self._offsets[-1] == 0:
+            self.close()
+            raise DataError(f"'{source.path}' holds no document")
+        self.notes = [
+            f"{self.n_samples} documents, a vocabulary of {len(self.columns)} terms ({nnz} "
+            f"non-zero counts), in {len(self.parts)} partitions on the Dask workers"
+        ]
+
+    @property
+    def n_samples(self) -> int:
+        return int(self._offsets[-1])
+
+    @property
+    def n_features(self) -> int:
+        return len(self.columns)
+
+    @property
+    def dtype(self) -> Any:
+        return np.float64
+
+    @property
+    def total_weight(self) -> float:
+        return float(self.n_samples)
+
+    def take(self, indices: NDArray[np.intp]) -> tuple[Any, None]:
+        """The rows at ``indices`` (sorted), as one CSR matrix."""
+        import scipy.sparse as sp
+
+        indices = np.asarray(indices, dtype=np.intp)
+        futures = []
+        for part, lo, hi in zip(self.parts, self._offsets[:-1], self._offsets[1:], strict=True):
+            a, b = np.searchsorted(indices, [lo, hi])
+            if b > a:
+                futures.append(self.client.submit(_take_rows, part, indices[a:b] - lo))
+        rows = self.client.gather(futures)
+        if not rows:
+            return sp.csr_matrix((0, self.n_features)), None
+        return sp.vstack(rows, format="csr"), None
+
+    def e_step(self, family: Any, plan: Any) -> Any:
+        """``family.e_step`` on every partition (on the workers), tree-summed."""
+        from .dask import _part_e_step, _sum_stats, tree_sum
+
+        parts = self.client.map(_as_partition, self.parts)
+        stats = self.client.map(_part_e_step, parts, family=family, plan=plan)
+        return tree_sum(self.client, stats, _sum_stats)
+
+    def blocks(self, *_: Any) -> Iterator[tuple[Any, None]]:
+        """The partitions in order, ``(counts, None)``, fetched one at a time."""
+        for part in self.parts:
+            yield self.client.gather(part), None
+
+    def close(self) -> None:
+        for future in getattr(self, "parts", []):
+            future.release()
+        self.parts = []
+        for resource in reversed(self._own):
+            try:
+                resource.close()
+            except Exception:  # closing a cluster that is already gone
+                pass
+        self._own.clear()
+
+    def __enter__(self) -> DaskDocumentEngine:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _bytes_per_line(path: str) -> int:
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 20)
+    return max(1, len(head) // max(1, head.count(b"\n")))
+
+
+# Functions run on the workers (module level, so they pickle by reference).
+def _read_range(path: str, start: int, stop: int) -> list[str]:
+    from ..data.text import read_text_range
+
+    return read_text_range(path, start, stop)
+
+
+def _count_words(docs: list[str], tokeniser: Any) -> Any:
+    from ..data.text import VocabularyCounter
+
+    counter = VocabularyCounter(tokeniser)
+    counter.update(docs)
+    return counter
+
+
+def _merge_counters(counters: Sequence[Any]) -> Any:
+    total = counters[0]
+    for other in counters[1:]:
+        total = total.merge(other)
+    return total
+
+
+def _count_matrix(docs: list[str], vocabulary: list[str], tokeniser: Any) -> Any:
+    from ..data.text import count_matrix
+
+    return count_matrix(docs, vocabulary, tokeniser)
+
+
+def _n_rows(counts: Any) -> int:
+    return int(counts.shape[0])
+
+
+def _nnz(counts: Any) -> int:
+    return int(counts.nnz)
+
+
+def _take_rows(counts: Any, local: NDArray[np.intp]) -> Any:
+    return counts[local]
+
+
+def _as_partition(counts: Any) -> tuple[Any, None]:
+    return counts, None
