@@ -166,17 +166,8 @@ class DaskEngine(ScannedEngine):
         return self.client.map(function, self.parts, *args, **kwargs)
 
     def close(self) -> None:
-        parts = getattr(self, "parts", None)
-        if parts:
-            for future in parts:
-                future.release()
-            self.parts = []
-        for resource in reversed(self._own):
-            try:
-                resource.close()
-            except Exception:  # closing a cluster that is already gone
-                pass
-        self._own.clear()
+        release(getattr(self, "parts", None) or [], self._own)
+        self.parts = []
 
     def __enter__(self) -> DaskEngine:
         return self
@@ -249,6 +240,18 @@ def connect(distributed: Any, scheduler: str | None, own: list[Any]) -> Any:
     client = distributed.Client(cluster)
     own.append(client)
     return client
+
+
+def release(parts: Sequence[Any], own: list[Any]) -> None:
+    """Release the partitions' futures, then close what the engine opened (newest first)."""
+    for future in parts:
+        future.release()
+    for resource in reversed(own):
+        try:
+            resource.close()
+        except Exception:  # closing a cluster that is already gone
+            pass
+    own.clear()
 
 
 def tree_sum(client: Any, futures: list[Any], combine: Callable[[Sequence[Any]], Any]) -> Any:

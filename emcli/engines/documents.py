@@ -30,7 +30,66 @@ from .memory import MemoryEngine, reduce_rows
 Array = NDArray[np.float64]
 
 
-class DocumentStreamEngine:
+class _Corpus:
+    """What the document engines share: CSR count parts, in input order, whose first rows
+    are ``_offsets`` (the last entry: the number of documents)."""
+
+    parallel_starts = False
+    weights = None
+    weights_column = None
+    sparse = True
+    columns: list[str]
+    _offsets: NDArray[np.intp]
+
+    @property
+    def n_samples(self) -> int:
+        return int(self._offsets[-1])
+
+    @property
+    def n_features(self) -> int:
+        return len(self.columns)
+
+    @property
+    def dtype(self) -> Any:
+        return np.float64
+
+    @property
+    def total_weight(self) -> float:
+        return float(self.n_samples)
+
+    def _rows_of(self, i: int, local: NDArray[np.intp]) -> Any:
+        """Rows ``local`` of part ``i`` (or a future of them)."""
+        raise NotImplementedError
+
+    def _gather(self, rows: list[Any]) -> list[Any]:
+        return rows
+
+    def take(self, indices: NDArray[np.intp]) -> tuple[Any, None]:
+        """The rows at ``indices`` (sorted), as one CSR matrix."""
+        import scipy.sparse as sp
+
+        indices = np.asarray(indices, dtype=np.intp)
+        found = []
+        for i, (lo, hi) in enumerate(zip(self._offsets[:-1], self._offsets[1:], strict=True)):
+            a, b = np.searchsorted(indices, [lo, hi])
+            if b > a:
+                found.append(self._rows_of(i, indices[a:b] - lo))
+        rows = self._gather(found)
+        if not rows:
+            return sp.csr_matrix((0, self.n_features)), None
+        return sp.vstack(rows, format="csr"), None
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class DocumentStreamEngine(_Corpus):
     """EM over the documents of a text file or a table's text column, block by block
     (module docstring).
 
@@ -40,11 +99,6 @@ class DocumentStreamEngine:
         vocabulary: count in this vocabulary (a warm start's) instead of building one.
         block_rows: documents per block.
     """
-
-    parallel_starts = False
-    weights = None
-    weights_column = None
-    sparse = True
 
     def __init__(
         self,
@@ -80,7 +134,7 @@ class DocumentStreamEngine:
         self.columns = list(vocabulary)
         self._dir: str | None = tempfile.mkdtemp(prefix="emcli-docs-")
         self._files: list[str] = []
-        self._starts: list[int] = []
+        starts: list[int] = []
         n, nnz = 0, 0
         try:
             import scipy.sparse as sp
@@ -91,7 +145,7 @@ class DocumentStreamEngine:
                 path = os.path.join(self._dir, f"block{i:06d}.npz")
                 sp.save_npz(path, counts, compressed=False)
                 self._files.append(path)
-                self._starts.append(n)
+                starts.append(n)
                 n += counts.shape[0]
                 nnz += counts.nnz
         except BaseException:
@@ -100,29 +154,13 @@ class DocumentStreamEngine:
         if n == 0:
             self.close()
             raise DataError(f"'{source.path}' holds no document")
-        self._n = n
+        self._offsets = np.array([*starts, n], dtype=np.intp)
         self.notes.append(
             f"{n} documents, a vocabulary of {len(self.columns)} terms ({nnz} non-zero "
             f"counts), streamed in blocks of {self.block_rows}"
         )
 
     # ------------------------------------------------------------------ the engine
-    @property
-    def n_samples(self) -> int:
-        return self._n
-
-    @property
-    def n_features(self) -> int:
-        return len(self.columns)
-
-    @property
-    def dtype(self) -> Any:
-        return np.float64
-
-    @property
-    def total_weight(self) -> float:
-        return float(self._n)
-
     def _load(self, i: int) -> Any:
         import scipy.sparse as sp
 
@@ -132,20 +170,8 @@ class DocumentStreamEngine:
         for i in range(len(self._files)):
             yield self._load(i)
 
-    def take(self, indices: NDArray[np.intp]) -> tuple[Any, None]:
-        """The rows at ``indices`` (sorted), as one CSR matrix."""
-        import scipy.sparse as sp
-
-        indices = np.asarray(indices, dtype=np.intp)
-        parts = []
-        bounds = [*self._starts, self._n]
-        for i in range(len(self._files)):
-            lo, hi = np.searchsorted(indices, [bounds[i], bounds[i + 1]])
-            if hi > lo:
-                parts.append(self._load(i)[indices[lo:hi] - bounds[i]])
-        if not parts:
-            return sp.csr_matrix((0, self.n_features)), None
-        return sp.vstack(parts, format="csr"), None
+    def _rows_of(self, i: int, local: NDArray[np.intp]) -> Any:
+        return self._load(i)[local]
 
     def e_step(self, family: Any, plan: Any) -> Any:
         total = None
@@ -162,12 +188,6 @@ class DocumentStreamEngine:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
-
-    def __enter__(self) -> DocumentStreamEngine:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 @contextlib.contextmanager
@@ -215,7 +235,7 @@ def open_documents(
         raise UsageError(f"{{engine}} must be memory, stream or dask, not {engine}")
 
 
-class DaskDocumentEngine:
+class DaskDocumentEngine(_Corpus):
     """EM over the documents of a text file held by Dask workers as CSR count partitions.
 
     Each worker reads the lines that start in its byte range of the file
@@ -232,11 +252,6 @@ class DaskDocumentEngine:
         scheduler: a Dask scheduler's address; None starts a local cluster.
         client: an existing ``distributed.Client`` (not closed).
     """
-
-    parallel_starts = False
-    weights = None
-    weights_column = None
-    sparse = True
 
     def __init__(
         self,
@@ -294,36 +309,11 @@ class DaskDocumentEngine:
             f"non-zero counts), in {len(self.parts)} partitions on the Dask workers"
         ]
 
-    @property
-    def n_samples(self) -> int:
-        return int(self._offsets[-1])
+    def _rows_of(self, i: int, local: NDArray[np.intp]) -> Any:
+        return self.client.submit(_take_rows, self.parts[i], local)
 
-    @property
-    def n_features(self) -> int:
-        return len(self.columns)
-
-    @property
-    def dtype(self) -> Any:
-        return np.float64
-
-    @property
-    def total_weight(self) -> float:
-        return float(self.n_samples)
-
-    def take(self, indices: NDArray[np.intp]) -> tuple[Any, None]:
-        """The rows at ``indices`` (sorted), as one CSR matrix."""
-        import scipy.sparse as sp
-
-        indices = np.asarray(indices, dtype=np.intp)
-        futures = []
-        for part, lo, hi in zip(self.parts, self._offsets[:-1], self._offsets[1:], strict=True):
-            a, b = np.searchsorted(indices, [lo, hi])
-            if b > a:
-                futures.append(self.client.submit(_take_rows, part, indices[a:b] - lo))
-        rows = self.client.gather(futures)
-        if not rows:
-            return sp.csr_matrix((0, self.n_features)), None
-        return sp.vstack(rows, format="csr"), None
+    def _gather(self, rows: list[Any]) -> list[Any]:
+        return list(self.client.gather(rows))
 
     def e_step(self, family: Any, plan: Any) -> Any:
         """``family.e_step`` on every partition (on the workers), tree-summed."""
@@ -339,21 +329,10 @@ class DaskDocumentEngine:
             yield self.client.gather(part), None
 
     def close(self) -> None:
-        for future in getattr(self, "parts", []):
-            future.release()
+        from .dask import release
+
+        release(getattr(self, "parts", []), self._own)
         self.parts = []
-        for resource in reversed(self._own):
-            try:
-                resource.close()
-            except Exception:  # closing a cluster that is already gone
-                pass
-        self._own.clear()
-
-    def __enter__(self) -> DaskDocumentEngine:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 def _bytes_per_line(path: str) -> int:
