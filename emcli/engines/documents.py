@@ -13,6 +13,7 @@ text file's documents counted and held by Dask workers, partition by partition.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import os
 import shutil
@@ -30,7 +31,7 @@ from .memory import MemoryEngine, reduce_rows
 Array = NDArray[np.float64]
 
 
-class _Corpus:
+class _Corpus(abc.ABC):
     """What the document engines share: CSR count parts, in input order, whose first rows
     are ``_offsets`` (the last entry: the number of documents)."""
 
@@ -57,9 +58,9 @@ class _Corpus:
     def total_weight(self) -> float:
         return float(self.n_samples)
 
+    @abc.abstractmethod
     def _rows_of(self, i: int, local: NDArray[np.intp]) -> Any:
         """Rows ``local`` of part ``i`` (or a future of them)."""
-        raise NotImplementedError
 
     def _gather(self, rows: list[Any]) -> list[Any]:
         return rows
@@ -79,8 +80,9 @@ class _Corpus:
             return sp.csr_matrix((0, self.n_features)), None
         return sp.vstack(rows, format="csr"), None
 
+    @abc.abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Remove what the engine holds (spilled files, workers' partitions)."""
 
     def __enter__(self) -> Any:
         return self

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .. import parallel
+from ..data.documents import is_sparse
 
 Array = NDArray[np.float64]
 
@@ -78,9 +79,10 @@ class MemoryEngine:
     ) -> None:
         # dtype "float32" keeps the rows (and the E-step's products) in single precision;
         # statistics are summed and the M-step is done in float64 either way.
-        if hasattr(x, "tocsr") and hasattr(x, "nnz"):
+        if is_sparse(x):
             # A sparse matrix (document counts): CSR rows, sliced block by block.
-            csr: Any = x.tocsr().astype(np.float64, copy=False)
+            csr: Any = x
+            csr = csr.tocsr().astype(np.float64, copy=False)
             if not csr.has_sorted_indices:
                 csr = csr.sorted_indices()  # (a copy: the caller's matrix is left alone)
             self.x = csr

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ...data.documents import is_sparse
 from ...errors import UsageError
 
 Array = NDArray[np.float64]
@@ -55,10 +56,6 @@ KMEANS_ITER = 20
 # Annealed EM steps of a start (``MultinomialFamily.anneal``).
 ANNEAL_STEPS = 8
 TOP_WORDS = 10
-
-
-def is_sparse(x: Any) -> bool:
-    return hasattr(x, "tocsr") and hasattr(x, "nnz")
 
 
 @dataclass(frozen=True)
