@@ -428,7 +428,7 @@ def test_screening_refits_the_contenders_with_every_restart(monkeypatch) -> None
 
     def selected():
         grid = (range(1, 6), ["full", "diag", "spherical"])
-        return select(planted.x, ["a", "b"], *grid, jobs=1, n_restarts=10, tol=1e-6)
+        return select(planted.x, ["a", "b"], *grid, jobs=1, n_restarts=10, tol=1e-8)
 
     winner, cands = selected()
     assert winner is not None and winner.n_components == 3
@@ -441,6 +441,8 @@ def test_screening_refits_the_contenders_with_every_restart(monkeypatch) -> None
         and c.criterion("bic") > values[selection.CONTENDERS] + selection.CONTENDER_MARGIN
     ]
     assert far and all(c.model.settings["n_restarts"] == selection.SCREEN_STARTS for c in far)
+    assert all(c.model.settings["tol"] == selection.SCREEN_TOL for c in far)
+    assert winner.model.settings["tol"] == 1e-8  # the contenders: the requested tolerance
     # without screening (every candidate with all 10 restarts) the winner is the same fit
     monkeypatch.setattr(selection, "SCREEN_STARTS", 1000)
     full_winner, _ = selected()

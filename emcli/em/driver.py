@@ -321,8 +321,73 @@ class _Run:
             n_threads = 1
         tol = EXPLORE_TOL if explore else self.settings.tol
         max_iter = min(EXPLORE_ITER, self.settings.max_iter) if explore else self.settings.max_iter
+        if explore and not self.settings.accelerate:
+            batched = self._batch(indices, n_starts, tol, max_iter)
+            if batched is not None:
+                return batched
         return parallel.worker_map(
             lambda i: self.one(i, n_starts, monitor, tol, max_iter), indices, n_threads
+        )
+
+    def _batch(
+        self, indices: range, n_starts: int, tol: float, max_iter: int
+    ) -> list[StartResult] | None:
+        """The starts run through the family's batched loop (``em_on_rows_batch``: one
+        loop for all of them, on rows in memory), or None where it has none: the same
+        iterations as ``one`` for each start, in one pass."""
+        fits = getattr(self.family, "batches", None)
+        rows = getattr(self.engine, "rows_in_memory", lambda: None)() if fits else None
+        if rows is None or fits is None or self.init_params is not None:
+            return None
+        if not fits(*rows[0].shape, self.settings.n_components, len(indices)):
+            return None
+        first: dict[int, Any] = {}
+        failed: dict[int, StartResult] = {}
+        for index in indices:
+            self.monitor.start(index, n_starts)
+            try:
+                first[index] = self._start_params(index)
+            except FitError as exc:
+                failed[index] = StartResult(index, None, -math.inf, 0, False, error=exc.args[0])
+        live = list(first)
+        monitor = self.monitor
+        outcomes = self.family.em_on_rows_batch(
+            rows[0],
+            rows[1],
+            [first[i] for i in live],
+            max_iter,
+            tol,
+            lambda r, it, ll, delta: monitor.iteration(live[r], it, ll, delta),
+        )
+        results = dict(failed)
+        for index, done in zip(live, outcomes, strict=True):
+            results[index] = self._result(index, done)
+        out = [results[i] for i in indices]
+        for r in out:
+            self.monitor.end(r)
+        return out
+
+    def _result(self, index: int, done: Any) -> StartResult:
+        """A start's StartResult from run_em's value, or from the FitError that ended it."""
+        if isinstance(done, FitError):
+            return StartResult(index, None, -math.inf, 0, False, error=done.args[0])
+        params, ll, n_iter, converged, history = done
+        collapsed = self.family.collapsed(params, self.scale, total_weight(self.engine))
+        return StartResult(index, params, ll, n_iter, converged, history, collapsed)
+
+    def _start_params(self, index: int) -> Any:
+        """Start ``index``'s parameters (``starter``, else the family's start method)."""
+        s = self.settings
+        if self.starter is not None:
+            return self.starter(
+                self.sample, s.n_components, start_rng(s.seed, 1 + index), self.sample_weights
+            )
+        return self.family.start(
+            self.sample,
+            s.n_components,
+            start_method(s.init, index),
+            start_rng(s.seed, 1 + index),
+            self.sample_weights,
         )
 
     def polish(self, starts: list[StartResult]) -> list[StartResult]:
@@ -398,20 +463,9 @@ class _Run:
         s = self.settings
         monitor.start(index, n_starts)
         try:
-            if self.init_params is not None:
-                params0 = self.init_params
-            elif self.starter is not None:
-                params0 = self.starter(
-                    self.sample, s.n_components, start_rng(s.seed, 1 + index), self.sample_weights
-                )
-            else:
-                params0 = self.family.start(
-                    self.sample,
-                    s.n_components,
-                    start_method(s.init, index),
-                    start_rng(s.seed, 1 + index),
-                    self.sample_weights,
-                )
+            params0 = (
+                self.init_params if self.init_params is not None else self._start_params(index)
+            )
             params, ll, n_iter, converged, history = run_em(
                 self.engine,
                 self.family,
@@ -422,10 +476,9 @@ class _Run:
                 accelerate=s.accelerate,
             )
         except FitError as exc:
-            result = StartResult(index, None, -math.inf, 0, False, error=exc.args[0])
+            result = self._result(index, exc)
         else:
-            collapsed = self.family.collapsed(params, self.scale, total_weight(self.engine))
-            result = StartResult(index, params, ll, n_iter, converged, history, collapsed)
+            result = self._result(index, (params, ll, n_iter, converged, history))
         monitor.end(result)
         return result
 

@@ -225,6 +225,28 @@ class GaussianFamily:
             accelerate=self if accelerate else None,
         )
 
+    def batches(self, n_rows: int, n_features: int, n_components: int, n_starts: int) -> bool:
+        """Whether ``em_on_rows_batch`` takes that many starts on complete rows in memory
+        of this shape (few rows: ``SMALL_ROWS``)."""
+        from . import small
+
+        return n_rows <= SMALL_ROWS and small.fits(n_rows, n_starts * n_components, n_features)
+
+    def em_on_rows_batch(
+        self,
+        x: Array,
+        weights: Array | None,
+        starts: list[GaussianParams],
+        max_iter: int,
+        tol: float,
+        on_iteration: Any = None,
+    ) -> list[Any]:
+        """Plain EM from several starts of one k in one loop (``small.run_batch``): each
+        start's ``em_on_rows`` value, or the FitError that ended it."""
+        from . import small
+
+        return small.run_batch(x, weights, starts, self.reg_covar, max_iter, tol, on_iteration)
+
     # ---------------------------------------------------------------- applying
     def log_resp_and_norm(self, x: Array, params: GaussianParams) -> tuple[Array, Array]:
         x = np.asarray(x, dtype=np.float64)

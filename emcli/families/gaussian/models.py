@@ -53,6 +53,7 @@ INNER_MAX_ITER = 1000
 # selection's time on banknote; with 5 rounds the selection took 3x less and single fits end
 # at the same log-likelihoods to about 1e-6 (their EM tolerance).
 WARM_ORIENTATION_ROUNDS = 5
+COLD_ORIENTATION_ROUNDS = INNER_MAX_ITER
 _TINY = np.finfo(np.float64).tiny
 
 
@@ -315,7 +316,7 @@ def _orientation_fit(
     omega_max: Array = np.linalg.eigvalsh(w)[:, -1].astype(np.float64)
     orient, warm = _common_orientation(w, previous)
     old = np.inf
-    for _ in range(WARM_ORIENTATION_ROUNDS + 1 if warm else INNER_MAX_ITER):
+    for _ in range(WARM_ORIENTATION_ROUNDS + 1 if warm else COLD_ORIENTATION_ROUNDS):
         m = np.einsum("ji,kjl,li->ki", orient, w, orient)
         diag = shapes(m)
         new = float(np.sum(s.n_k[:, None] * np.log(diag)) + np.sum(m / diag))

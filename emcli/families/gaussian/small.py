@@ -24,7 +24,13 @@ from numpy.typing import NDArray
 
 from ...errors import FitError
 from .models import Scatter
-from .params import LOG_2PI, GaussianParams
+from .params import (
+    LOG_2PI,
+    GaussianParams,
+    _chol_diagonal,
+    _chol_full,
+    _precision_cholesky,
+)
 from .stats import NK_GUARD
 
 Array = NDArray[np.float64]
@@ -146,3 +152,153 @@ def run(
         params = m_step(state)
         n_iter += 1
     return params, history[-1], n_iter, converged, history
+
+
+# ---------------------------------------------------------------------------- batched starts
+# Several starts of one fit (the same covariance model and k) run through one loop: their
+# arrays are stacked on a leading axis, so the E-step, the scatter and the precision
+# factors are one numpy call for all of them, and only the covariance model's M-step runs
+# per start.  On small data a call costs more than its arithmetic, so R starts cost little
+# more than one (model selection's short exploratory runs, ``emcli.em.driver``).
+Outcome = tuple[GaussianParams, float, int, bool, list[float]]
+
+
+def _stack(params: list[GaussianParams]) -> tuple[Array, Array, Array, Array]:
+    """(log weights (R, k), means (R, k, d), precision factors (R, ...), log det (R, k))."""
+    form, d = params[0].form, params[0].n_features
+    prec = np.stack([p.precisions_cholesky for p in params])
+    if form == "full":
+        logdet = np.log(np.diagonal(prec, axis1=-2, axis2=-1)).sum(axis=-1)
+    elif form == "tied":
+        logdet = np.log(np.diagonal(prec, axis1=-2, axis2=-1)).sum(axis=-1)[:, None]
+        logdet = np.broadcast_to(logdet, (len(params), params[0].n_components))
+    elif form == "diag":
+        logdet = np.log(prec).sum(axis=-1)
+    else:
+        logdet = d * np.log(prec)
+    with np.errstate(divide="ignore"):
+        lw = np.log(np.stack([p.weights for p in params]))
+    return lw, np.stack([p.means for p in params]), prec, logdet
+
+
+def _evaluate_batch(
+    x: Array, weights: Array | None, params: list[GaussianParams]
+) -> tuple[Array, Array, Array]:
+    """One E-step of R starts: (differences (R, k, n, d), weighted responsibilities (R, k,
+    n), log-likelihoods (R,), not finite for a start whose E-step failed)."""
+    form, d = params[0].form, x.shape[1]
+    lw, mu, prec, logdet = _stack(params)
+    diff = x[None, None] - mu[:, :, None, :]
+    if form == "full":
+        y = np.matmul(diff, prec)
+    elif form == "tied":
+        y = np.matmul(diff, prec[:, None])
+    elif form == "diag":
+        y = diff * prec[:, :, None, :]
+    else:
+        y = diff * prec[:, :, None, None]
+    maha = np.einsum("rknd,rknd->rkn", y, y)
+    lp = (-0.5 * (d * LOG_2PI + maha) + logdet[:, :, None]) + lw[:, :, None]
+    top = lp.max(axis=1)
+    top = np.where(np.isfinite(top), top, 0.0)
+    lse = np.log(np.exp(lp - top[:, None]).sum(axis=1)) + top
+    ll = lse.sum(axis=1) if weights is None else lse @ weights
+    resp = np.exp(lp - lse[:, None])
+    if weights is not None:
+        resp *= weights
+    return diff, resp, ll
+
+
+def _m_step_batch(
+    diff: Array, resp: Array, params: list[GaussianParams], reg: float
+) -> list[GaussianParams | FitError]:
+    """``_m_step`` for R starts: the scatter for all at once, the covariance model per
+    start, the precision factors for all at once (per start where one fails)."""
+    model = params[0].model
+    n_k = resp.sum(axis=2) + NK_GUARD
+    shift = np.einsum("rkn,rknd->rkd", resp, diff) / n_k[:, :, None]
+    means = np.stack([p.means for p in params]) + shift
+    diff = diff - shift[:, :, None, :]
+    if model.stats == "diag":
+        w = np.einsum("rkn,rknd->rkd", resp, diff * diff)
+    else:
+        w = np.matmul(np.swapaxes(diff * resp[..., None], -1, -2), diff)
+        if model.stats == "pooled":
+            w = w.sum(axis=1)
+    covs = [model.m_step(Scatter(n_k[r], w[r]), reg, p.covariances) for r, p in enumerate(params)]
+    mix = n_k / n_k.sum(axis=1, keepdims=True)
+    stacked = np.stack(covs)
+    try:
+        if model.form == "full":
+            prec = _chol_full(stacked.reshape(-1, *stacked.shape[-2:])).reshape(stacked.shape)
+        elif model.form == "tied":
+            prec = _precision_cholesky(stacked, stacked=True)
+        else:
+            prec = _chol_diagonal(stacked)
+    except FitError:  # which start: each alone (its own message)
+        out: list[GaussianParams | FitError] = []
+        for r, cov in enumerate(covs):
+            try:
+                out.append(GaussianParams.from_covariances(model, mix[r], means[r], cov))
+            except FitError as exc:
+                out.append(exc)
+        return out
+    return [GaussianParams(model, mix[r], means[r], covs[r], prec[r]) for r in range(len(params))]
+
+
+def run_batch(
+    x: Array,
+    weights: Array | None,
+    starts: list[GaussianParams],
+    reg_covar: float,
+    max_iter: int,
+    tol: float,
+    on_iteration: Callable[[int, int, float, float], None] | None = None,
+) -> list[Outcome | FitError]:
+    """``run`` (plain EM) from each of ``starts`` (one covariance model, one k), in one
+    loop: each start's outcome is ``run``'s return value or the FitError that ended it.
+    A start leaves the batch when it converges, fails or reaches ``max_iter``;
+    ``on_iteration(start, t, log_likelihood, delta)``."""
+    from ...parallel import check_cancelled
+
+    total = float(x.shape[0]) if weights is None else float(weights.sum())
+    params: list[GaussianParams] = list(starts)
+    history: list[list[float]] = [[] for _ in starts]
+    out: list[Outcome | FitError | None] = [None] * len(starts)
+    active = list(range(len(starts)))
+    n_iter = 0
+    while active:
+        check_cancelled()
+        diff, resp, ll = _evaluate_batch(x, weights, [params[r] for r in active])
+        going = []
+        for i, r in enumerate(active):
+            value = float(ll[i])
+            if not math.isfinite(value):
+                out[r] = FitError(
+                    "the log-likelihood is not finite; scale the data or increase {reg_covar}"
+                )
+                continue
+            h = history[r]
+            delta = value - h[-1] if h else math.nan
+            h.append(value)
+            if on_iteration is not None:
+                on_iteration(r, n_iter, value, delta)
+            if len(h) > 1 and tol > 0 and abs(delta) / max(total, 1e-300) < tol:
+                out[r] = (params[r], value, n_iter, True, h)
+            elif n_iter >= max_iter:
+                out[r] = (params[r], value, n_iter, False, h)
+            else:
+                going.append(i)
+        if not going:
+            break
+        rows = [active[i] for i in going]
+        stepped = _m_step_batch(diff[going], resp[going], [params[r] for r in rows], reg_covar)
+        active = []
+        for r, new in zip(rows, stepped, strict=True):
+            if isinstance(new, FitError):
+                out[r] = new
+            else:
+                params[r] = new
+                active.append(r)
+        n_iter += 1
+    return [o if o is not None else FitError("no outcome") for o in out]
