@@ -337,6 +337,22 @@ def test_hc_partitions_equal_mclusts_on_iris():
         assert adjusted_rand_score(ref[str(k)], cut(merges, groups, k)) == 1.0
 
 
+@pytest.mark.parametrize(
+    "name,path",
+    [("faithful", ROOT / "sample_data" / "faithful.csv"), ("geyser", DATA / "geyser.csv")],
+)
+def test_hc_partitions_equal_mclusts_on_rounded_data(name, path):
+    """faithful and geyser are rounded (faithful has 16 pairs of identical rows): mclust
+    starts every row alone and takes the last of equally cheap pairs in its order, and the
+    tree is the same only if emcli does too."""
+    ref = json.loads((DATA / f"mclust_hc_{name}.json").read_text())["partitions"]
+    x = np.loadtxt(path, delimiter=",", skiprows=1, usecols=(0, 1))
+    merges, groups = hc_tree(x)
+    assert len(np.unique(groups)) == len(x)  # identical rows start apart, as in mclust
+    for k in range(1, 10):
+        assert adjusted_rand_score(ref[k - 1], cut(merges, groups, k)) == 1.0
+
+
 def test_hc_start_and_auto_start():
     hc = emcli.fit(DIABETES, 3, covariance_type="VVV", init="hc", n_restarts=1, reg_covar=0.0)
     assert hc.log_likelihood == pytest.approx(-2303.50, abs=0.01)
