@@ -7,7 +7,8 @@ until one is left.  Among pairs of equal cost (identical or rounded rows) the pa
 takes is merged: the last in its order of pairs, which keeps a merged cluster at the lower
 of its two positions and moves the last cluster into the other (tested equal to mclust's
 trees on faithful, geyser and iris).  The cost is the change of Fraley's criterion for
-the unconstrained Gaussian model (mclust's ``hcVVV`` with alpha = beta = 1): a cluster of n rows with scatter W adds
+the unconstrained Gaussian model (mclust's ``hcVVV`` with alpha = beta = 1): a cluster of n
+rows with scatter W adds
 
     n log( det(W / n) + (tr W + alpha) / n )    when n > d,
     n log( (tr W + alpha) / n )                 when n <= d,
