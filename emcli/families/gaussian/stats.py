@@ -156,9 +156,12 @@ def params_from_labels(
 ) -> GaussianParams:
     """M-step from a hard assignment of rows to components (used by initialisation); the
     moments are taken about ``centers`` (k, d), which an empty group keeps as its mean."""
+    from .models import start_guess
+
     resp = np.zeros((x.shape[0], centers.shape[0]))
     resp[np.arange(x.shape[0]), labels] = 1.0 if weights is None else weights
-    return m_step(block_stats(x, resp, centers, model, 0.0), reg_covar)
+    stats = block_stats(x, resp, centers, model, 0.0)
+    return m_step(stats, reg_covar, start_guess(model, scatter(stats)[2], reg_covar))
 
 
 def params_from_resp(
