@@ -473,3 +473,20 @@ def test_terminal_table_shows_the_best_candidates_and_says_how_many_more() -> No
     assert f"({len(cands) - TERMINAL_ROWS} more candidates" in shown
     assert "more candidates" not in log.getvalue()  # a log keeps every row
     assert sum(line.count("|") > 3 for line in log.getvalue().splitlines()) > len(cands)
+
+
+def test_prestarted_workers_are_the_selections() -> None:
+    """``prestart`` starts the worker processes before the data is read; the selection
+    with that many jobs runs on them (none left waiting) and gives the same table as in one
+    process."""
+    import emcli.em.selection as selection
+
+    planted = planted_mixture("diag", k=2, d=2, n=150, seed=8)
+    grid = (range(1, 4), ["diag", "spherical"])
+    selection.prestart(2, 6)
+    assert list(selection._READY) == [2]
+    ready = selection._READY[2]
+    _, parallel = select(planted.x, ["a", "b"], *grid, jobs=2, n_restarts=2)
+    assert not selection._READY and ready._shutdown_thread
+    _, alone = select(planted.x, ["a", "b"], *grid, jobs=1, n_restarts=2)
+    assert [c.row() for c in parallel] == [c.row() for c in alone]

@@ -576,6 +576,10 @@ def run_fit(config: FitConfig) -> None:
     )
     check_run(config, engine_name, paths)
     carrier = carrier_for(config.source, config.carry, paths)
+    if config.n_candidates > 1 and engine_name == "memory":
+        from ..em.selection import prestart
+
+        prestart(config.jobs, config.n_candidates)  # the workers start while the data is read
     start = warm_start_model(config)
     if config.documents is not None:
         opened = open_corpus(config, engine_name, start)
