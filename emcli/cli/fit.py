@@ -564,10 +564,8 @@ def fit(
 def run_fit(config: FitConfig) -> None:
     """Fit as ``config`` says and write its outputs (all of them, or none on failure)."""
     from ..data.writers import OutputSet
-    from ..engines.choose import open_engine
-    from .display import echo_notes, print_summary, stderr_console
     from .outputs import DIR_NAMES, plan_outputs
-    from .rows import carrier_for, column_notes
+    from .rows import carrier_for
 
     engine_name = choose(config) if config.documents is None else document_engine(config)
     outputs = OutputSet()
@@ -577,9 +575,25 @@ def run_fit(config: FitConfig) -> None:
     check_run(config, engine_name, paths)
     carrier = carrier_for(config.source, config.carry, paths)
     if config.n_candidates > 1 and engine_name == "memory":
-        from ..em.selection import prestart
+        from ..em import selection
 
-        prestart(config.jobs, config.n_candidates)  # the workers start while the data is read
+        selection.prestart(config.jobs, config.n_candidates)  # they start as the data is read
+        try:
+            _fit_and_write(config, engine_name, outputs, paths, carrier)
+        finally:
+            selection.discard_prestarted()  # the run ended before its selection took them
+    else:
+        _fit_and_write(config, engine_name, outputs, paths, carrier)
+
+
+def _fit_and_write(
+    config: FitConfig, engine_name: str, outputs: Any, paths: Any, carrier: Any
+) -> None:
+    """``run_fit`` once its outputs are planned: read, fit, write, and the summary."""
+    from ..engines.choose import open_engine
+    from .display import echo_notes, print_summary, stderr_console
+    from .rows import column_notes
+
     start = warm_start_model(config)
     if config.documents is not None:
         opened = open_corpus(config, engine_name, start)

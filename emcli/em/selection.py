@@ -310,11 +310,11 @@ def _pool(jobs: int) -> Any:
     from concurrent.futures import ProcessPoolExecutor
 
     ready = _READY.pop(jobs, None)
-    for other in _READY.values():  # started for another number of jobs: not needed
-        other.shutdown(wait=False, cancel_futures=True)
-    _READY.clear()
-    if ready is not None:
+    discard_prestarted()  # any started for another number of jobs: not needed
+    if ready is not None and not getattr(ready, "_broken", False):
         return ready
+    if ready is not None:
+        ready.shutdown(wait=False, cancel_futures=True)
     ctx = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init)
 
@@ -329,6 +329,14 @@ def _warm_up() -> None:
 def pool_jobs(jobs: int | None, n_candidates: int) -> int:
     """How many worker processes a selection of ``n_candidates`` runs on (1: none)."""
     return max(1, min(jobs or os.cpu_count() or 1, max(1, n_candidates)))
+
+
+def discard_prestarted() -> None:
+    """Stop the worker processes ``prestart`` started that no selection took (the run
+    ended before its selection)."""
+    for pool in _READY.values():
+        pool.shutdown(wait=False, cancel_futures=True)
+    _READY.clear()
 
 
 def prestart(jobs: int | None, n_candidates: int) -> None:
