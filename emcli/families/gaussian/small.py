@@ -68,20 +68,29 @@ def _log_prob(x: Array, p: GaussianParams) -> tuple[Array, Array]:
 
 def _m_step(diff: Array, resp: Array, p: GaussianParams, reg: float) -> GaussianParams:
     # The new means as the old ones plus a shift, and the scatter about the new means from
-    # the differences to the old ones: exact for data far from 0.
+    # the differences to the old ones (``_scatter``): exact for data far from 0.
     model = p.model
-    n_k = resp.sum(axis=1) + NK_GUARD
-    shift = np.einsum("kn,knd->kd", resp, diff) / n_k[:, None]
+    n_k, shift, w = _moments(model.stats, diff, resp)
     means = p.means + shift
-    diff = diff - shift[:, None, :]
-    if model.stats == "diag":
-        w = np.einsum("kn,knd->kd", resp, diff * diff)
-    else:
-        w = np.matmul(np.swapaxes(diff * resp[:, :, None], 1, 2), diff)
-        if model.stats == "pooled":
-            w = w.sum(axis=0)
     cov = model.m_step(Scatter(n_k, w), reg, p.covariances)
     return GaussianParams.from_covariances(model, n_k / n_k.sum(), means, cov)
+
+
+def _moments(stats: str, diff: Array, resp: Array) -> tuple[Array, Array, Array]:
+    """(n_k, the shift s of the means, the scatter about the new means) from differences d
+    to the old means and responsibilities r (leading axes: starts, components):
+    sum_i r (d_i - s)(d_i - s)^T = sum_i r d_i d_i^T - n_k s s^T, in one pass over the rows
+    (a shift is of the order of the spread, so nothing cancels); the sums over rows as
+    matrix products."""
+    n_k = resp.sum(axis=-1) + NK_GUARD
+    r = resp[..., None, :]
+    shift = np.matmul(r, diff)[..., 0, :] / n_k[..., None]
+    if stats == "diag":
+        w = np.matmul(r, diff * diff)[..., 0, :] - n_k[..., None] * shift * shift
+        return n_k, shift, w
+    w = np.matmul(np.swapaxes(diff * resp[..., None], -1, -2), diff)
+    w -= n_k[..., None, None] * (shift[..., :, None] * shift[..., None, :])
+    return n_k, shift, (w.sum(axis=-3) if stats == "pooled" else w)
 
 
 def _evaluate(
@@ -91,11 +100,13 @@ def _evaluate(
     lp, diff = _log_prob(x, params)
     top = lp.max(axis=0)
     top = np.where(np.isfinite(top), top, 0.0)
-    lse = np.log(np.exp(lp - top).sum(axis=0)) + top
+    e = np.exp(lp - top)
+    total = e.sum(axis=0)
+    lse = np.log(total) + top
     ll = float(lse.sum() if weights is None else weights @ lse)
     if not math.isfinite(ll):
         raise FitError("the log-likelihood is not finite; scale the data or increase {reg_covar}")
-    resp = np.exp(lp - lse)
+    resp = e / total
     if weights is not None:
         resp *= weights
     return (diff, resp, params), ll
@@ -201,9 +212,12 @@ def _evaluate_batch(
     lp = (-0.5 * (d * LOG_2PI + maha) + logdet[:, :, None]) + lw[:, :, None]
     top = lp.max(axis=1)
     top = np.where(np.isfinite(top), top, 0.0)
-    lse = np.log(np.exp(lp - top[:, None]).sum(axis=1)) + top
-    ll = lse.sum(axis=1) if weights is None else lse @ weights
-    resp = np.exp(lp - lse[:, None])
+    e = np.exp(lp - top[:, None])
+    total = e.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lse = np.log(total) + top
+        ll = lse.sum(axis=1) if weights is None else lse @ weights
+        resp = e / total[:, None]
     if weights is not None:
         resp *= weights
     return diff, resp, ll
@@ -215,16 +229,8 @@ def _m_step_batch(
     """``_m_step`` for R starts: the scatter for all at once, the covariance model per
     start, the precision factors for all at once (per start where one fails)."""
     model = params[0].model
-    n_k = resp.sum(axis=2) + NK_GUARD
-    shift = np.einsum("rkn,rknd->rkd", resp, diff) / n_k[:, :, None]
+    n_k, shift, w = _moments(model.stats, diff, resp)
     means = np.stack([p.means for p in params]) + shift
-    diff = diff - shift[:, :, None, :]
-    if model.stats == "diag":
-        w = np.einsum("rkn,rknd->rkd", resp, diff * diff)
-    else:
-        w = np.matmul(np.swapaxes(diff * resp[..., None], -1, -2), diff)
-        if model.stats == "pooled":
-            w = w.sum(axis=1)
     covs = [model.m_step(Scatter(n_k[r], w[r]), reg, p.covariances) for r, p in enumerate(params)]
     mix = n_k / n_k.sum(axis=1, keepdims=True)
     stacked = np.stack(covs)
