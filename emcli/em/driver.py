@@ -27,7 +27,9 @@ Rules (documented in the README and the man page):
   of Biernacki, Celeux & Govaert 2003).  Most of the cost of a start is its slow approach
   to an optimum, so ten starts cost about as much as three; a start that is not polished is
   reported with the log-likelihood it reached (``converged`` false).  A single fit runs
-  every start to the requested tolerance, so that more restarts never end worse.
+  every start to the requested tolerance, so that more restarts never end worse.  Where
+  the family offers a batched loop on rows in memory (``em_on_rows_batch``), the
+  exploratory runs of all starts go through it at once, each with its own iterations.
 * A start function (``starter``, e.g. scikit-learn's ``means_init`` over k-means labels) is
   called instead of ``Family.start`` for every start, with the same arguments less the
   method: ``starter(sample, n_components, rng, sample_weights) -> params``.
@@ -348,7 +350,7 @@ class _Run:
             try:
                 first[index] = self._start_params(index)
             except FitError as exc:
-                failed[index] = StartResult(index, None, -math.inf, 0, False, error=exc.args[0])
+                failed[index] = self._result(index, exc)
         live = list(first)
         monitor = self.monitor
         outcomes = self.family.em_on_rows_batch(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -227,29 +227,33 @@ def _m_step_batch(
     diff: Array, resp: Array, params: list[GaussianParams], reg: float
 ) -> list[GaussianParams | FitError]:
     """``_m_step`` for R starts: the scatter for all at once, the covariance model per
-    start, the precision factors for all at once (per start where one fails)."""
+    start, the precision factors for all at once; where a start fails, each start alone
+    (``_m_step``), so that it ends with its own error and the others go on."""
     model = params[0].model
     n_k, shift, w = _moments(model.stats, diff, resp)
-    means = np.stack([p.means for p in params]) + shift
-    covs = [model.m_step(Scatter(n_k[r], w[r]), reg, p.covariances) for r, p in enumerate(params)]
-    mix = n_k / n_k.sum(axis=1, keepdims=True)
-    stacked = np.stack(covs)
     try:
+        covs = [
+            model.m_step(Scatter(n_k[r], w[r]), reg, p.covariances) for r, p in enumerate(params)
+        ]
+        stacked = np.stack(covs)
         if model.form == "full":
             prec = _chol_full(stacked.reshape(-1, *stacked.shape[-2:])).reshape(stacked.shape)
         elif model.form == "tied":
             prec = _precision_cholesky(stacked, stacked=True)
         else:
             prec = _chol_diagonal(stacked)
-    except FitError:  # which start: each alone (its own message)
-        out: list[GaussianParams | FitError] = []
-        for r, cov in enumerate(covs):
-            try:
-                out.append(GaussianParams.from_covariances(model, mix[r], means[r], cov))
-            except FitError as exc:
-                out.append(exc)
-        return out
+    except FitError:
+        return [_alone(diff[r], resp[r], p, reg) for r, p in enumerate(params)]
+    means = np.stack([p.means for p in params]) + shift
+    mix = n_k / n_k.sum(axis=1, keepdims=True)
     return [GaussianParams(model, mix[r], means[r], covs[r], prec[r]) for r in range(len(params))]
+
+
+def _alone(diff: Array, resp: Array, params: GaussianParams, reg: float) -> Any:
+    try:
+        return _m_step(diff, resp, params, reg)
+    except FitError as exc:
+        return exc
 
 
 def run_batch(
@@ -307,4 +311,5 @@ def run_batch(
                 params[r] = new
                 active.append(r)
         n_iter += 1
-    return [o if o is not None else FitError("no outcome") for o in out]
+    # every start left the batch with an outcome (converged, at max_iter, or failed)
+    return cast(list[Outcome | FitError], out)
