@@ -341,7 +341,7 @@ def discard_prestarted() -> None:
 
 def prestart(jobs: int | None, n_candidates: int) -> None:
     """Start a selection's worker processes now, so that they start Python and import emcli
-    while the caller reads its data (a command line saves about half a second); ``select``
+    while the caller reads its data (a command line saves about 0.2 s); ``select``
     with the same number of jobs takes them."""
     n = pool_jobs(jobs, n_candidates)
     if n > 1 and n not in _READY:

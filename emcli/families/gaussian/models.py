@@ -59,7 +59,8 @@ WARM_ORIENTATION_ROUNDS = 5
 # model by one M-step) are such, and a cold start from each took 140 rounds, 40% of a
 # selection's time on thyroid.  A previous point of the model shares one to rounding.
 NEAR_ORIENTATION = 0.1
-COLD_ORIENTATION_ROUNDS = INNER_MAX_ITER
+# The models whose M-step iterates for a shared orientation (``start_guess``).
+ORIENTATION_MODELS = ("EVE", "VVE")
 _TINY = np.finfo(np.float64).tiny
 
 
@@ -322,7 +323,7 @@ def _orientation_fit(
     omega_max: Array = np.linalg.eigvalsh(w)[:, -1].astype(np.float64)
     orient, warm = _common_orientation(w, previous)
     old = np.inf
-    for _ in range(WARM_ORIENTATION_ROUNDS + 1 if warm else COLD_ORIENTATION_ROUNDS):
+    for _ in range(WARM_ORIENTATION_ROUNDS + 1 if warm else INNER_MAX_ITER):
         m = np.einsum("ji,kjl,li->ki", orient, w, orient)
         diag = shapes(m)
         new = float(np.sum(s.n_k[:, None] * np.log(diag)) + np.sum(m / diag))
@@ -340,7 +341,7 @@ def start_guess(model: CovarianceModel, s: Scatter, reg: float) -> Array | None:
     the previous orientation (a generalised M-step; measured on mclust's seven data sets
     the cold iteration to ``INNER_TOL``, about 120 rounds a start, was 80% of the starts'
     time on banknote, and two more cells reached mclust's log-likelihood without it)."""
-    if model.mclust not in ("EVE", "VVE"):
+    if model.mclust not in ORIENTATION_MODELS:
         return None
     w = _regularised_full(s, reg)
     orient = np.linalg.eigh(w.sum(axis=0))[1]
