@@ -490,3 +490,29 @@ def test_prestarted_workers_are_the_selections() -> None:
     assert not selection._READY and ready._shutdown_thread
     _, alone = select(planted.x, ["a", "b"], *grid, jobs=1, n_restarts=2)
     assert [c.row() for c in parallel] == [c.row() for c in alone]
+
+
+def test_a_failed_hc_start_is_not_polished() -> None:
+    """With no covariance floor the hc start of a tight group of 4 rows (3 identical) is
+    singular: that start fails, the others are polished, and every candidate is a row of
+    the table (it used to stop the selection with an AttributeError)."""
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(size=(40, 2)), np.repeat([[5.0, 5.0]], 3, axis=0), [[5.0, 5.1]]])
+    winner, cands = select(x, ["a", "b"], range(1, 8), ["VVV"], jobs=1, reg_covar=0.0)
+    assert winner is not None and len(cands) == 7
+    statuses = {c.row()["status"] for c in cands}
+    assert statuses <= {"ok", "degenerate", "failed"} and "ok" in statuses
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    for c in cands:
+        if c.model is not None and not c.degenerate:
+            # the model is a real fit: its log-likelihood is that of its parameters (scipy)
+            p = c.model.params
+            cov = p.full_covariances()
+            dens = [
+                np.log(p.weights[j]) + multivariate_normal(p.means[j], cov[j]).logpdf(x)
+                for j in range(p.n_components)
+            ]
+            want = float(logsumexp(np.array(dens).reshape(p.n_components, -1), axis=0).sum())
+            assert c.model.log_likelihood == pytest.approx(want, rel=1e-9)

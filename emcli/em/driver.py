@@ -396,8 +396,8 @@ class _Run:
         """The ``POLISH`` best explored starts carried on to the requested tolerance (in
         the order of their index, so the result does not depend on threads)."""
         ranked = sorted((r for r in starts if r.usable), key=StartResult.rank_key, reverse=True)
-        chosen = {0}
         kept = [r.log_likelihood for r in starts if r.start == 0 and r.usable]
+        chosen = {0} if kept else set()  # a start that failed (singular) stays failed
         for r in ranked:
             if len(chosen) > POLISH:
                 break
@@ -410,7 +410,7 @@ class _Run:
         out = []
         for r in starts:
             if r.start not in chosen:
-                out.append(replace(r, converged=False))
+                out.append(replace(r, converged=False) if r.usable else r)
                 continue
             try:
                 params, ll, n_iter, converged, history = self._carry_on(r)
