@@ -94,7 +94,7 @@ def test_a_failing_start_leaves_the_others_running():
     assert alone[1] == ll
 
 
-def test_selection_explores_its_starts_in_one_batch(monkeypatch):
+def test_selection_explores_and_polishes_its_starts_in_batches(monkeypatch):
     import emcli.em.selection as selection
 
     calls = []
@@ -108,6 +108,8 @@ def test_selection_explores_its_starts_in_one_batch(monkeypatch):
     x = overlapping_data(seed=5)
     winner, cands = selection.select(x, ["a", "b"], range(1, 6), ["VVV", "EEE"], jobs=1)
     assert winner is not None and len(cands) > selection.CONTENDERS  # screened
-    # every candidate's 4 screening starts in one batch, each contender's 10 in another
+    # every candidate's 4 screening starts in one batch, each contender's 10 in another,
+    # and the two starts each fit polishes (the hc start and the best other) in a third
     assert calls.count(selection.SCREEN_STARTS) == len(cands)
-    assert 1 <= calls.count(10) and set(calls) == {selection.SCREEN_STARTS, 10}
+    assert 1 <= calls.count(10) and 1 <= calls.count(2)
+    assert set(calls) == {selection.SCREEN_STARTS, 10, 2}

@@ -29,7 +29,8 @@ Rules (documented in the README and the man page):
   reported with the log-likelihood it reached (``converged`` false).  A single fit runs
   every start to the requested tolerance, so that more restarts never end worse.  Where
   the family offers a batched loop on rows in memory (``em_on_rows_batch``), the
-  exploratory runs of all starts go through it at once, each with its own iterations.
+  exploratory runs of all starts, and the plain iterations that begin the polishing, go
+  through it at once, each start with its own iterations.
 * A start function (``starter``, e.g. scikit-learn's ``means_init`` over k-means labels) is
   called instead of ``Family.start`` for every start, with the same arguments less the
   method: ``starter(sample, n_components, rng, sample_weights) -> params``.
@@ -407,13 +408,14 @@ class _Run:
                 continue
             chosen.add(r.start)
             kept.append(r.log_likelihood)
+        plain = self._plain_batch([r for r in starts if r.start in chosen])
         out = []
         for r in starts:
             if r.start not in chosen:
                 out.append(replace(r, converged=False) if r.usable else r)
                 continue
             try:
-                params, ll, n_iter, converged, history = self._carry_on(r)
+                params, ll, n_iter, converged, history = self._carry_on(r, plain.get(r.start))
             except FitError as exc:
                 out.append(StartResult(r.start, None, -math.inf, 0, False, error=exc.args[0]))
                 continue
@@ -431,10 +433,43 @@ class _Run:
             out.append(result)
         return out
 
-    def _carry_on(self, r: StartResult) -> tuple[Any, float, int, bool, list[float]]:
+    def _plain_batch(self, picked: list[StartResult]) -> dict[int, Any]:
+        """The plain iterations that ``_carry_on`` begins with, for several starts through
+        the family's batched loop (as ``_batch``), by start index; empty where they run
+        alone (one start, no batched loop, or fewer iterations left for some)."""
+        s = self.settings
+        fits = getattr(self.family, "batches", None)
+        rows = getattr(self.engine, "rows_in_memory", lambda: None)() if fits else None
+        if rows is None or fits is None or len(picked) < 2:
+            return {}
+        if (
+            s.accelerate
+            or not POLISH_ACCELERATE
+            or not fits(*rows[0].shape, s.n_components, len(picked))
+        ):
+            return {}
+        if any(s.max_iter - r.n_iter < POLISH_PLAIN for r in picked):
+            return {}
+        monitor = self.monitor
+        outcomes = self.family.em_on_rows_batch(
+            rows[0],
+            rows[1],
+            [r.params for r in picked],
+            POLISH_PLAIN,
+            s.tol,
+            lambda i, it, ll, delta: monitor.iteration(
+                picked[i].start, picked[i].n_iter + it, ll, delta
+            ),
+        )
+        return {r.start: done for r, done in zip(picked, outcomes, strict=True)}
+
+    def _carry_on(
+        self, r: StartResult, plain: Any = None
+    ) -> tuple[Any, float, int, bool, list[float]]:
         """EM from an explored start to the requested tolerance: ``POLISH_PLAIN`` plain
-        iterations, then (``POLISH_ACCELERATE``) SQUAREM for a start still not converged;
-        ``run_em``'s return value over both."""
+        iterations (``plain``: their outcome, already run by ``_plain_batch``), then
+        (``POLISH_ACCELERATE``) SQUAREM for a start still not converged; ``run_em``'s
+        return value over both."""
         s = self.settings
         left = max(0, s.max_iter - r.n_iter)
 
@@ -451,7 +486,9 @@ class _Run:
 
         if s.accelerate or not POLISH_ACCELERATE:
             return run(r.params, left, r.n_iter, s.accelerate)  # type: ignore[no-any-return]
-        params, ll, n_iter, converged, history = run(
+        if isinstance(plain, FitError):
+            raise plain
+        params, ll, n_iter, converged, history = plain or run(
             r.params, min(POLISH_PLAIN, left), r.n_iter, False
         )
         if converged or n_iter >= left:
