@@ -338,11 +338,8 @@ class _Run:
         """The starts run through the family's batched loop (``em_on_rows_batch``: one
         loop for all of them, on rows in memory), or None where it has none: the same
         iterations as ``one`` for each start, in one pass."""
-        fits = getattr(self.family, "batches", None)
-        rows = getattr(self.engine, "rows_in_memory", lambda: None)() if fits else None
-        if rows is None or fits is None or self.init_params is not None:
-            return None
-        if not fits(*rows[0].shape, self.settings.n_components, len(indices)):
+        rows = self._batch_rows(len(indices))
+        if rows is None or self.init_params is not None:
             return None
         first: dict[int, Any] = {}
         failed: dict[int, StartResult] = {}
@@ -369,6 +366,15 @@ class _Run:
         for r in out:
             self.monitor.end(r)
         return out
+
+    def _batch_rows(self, n_starts: int) -> tuple[Array, Array | None] | None:
+        """(rows, weights) in memory when the family's batched loop takes ``n_starts`` starts
+        on them (``Family.batches``), else None."""
+        fits = getattr(self.family, "batches", None)
+        rows = getattr(self.engine, "rows_in_memory", lambda: None)() if fits else None
+        if rows is None or fits is None:
+            return None
+        return rows if fits(*rows[0].shape, self.settings.n_components, n_starts) else None
 
     def _result(self, index: int, done: Any) -> StartResult:
         """A start's StartResult from run_em's value, or from the FitError that ended it."""
@@ -438,17 +444,10 @@ class _Run:
         the family's batched loop (as ``_batch``), by start index; empty where they run
         alone (one start, no batched loop, or fewer iterations left for some)."""
         s = self.settings
-        fits = getattr(self.family, "batches", None)
-        rows = getattr(self.engine, "rows_in_memory", lambda: None)() if fits else None
-        if rows is None or fits is None or len(picked) < 2:
+        if len(picked) < 2 or s.accelerate or not POLISH_ACCELERATE:
             return {}
-        if (
-            s.accelerate
-            or not POLISH_ACCELERATE
-            or not fits(*rows[0].shape, s.n_components, len(picked))
-        ):
-            return {}
-        if any(s.max_iter - r.n_iter < POLISH_PLAIN for r in picked):
+        rows = self._batch_rows(len(picked))
+        if rows is None or any(s.max_iter - r.n_iter < POLISH_PLAIN for r in picked):
             return {}
         monitor = self.monitor
         outcomes = self.family.em_on_rows_batch(

@@ -30,40 +30,19 @@ from .params import (
     _chol_diagonal,
     _chol_full,
     _precision_cholesky,
+    log_det_cholesky,
 )
 from .stats import NK_GUARD
 
 Array = NDArray[np.float64]
 # The fused loop holds (k, n, d) arrays: at most about this many elements.
 MAX_ELEMENTS = 1 << 22
+NOT_FINITE = "the log-likelihood is not finite; scale the data or increase {reg_covar}"
 
 
 def fits(n: int, k: int, d: int) -> bool:
     """Whether data of this shape takes the fused loop."""
     return n * k * d <= MAX_ELEMENTS
-
-
-def _log_prob(x: Array, p: GaussianParams) -> tuple[Array, Array]:
-    """(log w_j + log N(x_i | mu_j, Sigma_j) of shape (k, n), x_i - mu_j of shape (k, n, d))."""
-    prec, mu, form = p.precisions_cholesky, p.means, p.form
-    d = x.shape[1]
-    diff = x[None] - mu[:, None, :]  # about each mean: no cancellation far from 0
-    if form == "full":
-        y = np.matmul(diff, prec)
-        logdet = np.log(np.diagonal(prec, axis1=1, axis2=2)).sum(axis=1)
-    elif form == "tied":
-        y = np.matmul(diff, prec)
-        logdet = np.full(mu.shape[0], np.log(np.diagonal(prec)).sum())
-    elif form == "diag":
-        y = diff * prec[:, None, :]
-        logdet = np.log(prec).sum(axis=1)
-    else:
-        y = diff * prec[:, None, None]
-        logdet = d * np.log(prec)
-    maha = np.einsum("knd,knd->kn", y, y)
-    with np.errstate(divide="ignore"):
-        lw = np.log(p.weights)
-    return (-0.5 * (d * LOG_2PI + maha) + logdet[:, None]) + lw[:, None], diff
 
 
 def _m_step(diff: Array, resp: Array, p: GaussianParams, reg: float) -> GaussianParams:
@@ -97,19 +76,11 @@ def _evaluate(
     x: Array, weights: Array | None, params: GaussianParams
 ) -> tuple[tuple[Array, Array, GaussianParams], float]:
     """One E-step: ((differences, weighted responsibilities, params), log-likelihood)."""
-    lp, diff = _log_prob(x, params)
-    top = lp.max(axis=0)
-    top = np.where(np.isfinite(top), top, 0.0)
-    e = np.exp(lp - top)
-    total = e.sum(axis=0)
-    lse = np.log(total) + top
-    ll = float(lse.sum() if weights is None else weights @ lse)
-    if not math.isfinite(ll):
-        raise FitError("the log-likelihood is not finite; scale the data or increase {reg_covar}")
-    resp = e / total
-    if weights is not None:
-        resp *= weights
-    return (diff, resp, params), ll
+    diff, resp, ll = _evaluate_batch(x, weights, [params])
+    value = float(ll[0])
+    if not math.isfinite(value):
+        raise FitError(NOT_FINITE)
+    return (diff[0], resp[0], params), value
 
 
 def run(
@@ -176,19 +147,10 @@ Outcome = tuple[GaussianParams, float, int, bool, list[float]]
 
 def _stack(params: list[GaussianParams]) -> tuple[Array, Array, Array, Array]:
     """(log weights (R, k), means (R, k, d), precision factors (R, ...), log det (R, k))."""
-    form, d = params[0].form, params[0].n_features
-    prec = np.stack([p.precisions_cholesky for p in params])
-    if form == "full":
-        logdet = np.log(np.diagonal(prec, axis1=-2, axis2=-1)).sum(axis=-1)
-    elif form == "tied":
-        logdet = np.log(np.diagonal(prec, axis1=-2, axis2=-1)).sum(axis=-1)[:, None]
-        logdet = np.broadcast_to(logdet, (len(params), params[0].n_components))
-    elif form == "diag":
-        logdet = np.log(prec).sum(axis=-1)
-    else:
-        logdet = d * np.log(prec)
     with np.errstate(divide="ignore"):
         lw = np.log(np.stack([p.weights for p in params]))
+    logdet = np.stack([log_det_cholesky(p) for p in params])
+    prec = np.stack([p.precisions_cholesky for p in params])
     return lw, np.stack([p.means for p in params]), prec, logdet
 
 
@@ -284,9 +246,7 @@ def run_batch(
         for i, r in enumerate(active):
             value = float(ll[i])
             if not math.isfinite(value):
-                out[r] = FitError(
-                    "the log-likelihood is not finite; scale the data or increase {reg_covar}"
-                )
+                out[r] = FitError(NOT_FINITE)
                 continue
             h = history[r]
             delta = value - h[-1] if h else math.nan
