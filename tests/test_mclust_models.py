@@ -285,6 +285,43 @@ def test_m_step_is_a_maximum_within_the_model(name):
         assert _q(trial, w_used, n_k) <= q_best + 1e-9 * abs(q_best)
 
 
+@pytest.mark.parametrize("name", MCLUST_MODELS)
+def test_m_step_of_stacked_starts_is_each_starts_own(name):
+    """The batched loop's M-step takes several starts at once (a leading axis): from
+    previous covariances each start's result is a GEM step for its own statistics, and from
+    none each is a maximum within the model (perturbing it never raises its expected
+    complete-data log-likelihood), though the starts' inner iterations take different
+    numbers of rounds."""
+    model = covariance_model(name)
+    rng = np.random.default_rng(11)
+    k, d, r = 3, 3, 4
+    scatters = [_scatter(rng, k, d) for _ in range(r)]
+    # the starts differ in scale by orders of magnitude, so their iterations differ too
+    scatters = [(n_k, w * 10.0**i) for i, (n_k, w) in enumerate(scatters)]
+    stats = [_stats_of(model, n_k, w) for n_k, w in scatters]
+    stacked = Scatter(np.stack([s.n_k for s in stats]), np.stack([s.w for s in stats]))
+    previous = np.stack([model.m_step(_stats_of(model, *_scatter(rng, k, d)), 0.0, None)])
+    previous = np.concatenate([previous] * r)
+    for prev in (None, previous):
+        out = model.m_step(stacked, 0.0, prev)
+        assert out.shape == (r, *model.m_step(stats[0], 0.0, None).shape)
+        for i, (n_k, w) in enumerate(scatters):
+            w_used = w if model.stats != "diag" else np.array([np.diag(np.diag(m)) for m in w])
+            q_new = _q(_full(model, out[i], k, d), w_used, n_k)
+            if prev is not None:
+                q_prev = _q(_full(model, prev[i], k, d), w_used, n_k)
+                assert q_new >= q_prev - 1e-9 * abs(q_prev), (i, q_new, q_prev)
+                continue
+            # a maximum: small moves of the volumes along the model's freedom lose
+            vol = _decompose(_full(model, out[i], k, d))[0]
+            for step in (0.98, 1.02):
+                scale = (
+                    np.full(k, step) if name[0] == "E" else 1.0 + (step - 1) * rng.normal(size=k)
+                )
+                moved = _full(model, out[i], k, d) * scale[:, None, None]
+                assert _q(moved, w_used, n_k) <= q_new + 1e-9 * abs(q_new), (i, step, vol)
+
+
 # ---------------------------------------------------------------------------- everywhere
 @pytest.mark.parametrize("name", ["VEI", "EVE", "VEV", "EEV", "VVE"])
 def test_new_models_with_missing_values_and_weights(name):

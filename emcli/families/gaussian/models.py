@@ -39,11 +39,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 Array = NDArray[np.float64]
+Mask = NDArray[np.bool_]
 INNER_TOL = float(np.sqrt(np.finfo(np.float64).eps))
 INNER_MAX_ITER = 1000
 # Rounds of the orientation iteration of EVE and VVE in an M-step that starts from the
@@ -122,23 +124,28 @@ class CovarianceModel:
 
 
 # ---------------------------------------------------------------------------- helpers
+# Every M-step takes a Scatter with leading axes of starts (the batched loop of
+# ``emcli.families.gaussian.small`` fits several starts at once) or none: n_k (..., k) and
+# w (..., k, d, d), (..., d, d) pooled or (..., k, d) diagonal; ``previous`` has the same
+# leading axes.  An iterative M-step runs until each start's own iteration has converged,
+# and a start that converged keeps what it had then: each start gets what it gets alone.
 def _regularised_full(s: Scatter, reg: float) -> Array:
     w = 0.5 * (s.w + np.swapaxes(s.w, -1, -2))
     d = w.shape[-1]
     idx = np.arange(d)
-    if w.ndim == 2:
-        w[idx, idx] += s.n_k.sum() * reg
+    if w.ndim == s.n_k.ndim + 1:  # pooled: one (d, d) per start
+        w[..., idx, idx] += s.n_k.sum(axis=-1)[..., None] * reg
     else:
-        w[:, idx, idx] += s.n_k[:, None] * reg
+        w[..., idx, idx] += s.n_k[..., None] * reg
     return w
 
 
 def _regularised_diag(s: Scatter, reg: float) -> Array:
-    return np.maximum(s.w, 0.0) + s.n_k[:, None] * reg
+    return np.maximum(s.w, 0.0) + s.n_k[..., None] * reg
 
 
 def _geometric_mean(v: Array) -> Array:
-    """det^(1/d) of diagonal matrices given as rows (k, d) or one (d,)."""
+    """det^(1/d) of diagonal matrices given as rows (..., d)."""
     return np.exp(np.mean(np.log(np.maximum(v, _TINY)), axis=-1))
 
 
@@ -149,67 +156,112 @@ def _det_root(m: Array) -> Array:
 
 
 def _sym_eig_desc(w: Array) -> tuple[Array, Array]:
-    """Eigenvalues (descending, >= 0) and eigenvectors of symmetric matrices (k, d, d)."""
+    """Eigenvalues (descending, >= 0) and eigenvectors of symmetric matrices (..., d, d)."""
     values, vectors = np.linalg.eigh(w)
     return np.maximum(values[..., ::-1], 0.0), vectors[..., ::-1]
 
 
 def _polar(g: Array) -> Array:
-    """The orthogonal matrix nearest to g (the maximiser of tr(g^T D) over orthogonal D)."""
+    """The orthogonal matrices nearest to g (..., d, d) (the maximiser of tr(g^T D) over
+    orthogonal D)."""
     u, _, vt = np.linalg.svd(g)
-    return u @ vt
+    return np.asarray(u @ vt, dtype=np.float64)
 
 
-def _converged(old: float, new: float) -> bool:
-    return abs(new - old) <= INNER_TOL * max(1.0, abs(new))
+def _converged(old: Array, new: Array) -> Mask:
+    """Whether each start's objective changed by at most ``INNER_TOL`` (relative)."""
+    with np.errstate(invalid="ignore"):  # old is inf before the first round
+        return np.asarray(np.abs(new - old) <= INNER_TOL * np.maximum(1.0, np.abs(new)))
 
 
-def _previous_volumes(previous: Array | None, k: int, diagonal: bool) -> Array | None:
-    if previous is None or previous.shape[0] != k:
-        return None
-    vol = _geometric_mean(previous) if diagonal else _det_root(previous)
-    return vol if np.all(np.isfinite(vol)) and np.all(vol > 0) else None
+def _n(s: Scatter) -> Array:
+    """The total mass of each start (...,)."""
+    return np.asarray(s.n_k.sum(axis=-1), dtype=np.float64)
+
+
+def _previous_volumes(previous: Array | None, w: Array, start: Array, diagonal: bool) -> Array:
+    """Volumes (..., k) to start VEI, VEE and VEV from: the previous covariances' where they
+    are usable (the same shape, finite, positive), ``start`` elsewhere."""
+    if previous is None or previous.shape != w.shape:
+        return start
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        vol = _geometric_mean(previous) if diagonal else _det_root(previous)
+    ok = np.all(np.isfinite(vol) & (vol > 0), axis=-1, keepdims=True)
+    return np.where(ok, vol, start)
+
+
+def _iterate(step: Callable[[Any], tuple[Any, Array]], state: Any, limit: Array | int) -> Any:
+    """Run ``step(state) -> (state, objective (...,))`` until each start's objective has
+    converged (``_converged``) or it has taken ``limit`` rounds (its own, (...,) or one for
+    all); a start that stopped keeps the state of its last round.  The state is a tuple of
+    arrays with the starts' leading axes."""
+    old: Array = np.asarray(np.inf)
+    done: Mask | None = None
+    out = state
+    limit = np.asarray(limit)
+    for round_ in range(int(limit.max())):
+        state, new = step(state)
+        stop = _converged(old, new) | (round_ + 1 >= limit)
+        if done is None:
+            out, done = state, stop
+        else:
+            fresh = stop & ~done
+            out = tuple(_keep(fresh, s, o) for s, o in zip(state, out, strict=True))
+            done = done | stop
+        if np.all(done):
+            return out
+        old = new
+    return out if done is not None else state
+
+
+def _keep(take: Mask, new: Array, old: Array) -> Array:
+    """``new`` where ``take`` (the leading axes), ``old`` elsewhere."""
+    if take.ndim == 0:
+        return new if bool(take) else old
+    return np.where(take.reshape(take.shape + (1,) * (new.ndim - take.ndim)), new, old)
 
 
 # ---------------------------------------------------------------------------- closed forms
 def _vvv(s: Scatter, reg: float, previous: Array | None = None) -> Array:
-    return _regularised_full(s, reg) / s.n_k[:, None, None]
+    return _regularised_full(s, reg) / s.n_k[..., None, None]
 
 
 def _eee(s: Scatter, reg: float, previous: Array | None = None) -> Array:
-    return _regularised_full(s, reg) / s.n_k.sum()
+    return _regularised_full(s, reg) / _n(s)[..., None, None]
 
 
 def _vvi(s: Scatter, reg: float, previous: Array | None = None) -> Array:
-    return _regularised_diag(s, reg) / s.n_k[:, None]
+    return _regularised_diag(s, reg) / s.n_k[..., None]
 
 
 def _vii(s: Scatter, reg: float, previous: Array | None = None) -> Array:
-    return _regularised_diag(s, reg).mean(axis=1) / s.n_k
+    return _regularised_diag(s, reg).mean(axis=-1) / s.n_k
 
 
 def _eii(s: Scatter, reg: float, previous: Array | None = None) -> Array:
     w = _regularised_diag(s, reg)
-    return np.full(w.shape[0], w.sum() / (s.n_k.sum() * w.shape[1]))
+    value = w.sum(axis=(-2, -1)) / (_n(s) * w.shape[-1])
+    return np.repeat(value[..., None], w.shape[-2], axis=-1)
 
 
 def _eei(s: Scatter, reg: float, previous: Array | None = None) -> Array:
     w = _regularised_diag(s, reg)
-    return np.repeat((w.sum(axis=0) / s.n_k.sum())[None], w.shape[0], axis=0)
+    shared = w.sum(axis=-2) / _n(s)[..., None]
+    return np.repeat(shared[..., None, :], w.shape[-2], axis=-2)
 
 
 def _evi(s: Scatter, reg: float, previous: Array | None = None) -> Array:
     # Sigma_k = lambda A_k: A_k = W_k / det(W_k)^(1/d), lambda = sum_k det(W_k)^(1/d) / n.
     w = _regularised_diag(s, reg)
     g = _geometric_mean(w)
-    return (g.sum() / s.n_k.sum()) * w / g[:, None]
+    return (g.sum(axis=-1) / _n(s))[..., None, None] * w / g[..., None]
 
 
 def _evv(s: Scatter, reg: float, previous: Array | None = None) -> Array:
     # Sigma_k = lambda C_k: C_k = W_k / det(W_k)^(1/d), lambda = sum_k det(W_k)^(1/d) / n.
     w = _regularised_full(s, reg)
     g = _det_root(w)
-    return (g.sum() / s.n_k.sum()) * w / g[:, None, None]
+    return (g.sum(axis=-1) / _n(s))[..., None, None, None] * w / g[..., None, None]
 
 
 def _eev(s: Scatter, reg: float, previous: Array | None = None) -> Array:
@@ -217,121 +269,133 @@ def _eev(s: Scatter, reg: float, previous: Array | None = None) -> Array:
     # eigenvalues (largest with largest), lambda = det(sum_k Omega_k)^(1/d) / n.
     w = _regularised_full(s, reg)
     omega, vectors = _sym_eig_desc(w)
-    total = omega.sum(axis=0)
-    g = float(_geometric_mean(total))
-    shape = total / g
-    return (g / s.n_k.sum()) * (vectors * shape[None, None, :]) @ np.swapaxes(vectors, 1, 2)
+    total = omega.sum(axis=-2)
+    g = _geometric_mean(total)
+    shape = total / g[..., None]
+    scale = (g / _n(s))[..., None, None, None]
+    return scale * (vectors * shape[..., None, None, :]) @ np.swapaxes(vectors, -1, -2)
 
 
 # ---------------------------------------------------------------------------- iterative
+def _volumes_and_shape(
+    omega: Array, n_k: Array, lam: Array, limit: int = INNER_MAX_ITER
+) -> tuple[Array, Array]:
+    """(lambda (..., k), A (..., d), det 1) maximising sum_k [-n_k d log lambda_k -
+    sum_j omega_kj / (lambda_k a_j)] by alternating A | lambda and lambda | A from ``lam``:
+    VEI (omega: the scatter's diagonals) and VEV (the eigenvalues of each W_k)."""
+    d = omega.shape[-1]
+    total = n_k.sum(axis=-1) * d
+
+    def step(state: tuple[Array, Array]) -> tuple[tuple[Array, Array], Array]:
+        a = (omega / state[0][..., None]).sum(axis=-2)
+        a = a / _geometric_mean(a)[..., None]
+        lam = (omega / a[..., None, :]).sum(axis=-1) / (d * n_k)
+        return (lam, a), np.sum(n_k * d * np.log(lam), axis=-1) + total
+
+    lam_out, a_out = _iterate(step, (lam, np.ones(omega.shape[:-2] + (d,))), limit)
+    return lam_out, a_out
+
+
 def _vei(s: Scatter, reg: float, previous: Array | None = None) -> Array:
     # Sigma_k = lambda_k B (B diagonal, det 1): alternate B | lambda and lambda | B.
     w = _regularised_diag(s, reg)
-    k, d = w.shape
-    lam = _previous_volumes(previous, k, diagonal=True)
-    if lam is None:
-        lam = w.sum(axis=1) / (d * s.n_k)
-    old = np.inf
-    for _ in range(INNER_MAX_ITER):
-        b = (w / lam[:, None]).sum(axis=0)
-        b /= _geometric_mean(b)
-        lam = (w / b[None, :]).sum(axis=1) / (d * s.n_k)
-        new = float(np.sum(s.n_k * d * np.log(lam)) + d * s.n_k.sum())
-        if _converged(old, new):
-            break
-        old = new
-    return lam[:, None] * b[None, :]
+    d = w.shape[-1]
+    lam = _previous_volumes(previous, w, w.sum(axis=-1) / (d * s.n_k), diagonal=True)
+    lam, b = _volumes_and_shape(w, s.n_k, lam)
+    return lam[..., None] * b[..., None, :]
 
 
 def _vee(s: Scatter, reg: float, previous: Array | None = None) -> Array:
     # Sigma_k = lambda_k C (det C = 1): alternate C | lambda and lambda | C.
     w = _regularised_full(s, reg)
-    k, d, _ = w.shape
-    lam = _previous_volumes(previous, k, diagonal=False)
-    if lam is None:
-        lam = np.trace(w, axis1=1, axis2=2) / (d * s.n_k)
-    old = np.inf
-    for _ in range(INNER_MAX_ITER):
-        c = (w / lam[:, None, None]).sum(axis=0)
-        c /= float(_det_root(c))
+    d = w.shape[-1]
+    start = np.trace(w, axis1=-2, axis2=-1) / (d * s.n_k)
+    lam = _previous_volumes(previous, w, start, diagonal=False)
+    total = _n(s) * d
+
+    def step(state: tuple[Array, Array]) -> tuple[tuple[Array, Array], Array]:
+        c = (w / state[0][..., None, None]).sum(axis=-3)
+        c = c / _det_root(c)[..., None, None]
         c_inv = np.linalg.inv(c)
-        c_inv = 0.5 * (c_inv + c_inv.T)
-        lam = np.einsum("kij,ji->k", w, c_inv) / (d * s.n_k)
-        new = float(np.sum(s.n_k * d * np.log(lam)) + d * s.n_k.sum())
-        if _converged(old, new):
-            break
-        old = new
-    return lam[:, None, None] * c[None]
+        c_inv = 0.5 * (c_inv + np.swapaxes(c_inv, -1, -2))
+        lam = np.einsum("...kij,...ji->...k", w, c_inv) / (d * s.n_k)
+        return (lam, c), np.sum(s.n_k * d * np.log(lam), axis=-1) + total
+
+    lam, c = _iterate(step, (lam, np.zeros(w.shape[:-3] + (d, d))), INNER_MAX_ITER)
+    return lam[..., None, None] * c[..., None, :, :]
 
 
 def _vev(s: Scatter, reg: float, previous: Array | None = None) -> Array:
     # Sigma_k = lambda_k D_k A D_k^T: D_k the eigenvectors of W_k (largest eigenvalue with
     # the largest shape value, whatever A), then alternate A | lambda and lambda | A.
     w = _regularised_full(s, reg)
-    k, d, _ = w.shape
+    d = w.shape[-1]
     omega, vectors = _sym_eig_desc(w)
-    lam = _previous_volumes(previous, k, diagonal=False)
-    if lam is None:
-        lam = omega.sum(axis=1) / (d * s.n_k)
-    old = np.inf
-    for _ in range(INNER_MAX_ITER):
-        a = (omega / lam[:, None]).sum(axis=0)
-        a /= _geometric_mean(a)
-        lam = (omega / a[None, :]).sum(axis=1) / (d * s.n_k)
-        new = float(np.sum(s.n_k * d * np.log(lam)) + d * s.n_k.sum())
-        if _converged(old, new):
-            break
-        old = new
-    return lam[:, None, None] * (vectors * a[None, None, :]) @ np.swapaxes(vectors, 1, 2)
+    lam = _previous_volumes(previous, w, omega.sum(axis=-1) / (d * s.n_k), diagonal=False)
+    lam, a = _volumes_and_shape(omega, s.n_k, lam)
+    return lam[..., None, None] * (vectors * a[..., None, None, :]) @ np.swapaxes(vectors, -1, -2)
 
 
-def _common_orientation(w: Array, previous: Array | None) -> tuple[Array, bool]:
-    """A start for the shared orientation D of EVE and VVE, and whether it is warm (from the
-    previous covariances): the eigenvectors of a generic combination of the previous
-    covariances (when they share D it diagonalises each; ``NEAR_ORIENTATION``), or of the
-    summed scatter when there are none (or they are far from sharing one)."""
-    k = w.shape[0]
-    if previous is not None and previous.shape == w.shape and np.all(np.isfinite(previous)):
-        mix = 1.0 + 0.4142135623730951 * np.arange(k)  # distinct weights: no tied eigenvalues
-        scaled = previous / np.trace(previous, axis1=1, axis2=2)[:, None, None]
-        d_prev = np.linalg.eigh(np.tensordot(mix, scaled, axes=1))[1]
-        rotated = np.swapaxes(d_prev, 0, 1)[None] @ previous @ d_prev[None]
-        off = rotated - rotated * np.eye(w.shape[1])[None]
-        if np.max(np.abs(off)) <= NEAR_ORIENTATION * np.max(np.abs(rotated)):
-            return d_prev, True
-    return np.linalg.eigh(w.sum(axis=0))[1], False
-
-
-def _orientation_steps(w: Array, omega_max: Array, d0: Array, b: Array) -> Array:
-    """Two majorise-minimise steps (Browne & McNicholas 2014) that lower
-    f(D) = sum_k tr(W_k D diag(b_k) D^T) over orthogonal D, from D = d0."""
-    eye = np.eye(w.shape[1])
-    g = np.einsum("k,ij,kj->ij", omega_max, d0, b) - np.einsum("kil,lj,kj->ij", w, d0, b)
-    d1 = _polar(g)
-    beta = b.max(axis=1)
-    g2 = np.einsum("kil,lj,kj->ij", w, d1, beta[:, None] * np.ones_like(b) - b)
-    return _polar(g2) if np.all(np.isfinite(g2)) else d1 + 0.0 * eye
+def _common_orientation(w: Array, previous: Array | None) -> tuple[Array, Array]:
+    """A start for the shared orientation D of EVE and VVE (..., d, d), and whether it is
+    warm (...,): from the previous covariances, the eigenvectors of a generic combination
+    of them (when they share D it diagonalises each; ``NEAR_ORIENTATION``), or else of the
+    summed scatter (no previous covariances, or far from sharing one)."""
+    if previous is None or previous.shape != w.shape:
+        return np.linalg.eigh(w.sum(axis=-3))[1], np.zeros(w.shape[:-3], dtype=bool)
+    k, d = w.shape[-3], w.shape[-1]
+    finite = np.all(np.isfinite(previous), axis=(-3, -2, -1))
+    prev = (
+        previous if np.all(finite) else _keep(finite, previous, np.broadcast_to(np.eye(d), w.shape))
+    )
+    mix = 1.0 + 0.4142135623730951 * np.arange(k)  # distinct weights: no tied eigenvalues
+    scaled = prev / np.trace(prev, axis1=-2, axis2=-1)[..., None, None]
+    d_prev = np.linalg.eigh(np.einsum("k,...kij->...ij", mix, scaled))[1]
+    rotated = np.swapaxes(d_prev, -1, -2)[..., None, :, :] @ prev @ d_prev[..., None, :, :]
+    off = np.abs(rotated - rotated * np.eye(d)).max(axis=(-3, -2, -1))
+    warm = finite & (off <= NEAR_ORIENTATION * np.abs(rotated).max(axis=(-3, -2, -1)))
+    if np.all(warm):
+        return d_prev, warm
+    return _keep(warm, d_prev, np.linalg.eigh(w.sum(axis=-3))[1]), warm
 
 
 def _orientation_fit(
     s: Scatter, reg: float, previous: Array | None, shapes: Callable[[Array], Array]
-) -> tuple[Array, Array]:
-    """(D, the diagonal covariances in D's basis (k, d)) for EVE and VVE: alternate the
-    diagonals given D (``shapes``: diag(D^T W_k D) -> the diagonal covariances) and the MM
-    steps for D given them."""
+) -> Array:
+    """The covariances of EVE and VVE (..., k, d, d): alternate the diagonal covariances in
+    D's basis given D (``shapes``: diag(D^T W_k D) -> them) and two majorise-minimise steps
+    (Browne & McNicholas 2014) that lower f(D) = sum_k tr(W_k D diag(b_k) D^T) over
+    orthogonal D, b_k = 1 / the diagonals.  The result is D after the last MM steps with
+    the diagonals they were taken for: each round raises the expected complete-data
+    log-likelihood."""
     w = _regularised_full(s, reg)
-    omega_max: Array = np.linalg.eigvalsh(w)[:, -1].astype(np.float64)
+    omega_max = np.linalg.eigvalsh(w)[..., -1]
     orient, warm = _common_orientation(w, previous)
-    old = np.inf
-    for _ in range(WARM_ORIENTATION_ROUNDS + 1 if warm else INNER_MAX_ITER):
-        m = np.einsum("ji,kjl,li->ki", orient, w, orient)
+    limit = np.where(warm, WARM_ORIENTATION_ROUNDS + 1, INNER_MAX_ITER)
+
+    def step(state: tuple[Array, Array]) -> tuple[tuple[Array, Array], Array]:
+        d0 = state[0]
+        wd = w @ d0[..., None, :, :]  # W_k D, (..., k, d, d)
+        m = (d0[..., None, :, :] * wd).sum(axis=-2)  # diag(D^T W_k D), (..., k, d)
         diag = shapes(m)
-        new = float(np.sum(s.n_k[:, None] * np.log(diag)) + np.sum(m / diag))
-        if _converged(old, new):
-            break
-        old = new
-        orient = _orientation_steps(w, omega_max, orient, 1.0 / diag)
-    return orient, diag
+        new = np.sum(s.n_k[..., None] * np.log(diag) + m / diag, axis=(-2, -1))
+        b = 1.0 / diag
+        g = d0 * (omega_max[..., None] * b).sum(axis=-2)[..., None, :]
+        d1 = _polar(g - (wd * b[..., None, :]).sum(axis=-3))
+        g2 = ((w @ d1[..., None, :, :]) * (b.max(axis=-1)[..., None] - b)[..., None, :]).sum(
+            axis=-3
+        )
+        finite = np.all(np.isfinite(g2), axis=(-2, -1))
+        if np.all(finite):
+            return (_polar(g2), diag), new
+        return (_keep(finite, _polar(_keep(finite, g2, d1)), d1), diag), new
+
+    orient, diag = _iterate(step, (orient, np.ones(w.shape[:-1])), limit)
+    return np.asarray(
+        (orient[..., None, :, :] * diag[..., :, None, :])
+        @ np.swapaxes(orient, -1, -2)[..., None, :, :],
+        dtype=np.float64,
+    )
 
 
 def start_guess(model: CovarianceModel, s: Scatter, reg: float) -> Array | None:
@@ -344,33 +408,37 @@ def start_guess(model: CovarianceModel, s: Scatter, reg: float) -> Array | None:
     if model.mclust not in ORIENTATION_MODELS:
         return None
     w = _regularised_full(s, reg)
-    orient = np.linalg.eigh(w.sum(axis=0))[1]
-    m = np.maximum(np.einsum("ji,kjl,li->ki", orient, w, orient), _TINY)
-    if model.mclust == "EVE":  # the best diagonals given the orientation, as ``_eve``
-        g = _geometric_mean(m)
-        diag = (g.sum() / s.n_k.sum()) * m / g[:, None]
-    else:
-        diag = m / s.n_k[:, None]
-    return np.asarray((orient[None] * diag[:, None, :]) @ orient.T[None], dtype=np.float64)
+    orient = np.linalg.eigh(w.sum(axis=-3))[1]
+    wd = w @ orient[..., None, :, :]
+    m = np.maximum((orient[..., None, :, :] * wd).sum(axis=-2), _TINY)
+    diag = _eve_shapes(s)(m) if model.mclust == "EVE" else m / s.n_k[..., None]
+    return np.asarray(
+        (orient[..., None, :, :] * diag[..., :, None, :])
+        @ np.swapaxes(orient, -1, -2)[..., None, :, :],
+        dtype=np.float64,
+    )
 
 
-def _eve(s: Scatter, reg: float, previous: Array | None = None) -> Array:
-    # Sigma_k = lambda D A_k D^T: given D, A_k = diag(D^T W_k D) / det^(1/d) and
-    # lambda = sum_k det(diag(D^T W_k D))^(1/d) / n; then D by MM steps.
-    n = s.n_k.sum()
+def _eve_shapes(s: Scatter) -> Callable[[Array], Array]:
+    """EVE's diagonals given D: A_k = diag(D^T W_k D) / its det^(1/d), lambda = sum_k
+    det(diag(D^T W_k D))^(1/d) / n."""
+    n = _n(s)
 
     def shapes(m: Array) -> Array:
         g = _geometric_mean(m)
-        return (g.sum() / n) * m / g[:, None]
+        return (g.sum(axis=-1) / n)[..., None, None] * m / g[..., None]
 
-    orient, diag = _orientation_fit(s, reg, previous, shapes)
-    return (orient[None] * diag[:, None, :]) @ orient.T[None]
+    return shapes
+
+
+def _eve(s: Scatter, reg: float, previous: Array | None = None) -> Array:
+    # Sigma_k = lambda D A_k D^T: the diagonals given D (``_eve_shapes``), then D by MM steps.
+    return _orientation_fit(s, reg, previous, _eve_shapes(s))
 
 
 def _vve(s: Scatter, reg: float, previous: Array | None = None) -> Array:
     # Sigma_k = D C_k D^T with C_k = lambda_k A_k diagonal: C_k = diag(D^T W_k D) / n_k.
-    orient, diag = _orientation_fit(s, reg, previous, lambda m: m / s.n_k[:, None])
-    return (orient[None] * diag[:, None, :]) @ orient.T[None]
+    return _orientation_fit(s, reg, previous, lambda m: m / s.n_k[..., None])
 
 
 # ---------------------------------------------------------------------------- the table

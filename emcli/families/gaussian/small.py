@@ -17,20 +17,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ...errors import FitError
-from .models import Scatter
+from .models import CovarianceModel, Scatter
 from .params import (
     LOG_2PI,
     GaussianParams,
     _chol_diagonal,
     _chol_full,
     _precision_cholesky,
-    log_det_cholesky,
 )
 from .stats import NK_GUARD
 
@@ -76,7 +76,7 @@ def _evaluate(
     x: Array, weights: Array | None, params: GaussianParams
 ) -> tuple[tuple[Array, Array, GaussianParams], float]:
     """One E-step: ((differences, weighted responsibilities, params), log-likelihood)."""
-    diff, resp, ll = _evaluate_batch(x, weights, [params])
+    diff, resp, ll = _evaluate_batch(x, weights, _Stacked.of([params]))
     value = float(ll[0])
     if not math.isfinite(value):
         raise FitError(NOT_FINITE)
@@ -138,30 +138,74 @@ def run(
 
 # ---------------------------------------------------------------------------- batched starts
 # Several starts of one fit (the same covariance model and k) run through one loop: their
-# arrays are stacked on a leading axis, so the E-step, the scatter and the precision
-# factors are one numpy call for all of them, and only the covariance model's M-step runs
-# per start.  On small data a call costs more than its arithmetic, so R starts cost little
-# more than one (model selection's short exploratory runs, ``emcli.em.driver``).
+# arrays are stacked on a leading axis, so the E-step, the scatter, the covariance model's
+# M-step and the precision factors are one numpy call for all of them.  On small data a
+# call costs more than its arithmetic, so R starts cost little more than one (model
+# selection's short exploratory runs, ``emcli.em.driver``).
 Outcome = tuple[GaussianParams, float, int, bool, list[float]]
 
 
-def _stack(params: list[GaussianParams]) -> tuple[Array, Array, Array, Array]:
-    """(log weights (R, k), means (R, k, d), precision factors (R, ...), log det (R, k))."""
-    with np.errstate(divide="ignore"):
-        lw = np.log(np.stack([p.weights for p in params]))
-    logdet = np.stack([log_det_cholesky(p) for p in params])
-    prec = np.stack([p.precisions_cholesky for p in params])
-    return lw, np.stack([p.means for p in params]), prec, logdet
+@dataclass(frozen=True)
+class _Stacked:
+    """R starts' parameters (one covariance model, one k) as arrays with a leading axis of
+    starts, held so through the loop: (R, k) weights, (R, k, d) means, and covariances and
+    precision factors in the model's native shape behind the starts' axis."""
+
+    model: CovarianceModel
+    weights: Array
+    means: Array
+    covariances: Array
+    precisions: Array
+
+    @classmethod
+    def of(cls, params: list[GaussianParams]) -> _Stacked:
+        return cls(
+            params[0].model,
+            np.stack([p.weights for p in params]),
+            np.stack([p.means for p in params]),
+            np.stack([p.covariances for p in params]),
+            np.stack([p.precisions_cholesky for p in params]),
+        )
+
+    def take(self, rows: list[int]) -> _Stacked:
+        return _Stacked(
+            self.model,
+            self.weights[rows],
+            self.means[rows],
+            self.covariances[rows],
+            self.precisions[rows],
+        )
+
+    def params(self, r: int) -> GaussianParams:
+        """Start r's parameters."""
+        return GaussianParams(
+            self.model, self.weights[r], self.means[r], self.covariances[r], self.precisions[r]
+        )
+
+    def log_det(self) -> Array:
+        """log det of each precision factor (R, k) (``params.log_det_cholesky``)."""
+        prec, form = self.precisions, self.model.form
+        k, d = self.means.shape[-2:]
+        if form == "full":
+            return np.asarray(np.log(np.diagonal(prec, axis1=-2, axis2=-1)).sum(axis=-1))
+        if form == "tied":
+            one = np.log(np.diagonal(prec, axis1=-2, axis2=-1)).sum(axis=-1)
+            return np.repeat(one[:, None], k, axis=1)
+        if form == "diag":
+            return np.asarray(np.log(prec).sum(axis=-1))
+        return np.asarray(d * np.log(prec))
 
 
 def _evaluate_batch(
-    x: Array, weights: Array | None, params: list[GaussianParams]
+    x: Array, weights: Array | None, params: _Stacked
 ) -> tuple[Array, Array, Array]:
     """One E-step of R starts: (differences (R, k, n, d), weighted responsibilities (R, k,
     n), log-likelihoods (R,), not finite for a start whose E-step failed)."""
-    form, d = params[0].form, x.shape[1]
-    lw, mu, prec, logdet = _stack(params)
-    diff = x[None, None] - mu[:, :, None, :]
+    form, d = params.model.form, x.shape[1]
+    with np.errstate(divide="ignore"):
+        lw = np.log(params.weights)
+    prec = params.precisions
+    diff = x[None, None] - params.means[:, :, None, :]
     if form == "full":
         y = np.matmul(diff, prec)
     elif form == "tied":
@@ -171,7 +215,7 @@ def _evaluate_batch(
     else:
         y = diff * prec[:, :, None, None]
     maha = np.einsum("rknd,rknd->rkn", y, y)
-    lp = (-0.5 * (d * LOG_2PI + maha) + logdet[:, :, None]) + lw[:, :, None]
+    lp = (-0.5 * (d * LOG_2PI + maha) + params.log_det()[:, :, None]) + lw[:, :, None]
     top = lp.max(axis=1)
     top = np.where(np.isfinite(top), top, 0.0)
     e = np.exp(lp - top[:, None])
@@ -186,29 +230,26 @@ def _evaluate_batch(
 
 
 def _m_step_batch(
-    diff: Array, resp: Array, params: list[GaussianParams], reg: float
-) -> list[GaussianParams | FitError]:
-    """``_m_step`` for R starts: the scatter for all at once, the covariance model per
-    start, the precision factors for all at once; where a start fails, each start alone
-    (``_m_step``), so that it ends with its own error and the others go on."""
-    model = params[0].model
+    diff: Array, resp: Array, params: _Stacked, reg: float
+) -> _Stacked | list[GaussianParams | FitError]:
+    """``_m_step`` for R starts: the scatter, the covariance model's M-step (each start's
+    iterations its own, ``models``) and the precision factors for all at once; where a
+    start fails, each start alone (``_m_step``), so that it ends with its own error and the
+    others go on (then a list, by start)."""
+    model = params.model
     n_k, shift, w = _moments(model.stats, diff, resp)
     try:
-        covs = [
-            model.m_step(Scatter(n_k[r], w[r]), reg, p.covariances) for r, p in enumerate(params)
-        ]
-        stacked = np.stack(covs)
+        cov = model.m_step(Scatter(n_k, w), reg, params.covariances)
         if model.form == "full":
-            prec = _chol_full(stacked.reshape(-1, *stacked.shape[-2:])).reshape(stacked.shape)
+            prec = _chol_full(cov.reshape(-1, *cov.shape[-2:])).reshape(cov.shape)
         elif model.form == "tied":
-            prec = _precision_cholesky(stacked, stacked=True)
+            prec = _precision_cholesky(cov, stacked=True)
         else:
-            prec = _chol_diagonal(stacked)
+            prec = _chol_diagonal(cov)
     except FitError:
-        return [_alone(diff[r], resp[r], p, reg) for r, p in enumerate(params)]
-    means = np.stack([p.means for p in params]) + shift
+        return [_alone(diff[r], resp[r], params.params(r), reg) for r in range(len(n_k))]
     mix = n_k / n_k.sum(axis=1, keepdims=True)
-    return [GaussianParams(model, mix[r], means[r], covs[r], prec[r]) for r in range(len(params))]
+    return _Stacked(model, mix, params.means + shift, cov, prec)
 
 
 def _alone(diff: Array, resp: Array, params: GaussianParams, reg: float) -> Any:
@@ -233,15 +274,17 @@ def run_batch(
     ``on_iteration(start, t, log_likelihood, delta)``."""
     from ...parallel import check_cancelled
 
+    if not starts:
+        return []
     total = float(x.shape[0]) if weights is None else float(weights.sum())
-    params: list[GaussianParams] = list(starts)
+    current = _Stacked.of(list(starts))
     history: list[list[float]] = [[] for _ in starts]
     out: list[Outcome | FitError | None] = [None] * len(starts)
-    active = list(range(len(starts)))
+    active = list(range(len(starts)))  # the starts in ``current``, in its order
     n_iter = 0
     while active:
         check_cancelled()
-        diff, resp, ll = _evaluate_batch(x, weights, [params[r] for r in active])
+        diff, resp, ll = _evaluate_batch(x, weights, current)
         going = []
         for i, r in enumerate(active):
             value = float(ll[i])
@@ -254,22 +297,31 @@ def run_batch(
             if on_iteration is not None:
                 on_iteration(r, n_iter, value, delta)
             if len(h) > 1 and tol > 0 and abs(delta) / max(total, 1e-300) < tol:
-                out[r] = (params[r], value, n_iter, True, h)
+                out[r] = (current.params(i), value, n_iter, True, h)
             elif n_iter >= max_iter:
-                out[r] = (params[r], value, n_iter, False, h)
+                out[r] = (current.params(i), value, n_iter, False, h)
             else:
                 going.append(i)
         if not going:
             break
         rows = [active[i] for i in going]
-        stepped = _m_step_batch(diff[going], resp[going], [params[r] for r in rows], reg_covar)
+        if len(going) < len(active):
+            current, diff, resp = current.take(going), diff[going], resp[going]
+        stepped = _m_step_batch(diff, resp, current, reg_covar)
+        if isinstance(stepped, _Stacked):
+            current, active = stepped, rows
+            n_iter += 1
+            continue
         active = []
+        kept: list[GaussianParams] = []
         for r, new in zip(rows, stepped, strict=True):
             if isinstance(new, FitError):
                 out[r] = new
             else:
-                params[r] = new
                 active.append(r)
+                kept.append(new)
+        if kept:
+            current = _Stacked.of(kept)
         n_iter += 1
     # every start left the batch with an outcome (converged, at max_iter, or failed)
     return cast(list[Outcome | FitError], out)
