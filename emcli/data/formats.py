@@ -328,6 +328,21 @@ def _first_value(column: Any) -> Any:
     return None
 
 
+def float_values(chunk: Any) -> Array:
+    """A float64 pyarrow array's values as a numpy view of its buffer, nulls as NaN (a
+    copy then).  ``Array.to_numpy`` imports pandas (a quarter of a second, a third of a
+    small fit's whole run); the buffers need nothing."""
+    n, offset = len(chunk), chunk.offset
+    if n == 0:
+        return np.empty(0, dtype=np.float64)
+    validity, data = chunk.buffers()[:2]
+    values = np.frombuffer(data, dtype=np.float64, count=offset + n)[offset:]
+    if not chunk.null_count:
+        return values
+    bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+    return np.where(bits[offset : offset + n].astype(bool), values, np.nan)
+
+
 def to_array(table: Any, names: Sequence[str], out: Array | None = None) -> Array:
     """Columns ``names`` of a pyarrow table as a C-contiguous float64 array, nulls as NaN
     (written into ``out``, of shape (rows, len(names)), when given)."""
@@ -345,7 +360,7 @@ def to_array(table: Any, names: Sequence[str], out: Array | None = None) -> Arra
         start = 0
         for i, size in enumerate(sizes):
             np.stack(
-                [col.chunk(i).to_numpy(zero_copy_only=False) for col in cols],
+                [float_values(col.chunk(i)) for col in cols],
                 axis=1,
                 out=x[start : start + size],
             )
@@ -354,7 +369,7 @@ def to_array(table: Any, names: Sequence[str], out: Array | None = None) -> Arra
     for j, col in enumerate(cols):
         start = 0
         for chunk in col.chunks:
-            x[start : start + len(chunk), j] = chunk.to_numpy(zero_copy_only=False)
+            x[start : start + len(chunk), j] = float_values(chunk)
             start += len(chunk)
     return x
 

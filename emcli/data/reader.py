@@ -417,10 +417,12 @@ def _column_into(column: Any, out: NDArray[np.float64]) -> None:
     """A pyarrow numeric column (chunked) into ``out`` of shape (rows,), nulls as NaN."""
     import pyarrow as pa
 
+    from .formats import float_values
+
     start = 0
     for chunk in column.chunks:
         size = len(chunk)
-        out[start : start + size] = chunk.cast(pa.float64()).to_numpy(zero_copy_only=False)
+        out[start : start + size] = float_values(chunk.cast(pa.float64()))
         start += size
 
 
