@@ -6,7 +6,7 @@ below) this script
 1. exports the data from R to CSV in a temporary directory (every value reads back to the
    same double), so both sides read the same file;
 2. runs ``emcli fit data.csv -k 1..9 --covariance all --selection sel.csv --params
-   model.json`` (emcli's defaults: 10 k-means starts, ``--jobs`` = the number of cores) as a
+   model.json`` (emcli's defaults: 10 starts, hc first, ``--jobs`` = the number of cores) as a
    process, timing its wall time and CPU time (its worker processes included);
 3. runs ``Mclust(X, G = 1:9)`` (all 14 models, mclust's defaults: one hierarchical start) in
    ``Rscript benchmarks/bench_mclust.R``, timed inside R around the call (``proc.time``) and
@@ -22,9 +22,8 @@ A cell counts as *at least mclust's* when emcli's log-likelihood >= mclust's - t
 tol = max(1e-4, 1e-6 |mclust's|); *below* otherwise (the amounts are listed).  *Refused*:
 mclust reports a value and emcli's row is degenerate (collapsed in every start) or failed.
 *mclust NA*: mclust reports no value (singular fit); what emcli has there is listed.  Cells
-of models emcli does not fit are counted as *not fitted*.  Today emcli's ``all`` is 4 models,
-its covariance column full/tied/diag/spherical = mclust's VVV/EEE/VVI/VII; when the selection
-table has a ``model_name`` column, that names the cell.
+of models emcli does not fit are counted as *not fitted* (none since emcli's ``all`` is
+mclust's 14); the selection table's ``model_name`` column names each cell.
 
 Without R (or without mclust) the script says so, skips mclust, and runs emcli on the
 data sets shipped in sample_data/ (faithful, iris) only.  Results go to

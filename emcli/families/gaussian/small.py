@@ -57,26 +57,26 @@ def _m_step(diff: Array, resp: Array, p: GaussianParams, reg: float) -> Gaussian
 
 def _moments(stats: str, diff: Array, resp: Array) -> tuple[Array, Array, Array]:
     """(n_k, the shift s of the means, the scatter about the new means) from differences d
-    to the old means and responsibilities r (leading axes: starts, components):
-    sum_i r (d_i - s)(d_i - s)^T = sum_i r d_i d_i^T - n_k s s^T, in one pass over the rows
-    (a shift is of the order of the spread, so nothing cancels); the sums over rows as
-    matrix products."""
+    to the old means (leading axes: starts, components; then (d, n), a column per row) and
+    responsibilities r: sum_i r (d_i - s)(d_i - s)^T = sum_i r d_i d_i^T - n_k s s^T, in
+    one pass over the rows (a shift is of the order of the spread, so nothing cancels);
+    the sums over rows as matrix products."""
     n_k = resp.sum(axis=-1) + NK_GUARD
-    r = resp[..., None, :]
-    shift = np.matmul(r, diff)[..., 0, :] / n_k[..., None]
+    shift = np.matmul(diff, resp[..., None])[..., 0] / n_k[..., None]
     if stats == "diag":
-        w = np.matmul(r, diff * diff)[..., 0, :] - n_k[..., None] * shift * shift
+        w = np.matmul(diff * diff, resp[..., None])[..., 0] - n_k[..., None] * shift * shift
         return n_k, shift, w
-    w = np.matmul(np.swapaxes(diff * resp[..., None], -1, -2), diff)
+    w = np.matmul(diff * resp[..., None, :], np.swapaxes(diff, -1, -2))
     w -= n_k[..., None, None] * (shift[..., :, None] * shift[..., None, :])
     return n_k, shift, (w.sum(axis=-3) if stats == "pooled" else w)
 
 
 def _evaluate(
-    x: Array, weights: Array | None, params: GaussianParams
+    xt: Array, weights: Array | None, params: GaussianParams
 ) -> tuple[tuple[Array, Array, GaussianParams], float]:
-    """One E-step: ((differences, weighted responsibilities, params), log-likelihood)."""
-    diff, resp, ll = _evaluate_batch(x, weights, _Stacked.of([params]))
+    """One E-step on the rows as columns ``xt``: ((differences, weighted responsibilities,
+    params), log-likelihood)."""
+    diff, resp, ll = _evaluate_batch(xt, weights, _Stacked.of([params]))
     value = float(ll[0])
     if not math.isfinite(value):
         raise FitError(NOT_FINITE)
@@ -104,10 +104,11 @@ def run(
     from ...parallel import check_cancelled
 
     total = float(x.shape[0]) if weights is None else float(weights.sum())
+    xt = np.ascontiguousarray(x.T)
 
     def evaluate(p: GaussianParams) -> tuple[tuple[Array, Array, GaussianParams], float, float]:
         check_cancelled()  # parallel starts stop at Ctrl-C / SIGTERM, as between row blocks
-        state, ll = _evaluate(x, weights, p)
+        state, ll = _evaluate(xt, weights, p)
         return state, ll, total
 
     def m_step(state: tuple[Array, Array, GaussianParams]) -> GaussianParams:
@@ -197,24 +198,26 @@ class _Stacked:
 
 
 def _evaluate_batch(
-    x: Array, weights: Array | None, params: _Stacked
+    xt: Array, weights: Array | None, params: _Stacked
 ) -> tuple[Array, Array, Array]:
-    """One E-step of R starts: (differences (R, k, n, d), weighted responsibilities (R, k,
-    n), log-likelihoods (R,), not finite for a start whose E-step failed)."""
-    form, d = params.model.form, x.shape[1]
+    """One E-step of R starts on the rows as columns ``xt`` (d, n): (differences (R, k, d,
+    n), weighted responsibilities (R, k, n), log-likelihoods (R,), not finite for a start
+    whose E-step failed).  The rows run along the last axis: with d small, an axis of d
+    innermost made every pass over the (R, k, n, d) arrays several times slower."""
+    form, d = params.model.form, xt.shape[0]
     with np.errstate(divide="ignore"):
         lw = np.log(params.weights)
     prec = params.precisions
-    diff = x[None, None] - params.means[:, :, None, :]
-    if form == "full":
-        y = np.matmul(diff, prec)
+    diff = xt[None, None] - params.means[..., None]
+    if form == "full":  # y = U^T (x - m) for the precision factor U
+        y = np.matmul(np.swapaxes(prec, -1, -2), diff)
     elif form == "tied":
-        y = np.matmul(diff, prec[:, None])
+        y = np.matmul(np.swapaxes(prec, -1, -2)[:, None], diff)
     elif form == "diag":
-        y = diff * prec[:, :, None, :]
+        y = diff * prec[..., None]
     else:
         y = diff * prec[:, :, None, None]
-    maha = np.einsum("rknd,rknd->rkn", y, y)
+    maha = np.einsum("rkdn,rkdn->rkn", y, y)
     lp = (-0.5 * (d * LOG_2PI + maha) + params.log_det()[:, :, None]) + lw[:, :, None]
     top = lp.max(axis=1)
     top = np.where(np.isfinite(top), top, 0.0)
@@ -277,6 +280,7 @@ def run_batch(
     if not starts:
         return []
     total = float(x.shape[0]) if weights is None else float(weights.sum())
+    xt = np.ascontiguousarray(x.T)
     current = _Stacked.of(list(starts))
     history: list[list[float]] = [[] for _ in starts]
     out: list[Outcome | FitError | None] = [None] * len(starts)
@@ -284,7 +288,7 @@ def run_batch(
     n_iter = 0
     while active:
         check_cancelled()
-        diff, resp, ll = _evaluate_batch(x, weights, current)
+        diff, resp, ll = _evaluate_batch(xt, weights, current)
         going = []
         for i, r in enumerate(active):
             value = float(ll[i])
