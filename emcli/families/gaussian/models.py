@@ -211,7 +211,7 @@ def _iterate(step: Callable[[Any], tuple[Any, Array]], state: Any, limit: Array 
         if np.all(done):
             return out
         old = new
-    return out if done is not None else state
+    return out
 
 
 def _keep(take: Mask, new: Array, old: Array) -> Array:
@@ -277,9 +277,7 @@ def _eev(s: Scatter, reg: float, previous: Array | None = None) -> Array:
 
 
 # ---------------------------------------------------------------------------- iterative
-def _volumes_and_shape(
-    omega: Array, n_k: Array, lam: Array, limit: int = INNER_MAX_ITER
-) -> tuple[Array, Array]:
+def _volumes_and_shape(omega: Array, n_k: Array, lam: Array) -> tuple[Array, Array]:
     """(lambda (..., k), A (..., d), det 1) maximising sum_k [-n_k d log lambda_k -
     sum_j omega_kj / (lambda_k a_j)] by alternating A | lambda and lambda | A from ``lam``:
     VEI (omega: the scatter's diagonals) and VEV (the eigenvalues of each W_k)."""
@@ -292,7 +290,7 @@ def _volumes_and_shape(
         lam = (omega / a[..., None, :]).sum(axis=-1) / (d * n_k)
         return (lam, a), np.sum(n_k * d * np.log(lam), axis=-1) + total
 
-    lam_out, a_out = _iterate(step, (lam, np.ones(omega.shape[:-2] + (d,))), limit)
+    lam_out, a_out = _iterate(step, (lam, np.ones(omega.shape[:-2] + (d,))), INNER_MAX_ITER)
     return lam_out, a_out
 
 
@@ -391,6 +389,12 @@ def _orientation_fit(
         return (_keep(finite, _polar(_keep(finite, g2, d1)), d1), diag), new
 
     orient, diag = _iterate(step, (orient, np.ones(w.shape[:-1])), limit)
+    return _rotated(orient, diag)
+
+
+def _rotated(orient: Array, diag: Array) -> Array:
+    """The covariances D diag(c_k) D^T (..., k, d, d) from a shared orientation D (..., d, d)
+    and the diagonals c_k (..., k, d)."""
     return np.asarray(
         (orient[..., None, :, :] * diag[..., :, None, :])
         @ np.swapaxes(orient, -1, -2)[..., None, :, :],
@@ -412,11 +416,7 @@ def start_guess(model: CovarianceModel, s: Scatter, reg: float) -> Array | None:
     wd = w @ orient[..., None, :, :]
     m = np.maximum((orient[..., None, :, :] * wd).sum(axis=-2), _TINY)
     diag = _eve_shapes(s)(m) if model.mclust == "EVE" else m / s.n_k[..., None]
-    return np.asarray(
-        (orient[..., None, :, :] * diag[..., :, None, :])
-        @ np.swapaxes(orient, -1, -2)[..., None, :, :],
-        dtype=np.float64,
-    )
+    return _rotated(orient, diag)
 
 
 def _eve_shapes(s: Scatter) -> Callable[[Array], Array]:
