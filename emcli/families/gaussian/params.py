@@ -223,14 +223,22 @@ _PRECISION_CHOLESKY: dict[str, Callable[[Array], Array]] = {
 
 def log_det_cholesky(params: GaussianParams) -> Array:
     """log det of each precision Cholesky factor, shape (k,) (= -1/2 log det Sigma_j)."""
-    prec, kind, d = params.precisions_cholesky, params.form, params.n_features
-    if kind == "full":
-        return np.log(np.diagonal(prec, axis1=1, axis2=2)).sum(axis=1)
-    if kind == "tied":
-        return np.full(params.n_components, np.log(np.diag(prec)).sum())
-    if kind == "diag":
-        return np.log(prec).sum(axis=1)
-    return d * np.log(prec)
+    return log_det_factors(
+        params.form, params.precisions_cholesky, params.n_components, params.n_features
+    )
+
+
+def log_det_factors(form: str, prec: Array, k: int, d: int) -> Array:
+    """log det of precision Cholesky factors in the native shape of ``form``, with any
+    leading axes (several starts' parameters stacked): shape (..., k)."""
+    if form == "full":
+        return np.asarray(np.log(np.diagonal(prec, axis1=-2, axis2=-1)).sum(axis=-1))
+    if form == "tied":
+        one = np.log(np.diagonal(prec, axis1=-2, axis2=-1)).sum(axis=-1)
+        return np.repeat(np.asarray(one)[..., None], k, axis=-1)
+    if form == "diag":
+        return np.asarray(np.log(prec).sum(axis=-1))
+    return np.asarray(d * np.log(prec))
 
 
 # ---------------------------------------------------------------------------- log-densities

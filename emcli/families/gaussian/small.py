@@ -31,6 +31,7 @@ from .params import (
     _chol_diagonal,
     _chol_full,
     _precision_cholesky,
+    log_det_factors,
 )
 from .stats import NK_GUARD
 
@@ -184,17 +185,8 @@ class _Stacked:
         )
 
     def log_det(self) -> Array:
-        """log det of each precision factor (R, k) (``params.log_det_cholesky``)."""
-        prec, form = self.precisions, self.model.form
-        k, d = self.means.shape[-2:]
-        if form == "full":
-            return np.asarray(np.log(np.diagonal(prec, axis1=-2, axis2=-1)).sum(axis=-1))
-        if form == "tied":
-            one = np.log(np.diagonal(prec, axis1=-2, axis2=-1)).sum(axis=-1)
-            return np.repeat(one[:, None], k, axis=1)
-        if form == "diag":
-            return np.asarray(np.log(prec).sum(axis=-1))
-        return np.asarray(d * np.log(prec))
+        """log det of each precision factor (R, k)."""
+        return log_det_factors(self.model.form, self.precisions, *self.means.shape[-2:])
 
 
 def _evaluate_batch(
@@ -314,18 +306,16 @@ def run_batch(
         stepped = _m_step_batch(diff, resp, current, reg_covar)
         if isinstance(stepped, _Stacked):
             current, active = stepped, rows
-            n_iter += 1
-            continue
-        active = []
-        kept: list[GaussianParams] = []
-        for r, new in zip(rows, stepped, strict=True):
-            if isinstance(new, FitError):
-                out[r] = new
-            else:
-                active.append(r)
-                kept.append(new)
-        if kept:
-            current = _Stacked.of(kept)
+        else:  # some start failed: it leaves with its error, the others go on
+            active, kept = [], []
+            for r, new in zip(rows, stepped, strict=True):
+                if isinstance(new, FitError):
+                    out[r] = new
+                else:
+                    active.append(r)
+                    kept.append(new)
+            if kept:
+                current = _Stacked.of(kept)
         n_iter += 1
     # every start left the batch with an outcome (converged, at max_iter, or failed)
     return cast(list[Outcome | FitError], out)
