@@ -113,3 +113,34 @@ def test_selection_explores_and_polishes_its_starts_in_batches(monkeypatch):
     assert calls.count(selection.SCREEN_STARTS) == len(cands)
     assert 1 <= calls.count(10) and 1 <= calls.count(2)
     assert set(calls) == {selection.SCREEN_STARTS, 10, 2}
+
+
+def test_a_coarse_tolerance_explores_in_batches_too(monkeypatch):
+    """A tolerance coarser than the exploration's (1e-5 per row) used to turn the two phases
+    off: every start then ran alone by plain EM, and a selection took 4 times longer than
+    at the default tolerance.  Now the starts explore to that tolerance in one batch, and
+    a candidate's best start meets it."""
+    import emcli.em.selection as selection
+
+    calls = []
+    real = small.run_batch
+
+    def spy(x, weights, starts, *args, **kwargs):
+        calls.append(len(starts))
+        return real(x, weights, starts, *args, **kwargs)
+
+    monkeypatch.setattr(small, "run_batch", spy)
+    x = overlapping_data(seed=5)
+    winner, cands = selection.select(x, ["a", "b"], range(1, 6), ["VVV", "EEE"], jobs=1, tol=1e-4)
+    assert winner is not None
+    assert calls.count(selection.SCREEN_STARTS) == len(cands)
+    rows = [c.row() for c in cands]
+    assert all(r["status"] == "ok" and r["converged"] for r in rows), rows
+    # the same winner as at the default tolerance, its log-likelihood within the tolerance's
+    # reach (1e-4 per row, over the rows)
+    fine, _ = selection.select(x, ["a", "b"], range(1, 6), ["VVV", "EEE"], jobs=1)
+    assert (winner.n_components, winner.covariance_type) == (
+        fine.n_components,
+        fine.covariance_type,
+    )
+    assert abs(winner.model.log_likelihood - fine.model.log_likelihood) < 1e-4 * len(x) * 50

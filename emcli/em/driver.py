@@ -18,15 +18,16 @@ Rules (documented in the README and the man page):
   every start collapses, as many fresh starts again are tried once, and if those collapse
   too the best collapsed start is returned and flagged ``degenerate``.
 * A warm start (``init`` given as parameters) is the one start of the run.
-* With ``EMSettings.explore`` (model selection sets it) restarts run in two phases when the
-  tolerance is finer than ``EXPLORE_TOL`` (1e-5 per row; mclust's own default stops at a
-  relative change of 1e-5 of the total): every start runs ``EXPLORE_ITER`` iterations (or
-  until its mean log-likelihood per row changes by less than ``EXPLORE_TOL``), then start 0
+* With ``EMSettings.explore`` (model selection sets it) restarts run in two phases: every
+  start runs ``EXPLORE_ITER`` iterations (or until its mean log-likelihood per row changes
+  by less than ``EXPLORE_TOL``, 1e-5 per row, or the requested tolerance when that is
+  coarser; mclust's own default stops at a relative change of 1e-5 of the total), then start 0
   and the ``POLISH`` best of the others (not collapsed first) carry on from where they
   stopped to the requested tolerance, and the best of those wins (the short-runs strategy
   of Biernacki, Celeux & Govaert 2003).  Most of the cost of a start is its slow approach
   to an optimum, so ten starts cost about as much as three; a start that is not polished is
-  reported with the log-likelihood it reached (``converged`` false).  A single fit runs
+  reported with the log-likelihood it reached (``converged`` false, unless it met the
+  requested tolerance already), and one that met it is not polished further.  A single fit runs
   every start to the requested tolerance, so that more restarts never end worse.  Where
   the family offers a batched loop on rows in memory (``em_on_rows_batch``), the
   exploratory runs of all starts, and the plain iterations that begin the polishing, go
@@ -239,7 +240,7 @@ def fit_em(
     scale = family.reference_scale(sample)
     run = _Run(engine, family, settings, sample, sample_w, scale, monitor, init_params, starter)
     n_starts = 1 if init_params is not None else settings.n_restarts
-    two_phase = settings.explore and n_starts > POLISH + 1 and 0 < settings.tol < EXPLORE_TOL
+    two_phase = settings.explore and n_starts > POLISH + 1 and settings.tol > 0
     starts = run.starts(range(n_starts), n_starts, two_phase)
     reseeded = False
     if init_params is None and not any(s.usable and not s.collapsed for s in starts):
@@ -322,7 +323,7 @@ class _Run:
             monitor = locked(monitor)
         else:
             n_threads = 1
-        tol = EXPLORE_TOL if explore else self.settings.tol
+        tol = max(EXPLORE_TOL, self.settings.tol) if explore else self.settings.tol
         max_iter = min(EXPLORE_ITER, self.settings.max_iter) if explore else self.settings.max_iter
         if explore and not self.settings.accelerate:
             batched = self._batch(indices, n_starts, tol, max_iter)
@@ -414,11 +415,14 @@ class _Run:
                 continue
             chosen.add(r.start)
             kept.append(r.log_likelihood)
-        plain = self._plain_batch([r for r in starts if r.start in chosen])
+        # explored to the requested tolerance already (a coarse one, ``starts``): done
+        met = self.settings.tol >= EXPLORE_TOL
+        carried = [r for r in starts if r.start in chosen and not (met and r.converged)]
+        plain = self._plain_batch(carried)
         out = []
         for r in starts:
-            if r.start not in chosen:
-                out.append(replace(r, converged=False) if r.usable else r)
+            if r not in carried:
+                out.append(replace(r, converged=False) if r.usable and not met else r)
                 continue
             try:
                 params, ll, n_iter, converged, history = self._carry_on(r, plain.get(r.start))
