@@ -170,8 +170,7 @@ def _polar(g: Array) -> Array:
 
 def _converged(old: Array, new: Array) -> Mask:
     """Whether each start's objective changed by at most ``INNER_TOL`` (relative)."""
-    with np.errstate(invalid="ignore"):  # old is inf before the first round
-        return np.asarray(np.abs(new - old) <= INNER_TOL * np.maximum(1.0, np.abs(new)))
+    return np.asarray(np.abs(new - old) <= INNER_TOL * np.maximum(1.0, np.abs(new)))
 
 
 def _n(s: Scatter) -> Array:
@@ -201,14 +200,14 @@ def _iterate(step: Callable[[Any], tuple[Any, Array]], state: Any, limit: Array 
     limit = np.asarray(limit)
     for round_ in range(int(limit.max())):
         state, new = step(state)
-        stop = _converged(old, new) | (round_ + 1 >= limit)
-        if done is None:
-            out, done = state, stop
+        if done is None:  # the first round: nothing to compare with yet
+            out, done = state, np.asarray(limit <= 1)
         else:
+            stop = _converged(old, new) | (round_ + 1 >= limit)
             fresh = stop & ~done
             out = tuple(_keep(fresh, s, o) for s, o in zip(state, out, strict=True))
             done = done | stop
-        if np.all(done):
+        if done.all():
             return out
         old = new
     return out
@@ -367,7 +366,8 @@ def _orientation_fit(
     the diagonals they were taken for: each round raises the expected complete-data
     log-likelihood."""
     w = _regularised_full(s, reg)
-    omega_max = np.linalg.eigvalsh(w)[..., -1]
+    omega_max = np.linalg.eigvalsh(w)[..., -1:]
+    n_k = s.n_k[..., None]
     orient, warm = _common_orientation(w, previous)
     limit = np.where(warm, WARM_ORIENTATION_ROUNDS + 1, INNER_MAX_ITER)
 
@@ -376,16 +376,16 @@ def _orientation_fit(
         wd = w @ d0[..., None, :, :]  # W_k D, (..., k, d, d)
         m = (d0[..., None, :, :] * wd).sum(axis=-2)  # diag(D^T W_k D), (..., k, d)
         diag = shapes(m)
-        new = np.sum(s.n_k[..., None] * np.log(diag) + m / diag, axis=(-2, -1))
         b = 1.0 / diag
-        g = d0 * (omega_max[..., None] * b).sum(axis=-2)[..., None, :]
+        new = np.sum(n_k * np.log(diag) + m * b, axis=(-2, -1))
+        g = d0 * (omega_max * b).sum(axis=-2)[..., None, :]
         d1 = _polar(g - (wd * b[..., None, :]).sum(axis=-3))
         g2 = ((w @ d1[..., None, :, :]) * (b.max(axis=-1)[..., None] - b)[..., None, :]).sum(
             axis=-3
         )
-        finite = np.all(np.isfinite(g2), axis=(-2, -1))
-        if np.all(finite):
+        if np.isfinite(g2).all():
             return (_polar(g2), diag), new
+        finite = np.all(np.isfinite(g2), axis=(-2, -1))
         return (_keep(finite, _polar(_keep(finite, g2, d1)), d1), diag), new
 
     orient, diag = _iterate(step, (orient, np.ones(w.shape[:-1])), limit)

@@ -15,6 +15,7 @@ catastrophically (the shift ``m`` is tiny near convergence), even for data far f
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -172,8 +173,9 @@ def _precision_cholesky(cov: Array, stacked: bool) -> Array:
     except np.linalg.LinAlgError:
         bad = next(j for j, c in enumerate(cov) if not _is_positive_definite(c))
         raise FitError(singular_message(bad if stacked else None)) from None
-    tiny = ~(np.diagonal(lower, axis1=-2, axis2=-1) > np.sqrt(MIN_VARIANCE)).all(axis=-1)
-    if tiny.any():
+    ok = np.diagonal(lower, axis1=-2, axis2=-1) > np.sqrt(MIN_VARIANCE)
+    if not ok.all():
+        tiny = ~ok.all(axis=-1)
         raise FitError(singular_message(int(np.flatnonzero(tiny)[0]) if stacked else None))
     return lower_inverse(np.asarray(lower, dtype=np.float64)).transpose(0, 2, 1).copy()
 
@@ -187,7 +189,7 @@ def lower_inverse(lower: Array, leaf: int = 64) -> Array:
     """
     d = lower.shape[-1]
     if d <= leaf:
-        return np.tril(np.linalg.inv(lower))
+        return np.where(_lower_mask(d), np.linalg.inv(lower), 0.0)
     h = d // 2
     a_inv = lower_inverse(lower[..., :h, :h], leaf)
     c_inv = lower_inverse(lower[..., h:, h:], leaf)
@@ -196,6 +198,13 @@ def lower_inverse(lower: Array, leaf: int = 64) -> Array:
     out[..., h:, h:] = c_inv
     out[..., h:, :h] = -(c_inv @ lower[..., h:, :h]) @ a_inv
     return out
+
+
+@functools.cache
+def _lower_mask(d: int) -> NDArray[np.bool_]:
+    """The lower triangle of a d x d matrix, diagonal included (``np.tril`` builds it at
+    every call)."""
+    return np.tri(d, dtype=bool)
 
 
 def _is_positive_definite(c: Array) -> bool:

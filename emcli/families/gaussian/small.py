@@ -197,8 +197,6 @@ def _evaluate_batch(
     whose E-step failed).  The rows run along the last axis: with d small, an axis of d
     innermost made every pass over the (R, k, n, d) arrays several times slower."""
     form, d = params.model.form, xt.shape[0]
-    with np.errstate(divide="ignore"):
-        lw = np.log(params.weights)
     prec = params.precisions
     diff = xt[None, None] - params.means[..., None]
     if form == "full":  # y = U^T (x - m) for the precision factor U
@@ -209,16 +207,21 @@ def _evaluate_batch(
         y = diff * prec[..., None]
     else:
         y = diff * prec[:, :, None, None]
-    maha = np.einsum("rkdn,rkdn->rkn", y, y)
-    lp = (-0.5 * (d * LOG_2PI + maha) + params.log_det()[:, :, None]) + lw[:, :, None]
-    top = lp.max(axis=1)
-    top = np.where(np.isfinite(top), top, 0.0)
-    e = np.exp(lp - top[:, None])
-    total = e.sum(axis=1)
+    lp = np.einsum("rkdn,rkdn->rkn", y, y)  # the Mahalanobis distances, then in place:
     with np.errstate(divide="ignore", invalid="ignore"):
-        lse = np.log(total) + top
+        # log w_k + log det U_k - d/2 log 2 pi - maha/2
+        const = np.log(params.weights) + (params.log_det() - 0.5 * d * LOG_2PI)
+        lp *= -0.5
+        lp += const[:, :, None]
+        top = lp.max(axis=1)
+        top[~np.isfinite(top)] = 0.0
+        lp -= top[:, None]
+        e = np.exp(lp, out=lp)
+        total = e.sum(axis=1)
+        lse = np.log(total)
+        lse += top
         ll = lse.sum(axis=1) if weights is None else lse @ weights
-        resp = e / total[:, None]
+        resp = np.divide(e, total[:, None], out=e)
     if weights is not None:
         resp *= weights
     return diff, resp, ll
