@@ -301,3 +301,35 @@ def test_every_start_failing_is_a_fit_error_naming_the_fix() -> None:
     # The library names the parameter (the CLI shows its flag, tests/test_cli_fit.py).
     with pytest.raises(FitError, match="reg_covar"):
         emcli.fit(x, 2, reg_covar=0.0, n_restarts=2)
+
+
+@pytest.mark.parametrize("method", ["hc", "kmeans", "kmeans++", "random"])
+def test_initial_labels_from_the_cache_are_a_fresh_computations(method: str) -> None:
+    """A selection asks for the same partition once per covariance model: the second call
+    returns what a fresh computation (the cache emptied) returns, leaves the random stream
+    where the computation leaves it, and its arrays are the caller's own."""
+    from emcli.em import init
+
+    x = overlapping_data(seed=3, n=90)
+    w = np.random.default_rng(1).integers(1, 4, size=x.shape[0]).astype(float)
+    for weights in (None, w):
+        init._CACHE.clear()
+        first_rng = np.random.default_rng(7)
+        first = init.initial_labels(x, 3, method, first_rng, weights)
+        again_rng = np.random.default_rng(7)
+        again = init.initial_labels(x, 3, method, again_rng, weights)
+        assert len(init._CACHE) == 1
+        init._CACHE.clear()
+        fresh_rng = np.random.default_rng(7)
+        fresh = init.initial_labels(x, 3, method, fresh_rng, weights)
+        for a, b in zip(again, fresh, strict=True):
+            np.testing.assert_array_equal(a, b)
+        assert again_rng.random() == fresh_rng.random() == first_rng.random()
+        again[1][:] = 0  # the caller's copy: the cached partition stays
+        np.testing.assert_array_equal(
+            init.initial_labels(x, 3, method, np.random.default_rng(7), weights)[1], fresh[1]
+        )
+        # another stream state or another k is another partition
+        init.initial_labels(x, 3, method, np.random.default_rng(8), weights)
+        init.initial_labels(x, 2, method, np.random.default_rng(7), weights)
+        assert len(init._CACHE) == 3
