@@ -130,13 +130,14 @@ class CovarianceModel:
 # leading axes.  An iterative M-step runs until each start's own iteration has converged,
 # and a start that converged keeps what it had then: each start gets what it gets alone.
 def _regularised_full(s: Scatter, reg: float) -> Array:
-    w = 0.5 * (s.w + np.swapaxes(s.w, -1, -2))
+    w = s.w + np.swapaxes(s.w, -1, -2)
+    w *= 0.5
     d = w.shape[-1]
-    idx = np.arange(d)
+    diagonal = w.reshape(*w.shape[:-2], d * d)[..., :: d + 1]  # a view of the diagonals
     if w.ndim == s.n_k.ndim + 1:  # pooled: one (d, d) per start
-        w[..., idx, idx] += s.n_k.sum(axis=-1)[..., None] * reg
+        diagonal += s.n_k.sum(axis=-1)[..., None] * reg
     else:
-        w[..., idx, idx] += s.n_k[..., None] * reg
+        diagonal += s.n_k[..., None] * reg
     return w
 
 

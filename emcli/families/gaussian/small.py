@@ -161,6 +161,15 @@ class _Stacked:
 
     @classmethod
     def of(cls, params: list[GaussianParams]) -> _Stacked:
+        if len(params) == 1:  # views: one start's E-step (SQUAREM's) copies nothing
+            p = params[0]
+            return cls(
+                p.model,
+                p.weights[None],
+                p.means[None],
+                np.asarray(p.covariances)[None],
+                np.asarray(p.precisions_cholesky)[None],
+            )
         return cls(
             params[0].model,
             np.stack([p.weights for p in params]),
