@@ -315,7 +315,7 @@ def test_initial_labels_from_the_cache_are_a_fresh_computations(method: str) -> 
     for weights in (None, w):
         init._CACHE.clear()
         first_rng = np.random.default_rng(7)
-        first = init.initial_labels(x, 3, method, first_rng, weights)
+        init.initial_labels(x, 3, method, first_rng, weights)
         again_rng = np.random.default_rng(7)
         again = init.initial_labels(x, 3, method, again_rng, weights)
         assert len(init._CACHE) == 1

@@ -28,6 +28,7 @@ its column within the row's group.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -156,6 +157,7 @@ Labels = tuple[NDArray[np.intp], NDArray[np.intp], Array]
 CACHE_ROWS = 4096
 CACHE_SIZE = 64
 _CACHE: OrderedDict[tuple[bytes, int, str, str], tuple[Labels, Any]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
 
 
 def initial_labels(
@@ -180,14 +182,17 @@ def initial_labels(
             h.update(np.ascontiguousarray(part).tobytes())
         h.update(str(None if part is None else part.shape).encode())
     key = (h.digest(), n_components, method, repr(rng.bit_generator.state))
-    hit = _CACHE.get(key)
+    with _CACHE_LOCK:  # starts may run on threads
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
     if hit is None:
         found = _initial_labels(x, n_components, method, rng, weights)
-        _CACHE[key] = (found, rng.bit_generator.state)
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
+        with _CACHE_LOCK:
+            _CACHE[key] = (found, rng.bit_generator.state)
+            while len(_CACHE) > CACHE_SIZE:
+                _CACHE.popitem(last=False)
     else:
-        _CACHE.move_to_end(key)
         found, state = hit
         rng.bit_generator.state = state
     rows, labels, centers = found
