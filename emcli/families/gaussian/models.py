@@ -55,6 +55,11 @@ INNER_MAX_ITER = 1000
 # selection's time on banknote; with 5 rounds the selection took 3x less and single fits end
 # at the same log-likelihoods to about 1e-6 (their EM tolerance).
 WARM_ORIENTATION_ROUNDS = 5
+# With two columns a round is the exact conditional maximisation over the diagonals, then
+# over D (``_orientation_fit``'s ``plane``): one round from the previous orientation.  On
+# faithful and wreath (d = 2) a selection took 14-20% less time than with the MM rounds,
+# the same cells at least mclust's.
+WARM_PLANE_ROUNDS = 1
 # Previous covariances nearly sharing an orientation (off-diagonal within this fraction of
 # the largest entry in the basis of their combination's eigenvectors) start the orientation
 # there, warm: SQUAREM's extrapolated points (``emcli.em.squarem``, stepped back into the
@@ -363,14 +368,36 @@ def _orientation_fit(
     """The covariances of EVE and VVE (..., k, d, d): alternate the diagonal covariances in
     D's basis given D (``shapes``: diag(D^T W_k D) -> them) and two majorise-minimise steps
     (Browne & McNicholas 2014) that lower f(D) = sum_k tr(W_k D diag(b_k) D^T) over
-    orthogonal D, b_k = 1 / the diagonals.  The result is D after the last MM steps with
-    the diagonals they were taken for: each round raises the expected complete-data
-    log-likelihood."""
+    orthogonal D, b_k = 1 / the diagonals; with two columns, the D that minimises f in
+    closed form instead (``plane``: no SVD, and each round an exact maximisation).  The
+    result is D after the last step with the diagonals it was taken for: each round raises
+    the expected complete-data log-likelihood."""
     w = _regularised_full(s, reg)
     omega_max = np.linalg.eigvalsh(w)[..., -1:]
     n_k = s.n_k[..., None]
     orient, warm = _common_orientation(w, previous)
-    limit = np.where(warm, WARM_ORIENTATION_ROUNDS + 1, INNER_MAX_ITER)
+    two = w.shape[-1] == 2
+    limit = np.where(
+        warm, WARM_PLANE_ROUNDS if two else WARM_ORIENTATION_ROUNDS + 1, INNER_MAX_ITER
+    )
+
+    def plane(state: tuple[Array, Array]) -> tuple[tuple[Array, Array], Array]:
+        # two columns: D is a rotation by t (a reflection changes nothing, the diagonals
+        # being diagonal), and f(D) = const + C cos 2t + S sin 2t: its minimum in closed form
+        d0 = state[0]
+        m = np.swapaxes(d0, -1, -2)[..., None, :, :] @ w @ d0[..., None, :, :]  # D^T W_k D
+        diag = shapes(np.diagonal(m, axis1=-2, axis2=-1))
+        b = 1.0 / diag
+        new = np.sum(n_k * np.log(diag) + np.diagonal(m, axis1=-2, axis2=-1) * b, axis=(-2, -1))
+        db = b[..., 0] - b[..., 1]
+        c = 0.5 * (db * (m[..., 0, 0] - m[..., 1, 1])).sum(axis=-1)
+        sn = (db * m[..., 0, 1]).sum(axis=-1)
+        t = 0.5 * np.where((c == 0.0) & (sn == 0.0), 0.0, np.arctan2(-sn, -c))
+        cos, sin = np.cos(t), np.sin(t)
+        rotation = np.stack(
+            [np.stack([cos, -sin], axis=-1), np.stack([sin, cos], axis=-1)], axis=-2
+        )
+        return (d0 @ rotation, diag), new
 
     def step(state: tuple[Array, Array]) -> tuple[tuple[Array, Array], Array]:
         d0 = state[0]
@@ -389,7 +416,7 @@ def _orientation_fit(
         finite = np.all(np.isfinite(g2), axis=(-2, -1))
         return (_keep(finite, _polar(_keep(finite, g2, d1)), d1), diag), new
 
-    orient, diag = _iterate(step, (orient, np.ones(w.shape[:-1])), limit)
+    orient, diag = _iterate(plane if two else step, (orient, np.ones(w.shape[:-1])), limit)
     return _rotated(orient, diag)
 
 
