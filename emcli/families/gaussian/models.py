@@ -27,16 +27,18 @@ model's constraint.  ``reg_covar`` enters as n_k * reg_covar added to the diagon
 W_k, which for the unconstrained models is exactly scikit-learn's floor (reg_covar on the
 diagonal of each covariance) and keeps every constrained model in its own family.  VEI, VEE,
 EVE, VVE and VEV have no closed form: their M-steps alternate conditional maximisations
-(Celeux & Govaert 1995; for the common orientation of EVE and VVE the majorise-minimise steps
-of Browne & McNicholas 2014), starting from the previous iteration's parameters so that no
-M-step lowers the expected complete-data log-likelihood, until its relative change is below
-``INNER_TOL`` (sqrt(machine epsilon), mclust's default) or ``INNER_MAX_ITER`` rounds; the
-orientation of EVE and VVE, when it starts from the previous iteration's, for at most
-``WARM_ORIENTATION_ROUNDS`` rounds (a generalised EM step).
+(Celeux & Govaert 1995; for the common orientation of EVE and VVE, sweeps of plane
+rotations each of which minimises the objective over its plane in closed form, the pairwise
+scheme of Flury & Gautschi's common principal components), starting from the previous
+iteration's parameters so that no M-step lowers the expected complete-data log-likelihood,
+until its relative change is below ``INNER_TOL`` (sqrt(machine epsilon), mclust's default)
+or ``INNER_MAX_ITER`` rounds; the orientation of EVE and VVE, when it starts from the
+previous iteration's, for ``WARM_ORIENTATION_SWEEPS`` sweep (a generalised EM step).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -48,18 +50,14 @@ Array = NDArray[np.float64]
 Mask = NDArray[np.bool_]
 INNER_TOL = float(np.sqrt(np.finfo(np.float64).eps))
 INNER_MAX_ITER = 1000
-# Rounds of the orientation iteration of EVE and VVE in an M-step that starts from the
-# previous iteration's orientation (a generalised EM step: each round raises the expected
+# Sweeps of the orientation iteration of EVE and VVE in an M-step that starts from the
+# previous iteration's orientation (a generalised EM step: each sweep raises the expected
 # complete-data log-likelihood, and at EM's convergence the orientation has converged too).
-# Run to INNER_TOL instead, the orientation took about 40 rounds per M-step, 80% of a model
-# selection's time on banknote; with 5 rounds the selection took 3x less and single fits end
-# at the same log-likelihoods to about 1e-6 (their EM tolerance).
-WARM_ORIENTATION_ROUNDS = 5
-# With two columns a round is the exact conditional maximisation over the diagonals, then
-# over D (``_orientation_fit``'s ``plane``): one round from the previous orientation.  On
-# faithful and wreath (d = 2) a selection took 14-20% less time than with the MM rounds,
-# the same cells at least mclust's.
-WARM_PLANE_ROUNDS = 1
+# A sweep rotates every pair of axes once by the angle that is best for that pair, so one
+# sweep does more than the 6 majorise-minimise rounds (Browne & McNicholas 2014, two SVDs a
+# round) it replaced: over mclust's seven data sets a selection took 15-23% less time, and
+# every cell but one (diabetes VVE,8, another local optimum) stayed at least at mclust's.
+WARM_ORIENTATION_SWEEPS = 1
 # Previous covariances nearly sharing an orientation (off-diagonal within this fraction of
 # the largest entry in the basis of their combination's eigenvectors) start the orientation
 # there, warm: SQUAREM's extrapolated points (``emcli.em.squarem``, stepped back into the
@@ -165,13 +163,6 @@ def _sym_eig_desc(w: Array) -> tuple[Array, Array]:
     """Eigenvalues (descending, >= 0) and eigenvectors of symmetric matrices (..., d, d)."""
     values, vectors = np.linalg.eigh(w)
     return np.maximum(values[..., ::-1], 0.0), vectors[..., ::-1]
-
-
-def _polar(g: Array) -> Array:
-    """The orthogonal matrices nearest to g (..., d, d) (the maximiser of tr(g^T D) over
-    orthogonal D)."""
-    u, _, vt = np.linalg.svd(g)
-    return np.asarray(u @ vt, dtype=np.float64)
 
 
 def _converged(old: Array, new: Array) -> Mask:
@@ -362,61 +353,70 @@ def _common_orientation(w: Array, previous: Array | None) -> tuple[Array, Array]
     return _keep(warm, d_prev, np.linalg.eigh(w.sum(axis=-3))[1]), warm
 
 
+@functools.cache
+def _pair_rounds(d: int) -> tuple[tuple[NDArray[np.intp], NDArray[np.intp]], ...]:
+    """Every pair (i < j) of d axes once, as rounds of disjoint pairs (the circle method:
+    d - 1 rounds for d even, d for d odd)."""
+    seats: list[int | None] = [*range(d), *([None] if d % 2 else [])]
+    rounds = []
+    for _ in range(len(seats) - 1):
+        pairs = [
+            (min(a, b), max(a, b))
+            for a, b in zip(seats[: len(seats) // 2], seats[::-1][: len(seats) // 2], strict=True)
+            if a is not None and b is not None
+        ]
+        if pairs:  # one column has none
+            rounds.append(
+                (
+                    np.array([a for a, _ in pairs], dtype=np.intp),
+                    np.array([b for _, b in pairs], dtype=np.intp),
+                )
+            )
+        seats = [seats[0], seats[-1], *seats[1:-1]]
+    return tuple(rounds)
+
+
 def _orientation_fit(
     s: Scatter, reg: float, previous: Array | None, shapes: Callable[[Array], Array]
 ) -> Array:
     """The covariances of EVE and VVE (..., k, d, d): alternate the diagonal covariances in
-    D's basis given D (``shapes``: diag(D^T W_k D) -> them) and two majorise-minimise steps
-    (Browne & McNicholas 2014) that lower f(D) = sum_k tr(W_k D diag(b_k) D^T) over
-    orthogonal D, b_k = 1 / the diagonals; with two columns, the D that minimises f in
-    closed form instead (``plane``: no SVD, and each round an exact maximisation).  The
-    result is D after the last step with the diagonals it was taken for: each round raises
-    the expected complete-data log-likelihood."""
+    D's basis given D (``shapes``: diag(D^T W_k D) -> them) and a sweep of plane rotations
+    of D that lowers f(D) = sum_k tr(W_k D diag(b_k) D^T), b_k = 1 / the diagonals.
+    Rotating axes i and j of D by t changes f by C cos 2t + S sin 2t (plus a constant), with
+    C = sum_k (b_ki - b_kj)(M_kii - M_kjj) / 2, S = sum_k (b_ki - b_kj) M_kij and
+    M_k = D^T W_k D, so each rotation is the best for its plane; the pairs of a round are
+    disjoint and turn at once.  The result is D after the last sweep with the diagonals it
+    was taken for: each sweep raises the expected complete-data log-likelihood."""
     w = _regularised_full(s, reg)
-    omega_max = np.linalg.eigvalsh(w)[..., -1:]
     n_k = s.n_k[..., None]
     orient, warm = _common_orientation(w, previous)
-    two = w.shape[-1] == 2
-    limit = np.where(
-        warm, WARM_PLANE_ROUNDS if two else WARM_ORIENTATION_ROUNDS + 1, INNER_MAX_ITER
-    )
+    limit = np.where(warm, WARM_ORIENTATION_SWEEPS, INNER_MAX_ITER)
+    rounds = _pair_rounds(w.shape[-1])
+    eye = np.eye(w.shape[-1])
 
-    def plane(state: tuple[Array, Array]) -> tuple[tuple[Array, Array], Array]:
-        # two columns: D is a rotation by t (a reflection changes nothing, the diagonals
-        # being diagonal), and f(D) = const + C cos 2t + S sin 2t: its minimum in closed form
-        d0 = state[0]
-        m = np.swapaxes(d0, -1, -2)[..., None, :, :] @ w @ d0[..., None, :, :]  # D^T W_k D
+    def sweep(state: tuple[Array, Array, Array]) -> tuple[tuple[Array, Array, Array], Array]:
+        d0, _, m = state  # D and M_k = D^T W_k D, (..., k, d, d)
         diag = shapes(np.diagonal(m, axis1=-2, axis2=-1))
         b = 1.0 / diag
         new = np.sum(n_k * np.log(diag) + np.diagonal(m, axis1=-2, axis2=-1) * b, axis=(-2, -1))
-        db = b[..., 0] - b[..., 1]
-        c = 0.5 * (db * (m[..., 0, 0] - m[..., 1, 1])).sum(axis=-1)
-        sn = (db * m[..., 0, 1]).sum(axis=-1)
-        t = 0.5 * np.where((c == 0.0) & (sn == 0.0), 0.0, np.arctan2(-sn, -c))
-        cos, sin = np.cos(t), np.sin(t)
-        rotation = np.stack(
-            [np.stack([cos, -sin], axis=-1), np.stack([sin, cos], axis=-1)], axis=-2
-        )
-        return (d0 @ rotation, diag), new
+        for i, j in rounds:
+            db = b[..., i] - b[..., j]  # (..., k, pairs)
+            c = 0.5 * (db * (m[..., i, i] - m[..., j, j])).sum(axis=-2)
+            sn = (db * m[..., i, j]).sum(axis=-2)
+            turn = np.isfinite(c) & np.isfinite(sn) & ((c != 0.0) | (sn != 0.0))
+            t = 0.5 * np.arctan2(np.where(turn, -sn, 0.0), np.where(turn, -c, 1.0))
+            cos, sin = np.cos(t), np.sin(t)
+            g = np.array(np.broadcast_to(eye, d0.shape))
+            g[..., i, i] = cos
+            g[..., j, j] = cos
+            g[..., j, i] = sin
+            g[..., i, j] = -sin
+            d0 = d0 @ g
+            m = np.swapaxes(g, -1, -2)[..., None, :, :] @ m @ g[..., None, :, :]
+        return (d0, diag, m), new
 
-    def step(state: tuple[Array, Array]) -> tuple[tuple[Array, Array], Array]:
-        d0 = state[0]
-        wd = w @ d0[..., None, :, :]  # W_k D, (..., k, d, d)
-        m = (d0[..., None, :, :] * wd).sum(axis=-2)  # diag(D^T W_k D), (..., k, d)
-        diag = shapes(m)
-        b = 1.0 / diag
-        new = np.sum(n_k * np.log(diag) + m * b, axis=(-2, -1))
-        g = d0 * (omega_max * b).sum(axis=-2)[..., None, :]
-        d1 = _polar(g - (wd * b[..., None, :]).sum(axis=-3))
-        g2 = ((w @ d1[..., None, :, :]) * (b.max(axis=-1)[..., None] - b)[..., None, :]).sum(
-            axis=-3
-        )
-        if np.isfinite(g2).all():
-            return (_polar(g2), diag), new
-        finite = np.all(np.isfinite(g2), axis=(-2, -1))
-        return (_keep(finite, _polar(_keep(finite, g2, d1)), d1), diag), new
-
-    orient, diag = _iterate(plane if two else step, (orient, np.ones(w.shape[:-1])), limit)
+    m0 = np.swapaxes(orient, -1, -2)[..., None, :, :] @ w @ orient[..., None, :, :]
+    orient, diag, _ = _iterate(sweep, (orient, np.ones(w.shape[:-1]), m0), limit)
     return _rotated(orient, diag)
 
 
@@ -432,11 +432,12 @@ def _rotated(orient: Array, diag: Array) -> Array:
 
 def start_guess(model: CovarianceModel, s: Scatter, reg: float) -> Array | None:
     """Covariances to start the M-step from a hard partition (a start) with, or None: for
-    EVE and VVE, whose orientation iteration then takes at most ``WARM_ORIENTATION_ROUNDS``
-    rounds from the eigenvectors of the summed scatter, as every later M-step does from
-    the previous orientation (a generalised M-step; measured on mclust's seven data sets
-    the cold iteration to ``INNER_TOL``, about 120 rounds a start, was 80% of the starts'
-    time on banknote, and two more cells reached mclust's log-likelihood without it)."""
+    EVE and VVE, whose orientation iteration then takes ``WARM_ORIENTATION_SWEEPS`` from
+    the eigenvectors of the summed scatter, as every later M-step does from the previous
+    orientation (a generalised M-step; measured on mclust's seven data sets the cold
+    iteration to ``INNER_TOL``, then about 120 majorise-minimise rounds a start, was 80% of
+    the starts' time on banknote, and two more cells reached mclust's log-likelihood
+    without it)."""
     if model.mclust not in ORIENTATION_MODELS:
         return None
     w = _regularised_full(s, reg)
