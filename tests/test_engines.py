@@ -326,7 +326,10 @@ def test_stream_peak_memory_bounded(tmp_path, fmt):
     baseline = peak_mb(f"small.{fmt}", "stream")
     # The control: loading the extra rows shows (the memory engine holds about the data
     # beyond its fixed cost since issue 20, so it is compared with itself on the small file).
-    assert peak_mb(f"big.{fmt}", "memory") - peak_mb(f"small.{fmt}", "memory") > 0.75 * data_mb
+    # pyarrow's threaded CSV reader frees parsed blocks as it goes: in a full test run the
+    # difference was 22.8-23.7 MB of the 32, alone 24-26; half the data is far above the
+    # stream's bound below.
+    assert peak_mb(f"big.{fmt}", "memory") - peak_mb(f"small.{fmt}", "memory") > 0.5 * data_mb
     assert peak_mb(f"big.{fmt}", "stream") - baseline < data_mb / 6
 
 
