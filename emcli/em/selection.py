@@ -370,9 +370,12 @@ def _fit_grid(
     from concurrent.futures import as_completed
 
     options = {k: v for k, v in options.items() if k != "monitor"}  # not picklable
+    # the most components first: the longest fits start early and the last ones to finish
+    # are short, so no worker waits long for another at the end (the results keep grid order)
+    order = sorted(range(len(grid)), key=lambda i: -grid[i][0])
     futures = {
-        pool.submit(_fit_candidate, x, list(columns), k, kind, options): i
-        for i, (k, kind) in enumerate(grid)
+        pool.submit(_fit_candidate, x, list(columns), grid[i][0], grid[i][1], options): i
+        for i in order
     }
     for n_done, future in enumerate(as_completed(futures)):
         i = futures[future]
