@@ -266,7 +266,9 @@ def select(
             _stop_workers(pool)
         raise
     if pool is not None:
-        pool.shutdown(wait=True)
+        # every candidate is back and the workers are idle: stopping them takes 0.01 s,
+        # waiting for them to exit on their own 0.12 s (their interpreters' teardown)
+        _stop_workers(pool)
     candidates = list(done)
     for kind in skipped:
         for k in components:
