@@ -94,10 +94,9 @@ def test_a_failing_start_leaves_the_others_running():
     assert alone[1] == ll
 
 
-def test_selection_explores_and_polishes_its_starts_in_batches(monkeypatch):
-    import emcli.em.selection as selection
-
-    calls = []
+def _batch_sizes(monkeypatch) -> list[int]:
+    """The number of starts of every call of ``small.run_batch`` from now on."""
+    calls: list[int] = []
     real = small.run_batch
 
     def spy(x, weights, starts, *args, **kwargs):
@@ -105,6 +104,13 @@ def test_selection_explores_and_polishes_its_starts_in_batches(monkeypatch):
         return real(x, weights, starts, *args, **kwargs)
 
     monkeypatch.setattr(small, "run_batch", spy)
+    return calls
+
+
+def test_selection_explores_and_polishes_its_starts_in_batches(monkeypatch):
+    import emcli.em.selection as selection
+
+    calls = _batch_sizes(monkeypatch)
     x = overlapping_data(seed=5)
     winner, cands = selection.select(x, ["a", "b"], range(1, 6), ["VVV", "EEE"], jobs=1)
     assert winner is not None and len(cands) > selection.CONTENDERS  # screened
@@ -122,14 +128,7 @@ def test_a_coarse_tolerance_explores_in_batches_too(monkeypatch):
     a candidate's best start meets it."""
     import emcli.em.selection as selection
 
-    calls = []
-    real = small.run_batch
-
-    def spy(x, weights, starts, *args, **kwargs):
-        calls.append(len(starts))
-        return real(x, weights, starts, *args, **kwargs)
-
-    monkeypatch.setattr(small, "run_batch", spy)
+    calls = _batch_sizes(monkeypatch)
     x = overlapping_data(seed=5)
     winner, cands = selection.select(x, ["a", "b"], range(1, 6), ["VVV", "EEE"], jobs=1, tol=1e-4)
     assert winner is not None
