@@ -410,9 +410,10 @@ def _orientation_fit(
 
     def sweep(state: tuple[Array, Array, Array]) -> tuple[tuple[Array, Array, Array], Array]:
         d0, _, m = state  # D and M_k = D^T W_k D, (..., k, d, d)
-        diag = shapes(np.diagonal(m, axis1=-2, axis2=-1))
+        m_diag = np.diagonal(m, axis1=-2, axis2=-1)  # diag(D^T W_k D), (..., k, d)
+        diag = shapes(m_diag)
         b = 1.0 / diag
-        new = np.sum(n_k * np.log(diag) + np.diagonal(m, axis1=-2, axis2=-1) * b, axis=(-2, -1))
+        new = np.sum(n_k * np.log(diag) + m_diag * b, axis=(-2, -1))
         for i, j in rounds:
             db = b[..., i] - b[..., j]  # (..., k, pairs)
             c = 0.5 * (db * (m[..., i, i] - m[..., j, j])).sum(axis=-2)
