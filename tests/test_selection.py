@@ -458,6 +458,32 @@ def test_screening_gives_the_same_table_for_any_number_of_jobs() -> None:
     assert [c.row() for c in one] == [c.row() for c in two]
 
 
+def test_this_process_fits_candidates_beside_its_workers(monkeypatch) -> None:
+    """With N jobs the selection runs N - 1 worker processes and fits candidates in this
+    process too, one thread each as in a worker: the table equals the one-process table."""
+    import contextlib
+
+    from emcli import parallel
+
+    planted = planted_mixture("full", k=3, d=2, n=200, seed=9)
+    grid = (range(1, 5), ["full", "diag", "spherical"])
+    alone = select(planted.x, ["a", "b"], *grid, jobs=1, n_restarts=3)[1]
+    here = []
+    as_worker = parallel.as_worker
+
+    @contextlib.contextmanager
+    def counted():  # this process's fits (a worker's never come here)
+        with as_worker():
+            here.append(parallel.threads())
+            yield
+
+    monkeypatch.setattr(parallel, "as_worker", counted)
+    shared = select(planted.x, ["a", "b"], *grid, jobs=3, n_restarts=3)[1]
+    assert [c.row() for c in shared] == [c.row() for c in alone]
+    # the two workers were sent 2 candidates each ahead; this process fitted the next
+    assert 1 <= len(here) <= 12 - 4 and set(here) == {1}
+
+
 def test_terminal_table_shows_the_best_candidates_and_says_how_many_more() -> None:
     from rich.console import Console
 

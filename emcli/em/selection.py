@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -216,7 +217,8 @@ def select(
     covariance_grid`` resolves ``all`` and finds the ``skipped`` ones, which d >= n cannot
     estimate: they are rows of the table with their reason, not fitted).
     ``options`` are passed to ``emcli.fit`` (restarts, tolerance, seed, ...).  With
-    ``jobs`` > 1 the candidates run in that many processes (one BLAS thread each).
+    ``jobs`` > 1 the candidates are shared between this process and ``jobs - 1`` worker
+    processes (one BLAS thread each, ``_share``).
 
     With more than ``SCREEN_STARTS`` restarts, the grid is *screened*: every candidate is
     fitted with its first ``SCREEN_STARTS`` restarts (the same starts a full fit begins
@@ -306,8 +308,9 @@ def _better(screened: Candidate, full: Candidate, criterion: str) -> Candidate:
 
 
 def _pool(jobs: int) -> Any:
-    """Worker processes for the candidates (spawned: one BLAS thread each): the ones
-    ``prestart`` started for this many jobs, else new ones."""
+    """The ``jobs - 1`` worker processes that fit candidates beside this one (``_share``;
+    spawned, one BLAS thread each): the ones ``prestart`` started for this many jobs, else
+    new ones."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -318,7 +321,7 @@ def _pool(jobs: int) -> Any:
     if ready is not None:
         ready.shutdown(wait=False, cancel_futures=True)
     ctx = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init)
+    return ProcessPoolExecutor(jobs - 1, mp_context=ctx, initializer=_worker_init)
 
 
 _READY: dict[int, Any] = {}
@@ -348,7 +351,7 @@ def prestart(jobs: int | None, n_candidates: int) -> None:
     n = pool_jobs(jobs, n_candidates)
     if n > 1 and n not in _READY:
         _READY[n] = _pool(n)
-        for _ in range(n):
+        for _ in range(n - 1):
             _READY[n].submit(_warm_up)
 
 
@@ -360,8 +363,8 @@ def _fit_grid(
     pool: Any,
     on_candidate: Callable[[int, int, Candidate], None] | None,
 ) -> list[Candidate]:
-    """Every (k, kind) of ``grid`` fitted with ``options``, in grid order: here, or on the
-    worker processes of ``pool``."""
+    """Every (k, kind) of ``grid`` fitted with ``options``, in grid order: here, or shared
+    between this process and the worker processes of ``pool`` (``_share``)."""
     done: list[Candidate | None] = [None] * len(grid)
     if pool is None or len(grid) == 1:
         for i, (k, kind) in enumerate(grid):
@@ -369,22 +372,92 @@ def _fit_grid(
             if on_candidate:
                 on_candidate(i, len(grid), cand)
         return [c for c in done if c is not None]
-    from concurrent.futures import as_completed
-
     options = {k: v for k, v in options.items() if k != "monitor"}  # not picklable
-    # the most components first: the longest fits start early and the last ones to finish
-    # are short, so no worker waits long for another at the end (the results keep grid order)
-    order = sorted(range(len(grid)), key=lambda i: -grid[i][0])
-    futures = {
-        pool.submit(_fit_candidate, x, list(columns), grid[i][0], grid[i][1], options): i
-        for i in order
-    }
-    for n_done, future in enumerate(as_completed(futures)):
-        i = futures[future]
-        cand = done[i] = future.result()
+    for n_done, (i, cand) in enumerate(_share(x, list(columns), grid, options, pool)):
+        done[i] = cand
         if on_candidate:
             on_candidate(n_done, len(grid), cand)
     return [c for c in done if c is not None]
+
+
+# Each worker process has this many candidates sent ahead of the one it is fitting, so that
+# it never waits for this process (busy with its own candidate) to send the next.
+QUEUED_PER_WORKER = 2
+
+
+def _share(
+    x: Array,
+    columns: list[str],
+    grid: Sequence[tuple[int, str]],
+    options: dict[str, Any],
+    pool: Any,
+) -> Iterator[tuple[int, Candidate]]:
+    """Fit the candidates of ``grid`` on the workers of ``pool`` and in this process, and
+    yield (grid index, candidate) as each is done.  The candidates go out with the most
+    components first (the longest fits start early, and the last ones to finish are short,
+    so nobody waits long at the end); a worker is sent the next as each of its candidates
+    comes back.  This process takes the next one itself whenever it is free, with one
+    thread and BLAS on one thread as in a worker, so a candidate is fitted the same
+    wherever it runs: the table does not depend on ``--jobs``, and a command line starts
+    one interpreter fewer than it has jobs."""
+    import queue
+    import threading
+
+    from .. import parallel
+
+    pending = deque(sorted(range(len(grid)), key=lambda i: -grid[i][0]))
+    lock = threading.Lock()
+    back: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
+    state = {"open": True}
+
+    def send() -> None:
+        # from this thread, and from the pool's thread as a candidate comes back
+        with lock:
+            if not (state["open"] and pending):
+                return
+            i = pending.popleft()
+            try:
+                future = pool.submit(_fit_candidate, x, columns, *grid[i], options)
+            except RuntimeError:  # the pool is stopping (Ctrl-C, an error): nothing more
+                state["open"] = False
+                return
+        future.add_done_callback(lambda f, i=i: _returned(f, i))
+
+    def _returned(future: Any, i: int) -> None:
+        back.put((i, future))
+        if not future.cancelled():
+            send()
+
+    def take() -> int | None:
+        with lock:
+            return pending.popleft() if pending else None
+
+    try:
+        for _ in range(QUEUED_PER_WORKER * int(getattr(pool, "_max_workers", 1))):
+            send()
+        n_done = 0
+        while True:
+            i = take()
+            if i is None:
+                break
+            with parallel.as_worker(), parallel.single_blas():
+                cand = _fit_candidate(x, columns, *grid[i], options)
+            n_done += 1
+            yield i, cand
+            while True:  # what the workers finished meanwhile
+                try:
+                    j, future = back.get_nowait()
+                except queue.Empty:
+                    break
+                n_done += 1
+                yield j, future.result()
+        while n_done < len(grid):
+            j, future = back.get()
+            n_done += 1
+            yield j, future.result()
+    finally:
+        with lock:
+            state["open"] = False
 
 
 def selection_record(winner: Candidate, candidates: Sequence[Candidate], criterion: str) -> dict:
