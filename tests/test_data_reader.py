@@ -414,3 +414,27 @@ def test_a_numeric_fit_does_not_load_pandas(tmp_path):
     )
     assert done.stdout.strip().splitlines()[-1] == "False"
     assert (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize(
+    "kind", [pa.int8(), pa.uint16(), pa.int32(), pa.int64(), pa.uint64(), pa.float32(), pa.bool_()]
+)
+def test_numeric_columns_of_every_type_read_as_pyarrow_casts_them(kind) -> None:
+    """Integer chunks are converted from their buffers (no pyarrow.compute): sliced chunks
+    (an offset), several chunks and nulls give what pyarrow's own cast gives."""
+    from emcli.data.formats import to_array
+
+    ints = [pa.array(range(0, 9), type=pa.int64()).slice(2, 5), pa.array([7, 0, 120])]
+    nulls = [pa.array([None, 3, 1, None, 5], type=pa.int64()).slice(1)]
+    table = pa.table(
+        {
+            "a": pa.chunked_array([c.cast(kind) for c in ints]),
+            "b": pa.chunked_array([c.cast(kind) for c in ints[::-1]]),
+        }
+    )
+    got = to_array(table, ["a", "b"])
+    want = np.column_stack([table.column(n).cast(pa.float64()).to_numpy() for n in "ab"])
+    assert got.flags.c_contiguous and np.array_equal(got, want)
+    with_nulls = pa.table({"c": pa.chunked_array([c.cast(kind) for c in nulls])})
+    column = with_nulls.column("c").cast(pa.float64()).to_numpy(zero_copy_only=False)
+    assert np.array_equal(to_array(with_nulls, ["c"])[:, 0], column, equal_nan=True)

@@ -343,16 +343,35 @@ def float_values(chunk: Any) -> Array:
     return np.where(bits[offset : offset + n].astype(bool), values, np.nan)
 
 
+def _chunk_values(chunk: Any) -> Array:
+    """One chunk of a numeric pyarrow column as float64 values (``float_values``).  A cast
+    imports pyarrow.compute (40 ms of a small fit's run), so a float64 chunk is read as it
+    is and an integer one without nulls is converted by numpy from its buffer."""
+    import pyarrow as pa
+    import pyarrow.types as pt
+
+    kind = chunk.type
+    if pt.is_float64(kind):
+        return float_values(chunk)
+    if pt.is_integer(kind) and not chunk.null_count:
+        n, offset = len(chunk), chunk.offset
+        code = "i" if pt.is_signed_integer(kind) else "u"
+        dtype = np.dtype(f"{code}{kind.bit_width // 8}")
+        data = chunk.buffers()[1]
+        if not n:
+            return np.empty(0, dtype=np.float64)
+        return np.frombuffer(data, dtype=dtype, count=offset + n)[offset:].astype(np.float64)
+    return float_values(chunk.cast(pa.float64()))
+
+
 def to_array(table: Any, names: Sequence[str], out: Array | None = None) -> Array:
     """Columns ``names`` of a pyarrow table as a C-contiguous float64 array, nulls as NaN
     (written into ``out``, of shape (rows, len(names)), when given)."""
-    import pyarrow as pa
-
     n = table.num_rows
     x = np.empty((n, len(names)), dtype=np.float64) if out is None else out
     if not n or not names:
         return x
-    cols = [table.column(name).cast(pa.float64()) for name in names]
+    cols = [table.column(name) for name in names]
     sizes = [len(chunk) for chunk in cols[0].chunks]
     if all([len(chunk) for chunk in col.chunks] == sizes for col in cols[1:]):
         # Chunk by chunk, every column at once (rows stay in cache): 2.4x faster than
@@ -360,7 +379,7 @@ def to_array(table: Any, names: Sequence[str], out: Array | None = None) -> Arra
         start = 0
         for i, size in enumerate(sizes):
             np.stack(
-                [float_values(col.chunk(i)) for col in cols],
+                [_chunk_values(col.chunk(i)) for col in cols],
                 axis=1,
                 out=x[start : start + size],
             )
@@ -369,7 +388,7 @@ def to_array(table: Any, names: Sequence[str], out: Array | None = None) -> Arra
     for j, col in enumerate(cols):
         start = 0
         for chunk in col.chunks:
-            x[start : start + len(chunk), j] = float_values(chunk)
+            x[start : start + len(chunk), j] = _chunk_values(chunk)
             start += len(chunk)
     return x
 
