@@ -40,6 +40,7 @@ most ``WARM_VOLUME_ROUNDS`` rounds (generalised EM steps).
 from __future__ import annotations
 
 import functools
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -403,7 +404,7 @@ def _orientation_fit(
     was taken for: each sweep raises the expected complete-data log-likelihood."""
     w = _regularised_full(s, reg)
     n_k = s.n_k[..., None]
-    orient, warm = _common_orientation(w, previous)
+    orient, warm = _remembered_orientation(w, previous)
     limit = np.where(warm, WARM_ORIENTATION_SWEEPS, INNER_MAX_ITER)
     rounds = _pair_rounds(w.shape[-1])
     eye = np.eye(w.shape[-1])
@@ -432,7 +433,36 @@ def _orientation_fit(
 
     m0 = np.swapaxes(orient, -1, -2)[..., None, :, :] @ w @ orient[..., None, :, :]
     orient, diag, _ = _iterate(sweep, (orient, np.ones(w.shape[:-1]), m0), limit)
-    return _rotated(orient, diag)
+    out = _rotated(orient, diag)
+    _remember(out, orient)
+    return out
+
+
+# The orientation D each EVE/VVE M-step ends with, by its covariances (the array object, held
+# weakly): the next M-step, from those covariances, starts from D itself instead of
+# recovering it (``_common_orientation``: an eigendecomposition and a check, 5% of a
+# selection).  Covariances made otherwise (a start, a SQUAREM jump, a subset of starts) are
+# not found here and go through ``_common_orientation``.
+REMEMBER_ORIENTATIONS = 32
+_ORIENTATIONS: dict[int, tuple[Any, Array]] = {}
+
+
+def _remember(cov: Array, orient: Array) -> None:
+    if not REMEMBER_ORIENTATIONS:
+        return
+    while len(_ORIENTATIONS) >= REMEMBER_ORIENTATIONS:
+        _ORIENTATIONS.pop(next(iter(_ORIENTATIONS)), None)
+    _ORIENTATIONS[id(cov)] = (weakref.ref(cov), orient)
+
+
+def _remembered_orientation(w: Array, previous: Array | None) -> tuple[Array, Array]:
+    """``_common_orientation``, or the orientation the M-step that made ``previous`` ended
+    with (warm for every start)."""
+    if previous is not None:
+        found = _ORIENTATIONS.get(id(previous))
+        if found is not None and found[0]() is previous and previous.shape == w.shape:
+            return found[1], np.ones(w.shape[:-3], dtype=bool)
+    return _common_orientation(w, previous)
 
 
 def _rotated(orient: Array, diag: Array) -> Array:
