@@ -439,20 +439,24 @@ def _orientation_fit(
 
 
 # The orientation D each EVE/VVE M-step ends with, by its covariances (the array object, held
-# weakly): the next M-step, from those covariances, starts from D itself instead of
-# recovering it (``_common_orientation``: an eigendecomposition and a check, 5% of a
-# selection).  Covariances made otherwise (a start, a SQUAREM jump, a subset of starts) are
-# not found here and go through ``_common_orientation``.
-REMEMBER_ORIENTATIONS = 32
+# weakly: the entry goes when the array does): the next M-step, from those covariances,
+# starts from D itself instead of recovering it (``_common_orientation``: an
+# eigendecomposition and a check, 5% of a selection).  Covariances made otherwise (a start, a
+# SQUAREM jump, a subset of starts, a copy) are not found here and go through
+# ``_common_orientation``.  Whether an M-step finds its D depends only on where its
+# covariances came from, never on other fits or threads, so results stay reproducible.
+REMEMBER_ORIENTATIONS = True
 _ORIENTATIONS: dict[int, tuple[Any, Array]] = {}
 
 
 def _remember(cov: Array, orient: Array) -> None:
-    if not REMEMBER_ORIENTATIONS:
-        return
-    while len(_ORIENTATIONS) >= REMEMBER_ORIENTATIONS:
-        _ORIENTATIONS.pop(next(iter(_ORIENTATIONS)), None)
-    _ORIENTATIONS[id(cov)] = (weakref.ref(cov), orient)
+    if REMEMBER_ORIENTATIONS:
+        key = id(cov)
+        _ORIENTATIONS[key] = (weakref.ref(cov, functools.partial(_forget, key)), orient)
+
+
+def _forget(key: int, _: Any) -> None:
+    _ORIENTATIONS.pop(key, None)
 
 
 def _remembered_orientation(w: Array, previous: Array | None) -> tuple[Array, Array]:
