@@ -14,13 +14,7 @@ Heavy modules (numpy, pyarrow) load on first use, so ``emcli --help`` stays fast
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-
-try:
-    __version__ = version("emcli-mixture")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
 
 _LAZY = {
     "fit": ("emcli.api", "fit"),
@@ -39,7 +33,21 @@ _LAZY = {
 __all__ = [*_LAZY, "load", "__version__"]
 
 
+def _version() -> str:
+    """The installed package's version (importlib.metadata: 15 ms of every run, so looked up
+    when first asked for)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("emcli-mixture")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        value = globals()["__version__"] = _version()
+        return value
     if name in _LAZY:
         module, attr = _LAZY[name]
         return getattr(import_module(module), attr)

@@ -19,7 +19,6 @@ from typing import Any
 import click
 from click.shell_completion import BashComplete, add_completion_class
 
-from .. import __version__
 from ..errors import EmcliError, ExitStatus, StdoutClosed
 from .options import CONTEXT, FLAGS
 
@@ -28,13 +27,30 @@ class Terminated(BaseException):
     """Raised from the SIGTERM handler so that cleanup runs as for Ctrl-C."""
 
 
+def _print_version(ctx: click.Context) -> None:
+    """``--version``: the package metadata's version, looked up only then."""
+    if ctx.resilient_parsing:
+        return
+    from .. import __version__
+
+    click.echo(f"emcli, version {__version__}")
+    ctx.exit()
+
+
 class Interrupted(BaseException):
     """Raised from the SIGINT handler instead of KeyboardInterrupt, which click answers with
     an empty line on stderr before its Abort (the one-line contract has no room for it)."""
 
 
 @click.group(context_settings=CONTEXT)
-@click.version_option(__version__, prog_name="emcli")  # from the package metadata
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _, value: _print_version(ctx) if value else None,
+    help="Show the version and exit.",
+)
 def cli() -> None:
     """Cluster data with Expectation-Maximization: Gaussian, Student-t, categorical,
     Bernoulli, Poisson and mixed mixtures; images with emcli segment.
