@@ -222,8 +222,9 @@ def _evaluate_batch(
         const = np.log(params.weights) + (params.log_det() - 0.5 * d * LOG_2PI)
         lp *= -0.5
         lp += const[:, :, None]
+        # a row whose densities are not all finite makes the start's log-likelihood not
+        # finite whatever its maximum is: the start fails (``NOT_FINITE``)
         top = lp.max(axis=1)
-        top[~np.isfinite(top)] = 0.0
         lp -= top[:, None]
         e = np.exp(lp, out=lp)
         total = e.sum(axis=1)
