@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import math
+import os
 import re
 
 import numpy as np
@@ -22,6 +23,7 @@ from conftest import (
 from scipy.special import xlogy
 
 from emcli.em.selection import parse_components, select
+from emcli.errors import FitError
 from emcli.families.gaussian.models import MCLUST_MODELS, parse_covariances
 
 TABLE_COLUMNS = [
@@ -482,6 +484,35 @@ def test_this_process_fits_candidates_beside_its_workers(monkeypatch) -> None:
     assert [c.row() for c in shared] == [c.row() for c in alone]
     # the two workers were sent 2 candidates each ahead; this process fitted the next
     assert 1 <= len(here) <= 12 - 4 and set(here) == {1}
+
+
+def _start_that_kills_its_worker(sample, k, rng, weights):
+    """A start function (``init``) that ends the process it runs in when that is a worker of
+    the selection's pool (as the out-of-memory killer would), and gives k-means++ rows here."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:
+        os._exit(9)
+    from emcli.families.gaussian.family import GaussianFamily
+
+    return GaussianFamily("VVV").start(sample, k, "kmeans++", rng, weights)
+
+
+def test_a_killed_worker_is_one_error_not_a_hang() -> None:
+    """A worker process that dies mid-selection ends the selection with a FitError (one
+    line at the command line, status 1), not a traceback and not a wait for results that
+    never come; this process has no candidates left waiting."""
+    planted = planted_mixture("full", k=2, d=2, n=120, seed=3)
+    with pytest.raises(FitError, match="worker process .* ended abruptly"):
+        select(
+            planted.x,
+            ["a", "b"],
+            range(1, 7),
+            ["VVV"],
+            jobs=2,
+            n_restarts=2,
+            init=_start_that_kills_its_worker,
+        )
 
 
 def test_terminal_table_shows_the_best_candidates_and_says_how_many_more() -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import DataError, EmcliError, Message
+from ..errors import DataError, EmcliError, FitError, Message
 from ..model import MixtureModel
 
 Array = NDArray[np.float64]
@@ -248,6 +248,8 @@ def select(
         else options
     )
     pool = _pool(jobs) if jobs > 1 else None
+    from concurrent.futures.process import BrokenProcessPool
+
     try:
         done = _fit_grid(x, columns, grid, first, pool, on_candidate)
         if screen:
@@ -260,6 +262,13 @@ def select(
             refits = _fit_grid(x, columns, [grid[i] for i in again], options, pool, refitted)
             for i, cand in zip(again, refits, strict=True):
                 done[i] = _better(done[i], cand, criterion)
+    except BrokenProcessPool:  # a worker was killed (e.g. by the out-of-memory killer)
+        if pool is not None:
+            _stop_workers(pool)
+        raise FitError(
+            "a worker process of the model selection ended abruptly (killed, or out of "
+            "memory); run it again, or with {jobs} 1"
+        ) from None
     except BaseException:
         # Ctrl-C, SIGTERM or an error: stop the workers now.  Leaving normally would wait
         # for every running candidate (minutes), and workers left behind keep computing
@@ -418,7 +427,8 @@ def _share(
             i = pending.popleft()
             try:
                 future = pool.submit(_fit_candidate, x, columns, *grid[i], options)
-            except RuntimeError:  # the pool is stopping (Ctrl-C, an error): nothing more
+            except RuntimeError:  # the pool is stopping or broken: this process takes the rest
+                pending.appendleft(i)
                 state["open"] = False
                 return
         future.add_done_callback(lambda f, i=i: _returned(f, i))
@@ -433,7 +443,8 @@ def _share(
             return pending.popleft() if pending else None
 
     try:
-        for _ in range(QUEUED_PER_WORKER * int(getattr(pool, "_max_workers", 1))):
+        workers = int(getattr(pool, "_max_workers", 1))
+        for _ in range(min(QUEUED_PER_WORKER * workers, len(grid) - 1)):  # one left here
             send()
         n_done = 0
         while True:
