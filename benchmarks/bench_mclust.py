@@ -18,6 +18,10 @@ below) this script
    checks this against ``Mclust(X, G = g, modelNames = m)$loglik`` on the chosen cell, VVV,4
    and EVE,3 of each data set (``loglik_check_max_abs``).
 
+Each side runs ``--repeat`` times per data set (3 by default), the two alternating, and the
+times reported are the medians: the machine is shared, and one run of each was 10-20% off
+either way.
+
 A cell counts as *at least mclust's* when emcli's log-likelihood >= mclust's - tol, with
 tol = max(1e-4, 1e-6 |mclust's|); *below* otherwise (the amounts are listed).  *Refused*:
 mclust reports a value and emcli's row is degenerate (collapsed in every start) or failed.
@@ -30,7 +34,7 @@ data sets shipped in sample_data/ (faithful, iris) only.  Results go to
 benchmarks/results/mclust/ as mclust-<UTC time>.json and .txt (machine, load average, git
 revision).
 
-Run:  python benchmarks/bench_mclust.py [--datasets faithful,iris] [--quick] [--api]
+Run:  python benchmarks/bench_mclust.py [--datasets faithful,iris] [--quick] [--api] [--repeat N]
 """
 
 from __future__ import annotations
@@ -199,6 +203,31 @@ def run_mclust(
         "loglik_checks": checks,
         "loglik_check_max_abs": max(diffs) if diffs else None,
     }
+
+
+MCLUST_TIMES = (
+    "time_in_r_s",
+    "cpu_in_r_s",
+    "wall_since_r_start_s",
+    "process_wall_s",
+    "process_cpu_s",
+    "subset_time_in_r_s",
+    "subset_cpu_in_r_s",
+)
+
+
+def medians(runs: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, Any]:
+    """The first run's record with each time in ``keys`` the median over ``runs`` (every
+    run's own under ``runs``); the cells are the first run's (both sides are deterministic)."""
+    out = dict(runs[0])
+    for key in keys:
+        values = [r[key] for r in runs if r.get(key) is not None]
+        if values:
+            values.sort()
+            mid = len(values) // 2
+            out[key] = values[mid] if len(values) % 2 else 0.5 * (values[mid - 1] + values[mid])
+    out["runs"] = [{key: r.get(key) for key in keys} for r in runs]
+    return out
 
 
 # ---------------------------------------------------------------------------- emcli side
@@ -378,6 +407,8 @@ def text_report(result: dict[str, Any]) -> str:
         f"load average at start {result['machine']['loadavg_start'][0]:.2f}, at end "
         f"{result['machine']['loadavg_end'][0]:.2f} on {result['machine']['cpus']} cores",
         f"log-likelihood tolerance: max(1e-4, 1e-6 |mclust's|); G = 1..{result['gmax']}",
+        f"times: the median of {result.get('repeat', 1)} run(s) of each side per data set, "
+        "the two sides alternating",
         "",
     ]
     head = (
@@ -570,6 +601,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--rscript", default="Rscript", help="the Rscript command [default: %(default)s]"
     )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="runs of each side per data set, alternating; the times reported are the "
+        "medians [default: 3, 1 with --quick]",
+    )
     ap.add_argument("--no-mclust", action="store_true", help="skip R mclust")
     ap.add_argument("--out", type=Path, default=OUT_DIR, help="results directory")
     ap.add_argument(
@@ -587,6 +625,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         ap.error(f"unknown data set(s) {', '.join(unknown)}; choose from {', '.join(DATASETS)}")
     gmax = args.gmax or (2 if args.quick else 9)
+    repeat = max(1, args.repeat if args.repeat is not None else (1 if args.quick else 3))
     jobs = args.jobs if args.jobs is not None else (1 if args.quick else None)
     extra = ["-n", "1"] if args.quick else []
 
@@ -615,6 +654,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "emcli_jobs": jobs if jobs is not None else f"emcli's default ({os.cpu_count()} cores)",
         "tolerance": "max(1e-4, 1e-6 * |mclust loglik|)",
+        "repeat": repeat,
         "datasets": [],
     }
     if rscript:
@@ -639,6 +679,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: emcli ...", end=" ", flush=True)
             ds["emcli"] = run_emcli_cli(data, work, gmax, jobs, extra)
             print(f"{ds['emcli']['wall_s']:.1f} s", end="", flush=True)
+            if "error" not in ds["emcli"] and rscript is None and repeat > 1:
+                runs = [ds["emcli"]] + [
+                    run_emcli_cli(data, work, gmax, jobs, extra) for _ in range(repeat - 1)
+                ]
+                ds["emcli"] = medians(runs, ("wall_s", "cpu_s"))
             if "error" in ds["emcli"]:
                 print(f" (failed: {ds['emcli']['error'].splitlines()[-1]})", flush=True)
                 result["datasets"].append(ds)
@@ -651,6 +696,16 @@ def main(argv: list[str] | None = None) -> int:
                 subset = fitted if len(fitted) < len(MCLUST_MODELS) else []
                 print("; mclust ...", end=" ", flush=True)
                 ds["mclust"] = run_mclust(rscript, data, work, gmax, subset)
+                if repeat > 1 and "error" not in ds["mclust"]:
+                    # the two sides alternate, so a change of the machine's load over the
+                    # run shows in both
+                    e_runs, m_runs = [ds["emcli"]], [ds["mclust"]]
+                    for _ in range(repeat - 1):
+                        e_runs.append(run_emcli_cli(data, work, gmax, jobs, extra))
+                        m_runs.append(run_mclust(rscript, data, work, gmax, subset))
+                    if not any("error" in r for r in e_runs + m_runs):
+                        ds["emcli"] = medians(e_runs, ("wall_s", "cpu_s"))
+                        ds["mclust"] = medians(m_runs, MCLUST_TIMES)
                 if "error" in ds["mclust"]:
                     print(f"failed: {ds['mclust']['error'].splitlines()[-1]}", flush=True)
                 else:
