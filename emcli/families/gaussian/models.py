@@ -391,6 +391,18 @@ def _pair_rounds(d: int) -> tuple[tuple[NDArray[np.intp], NDArray[np.intp]], ...
     return tuple(rounds)
 
 
+@functools.cache
+def _pair_entries(d: int) -> tuple[tuple[NDArray[np.intp], ...], ...]:
+    """``_pair_rounds`` with, for each round, the flat positions in a d x d matrix of its
+    pairs' (i, i), (j, j) and (i, j) entries, and of the rotation's four entries ((i, i),
+    (j, j), (j, i), (i, j)) in that order."""
+    out = []
+    for i, j in _pair_rounds(d):
+        ii, jj, ij, ji = i * d + i, j * d + j, i * d + j, j * d + i
+        out.append((i, j, ii, jj, ij, np.concatenate((ii, jj, ji, ij))))
+    return tuple(out)
+
+
 def _orientation_fit(
     s: Scatter, reg: float, previous: Array | None, shapes: Callable[[Array], Array]
 ) -> Array:
@@ -406,8 +418,9 @@ def _orientation_fit(
     n_k = s.n_k[..., None]
     orient, warm = _remembered_orientation(w, previous)
     limit = np.where(warm, WARM_ORIENTATION_SWEEPS, INNER_MAX_ITER)
-    rounds = _pair_rounds(w.shape[-1])
-    eye = np.eye(w.shape[-1])
+    d = w.shape[-1]
+    rounds = _pair_entries(d)
+    eye = np.broadcast_to(np.eye(d), orient.shape).copy()  # (..., d, d)
 
     def sweep(state: tuple[Array, Array, Array]) -> tuple[tuple[Array, Array, Array], Array]:
         d0, _, m = state  # D and M_k = D^T W_k D, (..., k, d, d)
@@ -415,20 +428,20 @@ def _orientation_fit(
         diag = shapes(m_diag)
         b = 1.0 / diag
         new = np.sum(n_k * np.log(diag) + m_diag * b, axis=(-2, -1))
-        for i, j in rounds:
+        for i, j, ii, jj, ij, entries in rounds:  # a round's pairs (i, j), flat (i,i) ...
+            flat = m.reshape(*m.shape[:-2], d * d)
             db = b[..., i] - b[..., j]  # (..., k, pairs)
-            c = 0.5 * (db * (m[..., i, i] - m[..., j, j])).sum(axis=-2)
-            sn = (db * m[..., i, j]).sum(axis=-2)
+            c = 0.5 * (db * (flat[..., ii] - flat[..., jj])).sum(axis=-2)
+            sn = (db * flat[..., ij]).sum(axis=-2)
             turn = np.isfinite(c) & np.isfinite(sn) & ((c != 0.0) | (sn != 0.0))
             t = 0.5 * np.arctan2(np.where(turn, -sn, 0.0), np.where(turn, -c, 1.0))
             cos, sin = np.cos(t), np.sin(t)
-            g = np.array(np.broadcast_to(eye, d0.shape))
-            g[..., i, i] = cos
-            g[..., j, j] = cos
-            g[..., j, i] = sin
-            g[..., i, j] = -sin
+            g = eye.copy()  # the rotation: (i,i), (j,j) cos, (j,i) sin, (i,j) -sin
+            g.reshape(*g.shape[:-2], d * d)[..., entries] = np.concatenate(
+                (cos, cos, sin, -sin), axis=-1
+            )
             d0 = d0 @ g
-            m = np.swapaxes(g, -1, -2)[..., None, :, :] @ m @ g[..., None, :, :]
+            m = g.swapaxes(-1, -2)[..., None, :, :] @ m @ g[..., None, :, :]
         return (d0, diag, m), new
 
     m0 = np.swapaxes(orient, -1, -2)[..., None, :, :] @ w @ orient[..., None, :, :]
