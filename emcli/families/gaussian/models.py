@@ -141,7 +141,7 @@ class CovarianceModel:
 # leading axes.  An iterative M-step runs until each start's own iteration has converged,
 # and a start that converged keeps what it had then: each start gets what it gets alone.
 def _regularised_full(s: Scatter, reg: float) -> Array:
-    w = s.w + np.swapaxes(s.w, -1, -2)
+    w = s.w + s.w.swapaxes(-1, -2)
     w *= 0.5
     d = w.shape[-1]
     diagonal = w.reshape(*w.shape[:-2], d * d)[..., :: d + 1]  # a view of the diagonals
@@ -158,7 +158,7 @@ def _regularised_diag(s: Scatter, reg: float) -> Array:
 
 def _geometric_mean(v: Array) -> Array:
     """det^(1/d) of diagonal matrices given as rows (..., d)."""
-    return np.exp(np.mean(np.log(np.maximum(v, _TINY)), axis=-1))
+    return np.exp(np.log(np.maximum(v, _TINY)).sum(axis=-1) / v.shape[-1])
 
 
 def _det_root(m: Array) -> Array:
@@ -282,7 +282,7 @@ def _eev(s: Scatter, reg: float, previous: Array | None = None) -> Array:
     g = _geometric_mean(total)
     shape = total / g[..., None]
     scale = (g / _n(s))[..., None, None, None]
-    return scale * (vectors * shape[..., None, None, :]) @ np.swapaxes(vectors, -1, -2)
+    return scale * (vectors * shape[..., None, None, :]) @ vectors.swapaxes(-1, -2)
 
 
 # ---------------------------------------------------------------------------- iterative
@@ -299,7 +299,7 @@ def _volumes_and_shape(
         a = (omega / state[0][..., None]).sum(axis=-2)
         a = a / _geometric_mean(a)[..., None]
         lam = (omega / a[..., None, :]).sum(axis=-1) / (d * n_k)
-        return (lam, a), np.sum(n_k * d * np.log(lam), axis=-1) + total
+        return (lam, a), (n_k * d * np.log(lam)).sum(axis=-1) + total
 
     lam_out, a_out = _iterate(step, (lam, np.ones(omega.shape[:-2] + (d,))), limit)
     return lam_out, a_out
@@ -318,7 +318,7 @@ def _vee(s: Scatter, reg: float, previous: Array | None = None) -> Array:
     # Sigma_k = lambda_k C (det C = 1): alternate C | lambda and lambda | C.
     w = _regularised_full(s, reg)
     d = w.shape[-1]
-    start = np.trace(w, axis1=-2, axis2=-1) / (d * s.n_k)
+    start = w.trace(axis1=-2, axis2=-1) / (d * s.n_k)
     lam, limit = _previous_volumes(previous, w, start, diagonal=False)
     total = _n(s) * d
 
@@ -326,9 +326,9 @@ def _vee(s: Scatter, reg: float, previous: Array | None = None) -> Array:
         c = (w / state[0][..., None, None]).sum(axis=-3)
         c = c / _det_root(c)[..., None, None]
         c_inv = np.linalg.inv(c)
-        c_inv = 0.5 * (c_inv + np.swapaxes(c_inv, -1, -2))
+        c_inv = 0.5 * (c_inv + c_inv.swapaxes(-1, -2))
         lam = np.einsum("...kij,...ji->...k", w, c_inv) / (d * s.n_k)
-        return (lam, c), np.sum(s.n_k * d * np.log(lam), axis=-1) + total
+        return (lam, c), (s.n_k * d * np.log(lam)).sum(axis=-1) + total
 
     lam, c = _iterate(step, (lam, np.zeros(w.shape[:-3] + (d, d))), limit)
     return lam[..., None, None] * c[..., None, :, :]
@@ -342,7 +342,7 @@ def _vev(s: Scatter, reg: float, previous: Array | None = None) -> Array:
     omega, vectors = _sym_eig_desc(w)
     lam, limit = _previous_volumes(previous, w, omega.sum(axis=-1) / (d * s.n_k), diagonal=False)
     lam, a = _volumes_and_shape(omega, s.n_k, lam, limit)
-    return lam[..., None, None] * (vectors * a[..., None, None, :]) @ np.swapaxes(vectors, -1, -2)
+    return lam[..., None, None] * (vectors * a[..., None, None, :]) @ vectors.swapaxes(-1, -2)
 
 
 def _common_orientation(w: Array, previous: Array | None) -> tuple[Array, Array]:
@@ -358,9 +358,9 @@ def _common_orientation(w: Array, previous: Array | None) -> tuple[Array, Array]
         previous if np.all(finite) else _keep(finite, previous, np.broadcast_to(np.eye(d), w.shape))
     )
     mix = 1.0 + 0.4142135623730951 * np.arange(k)  # distinct weights: no tied eigenvalues
-    scaled = prev / np.trace(prev, axis1=-2, axis2=-1)[..., None, None]
+    scaled = prev / prev.trace(axis1=-2, axis2=-1)[..., None, None]
     d_prev = np.linalg.eigh(np.einsum("k,...kij->...ij", mix, scaled))[1]
-    rotated = np.swapaxes(d_prev, -1, -2)[..., None, :, :] @ prev @ d_prev[..., None, :, :]
+    rotated = d_prev.swapaxes(-1, -2)[..., None, :, :] @ prev @ d_prev[..., None, :, :]
     off = np.abs(rotated - rotated * np.eye(d)).max(axis=(-3, -2, -1))
     warm = finite & (off <= NEAR_ORIENTATION * np.abs(rotated).max(axis=(-3, -2, -1)))
     if np.all(warm):
@@ -424,10 +424,10 @@ def _orientation_fit(
 
     def sweep(state: tuple[Array, Array, Array]) -> tuple[tuple[Array, Array, Array], Array]:
         d0, _, m = state  # D and M_k = D^T W_k D, (..., k, d, d)
-        m_diag = np.diagonal(m, axis1=-2, axis2=-1)  # diag(D^T W_k D), (..., k, d)
+        m_diag = m.diagonal(axis1=-2, axis2=-1)  # diag(D^T W_k D), (..., k, d)
         diag = shapes(m_diag)
         b = 1.0 / diag
-        new = np.sum(n_k * np.log(diag) + m_diag * b, axis=(-2, -1))
+        new = (n_k * np.log(diag) + m_diag * b).sum(axis=(-2, -1))
         for i, j, ii, jj, ij, entries in rounds:  # a round's pairs (i, j), flat (i,i) ...
             flat = m.reshape(*m.shape[:-2], d * d)
             db = b[..., i] - b[..., j]  # (..., k, pairs)
@@ -444,7 +444,7 @@ def _orientation_fit(
             m = g.swapaxes(-1, -2)[..., None, :, :] @ m @ g[..., None, :, :]
         return (d0, diag, m), new
 
-    m0 = np.swapaxes(orient, -1, -2)[..., None, :, :] @ w @ orient[..., None, :, :]
+    m0 = orient.swapaxes(-1, -2)[..., None, :, :] @ w @ orient[..., None, :, :]
     orient, diag, _ = _iterate(sweep, (orient, np.ones(w.shape[:-1]), m0), limit)
     out = _rotated(orient, diag)
     _remember(out, orient)
@@ -487,7 +487,7 @@ def _rotated(orient: Array, diag: Array) -> Array:
     and the diagonals c_k (..., k, d)."""
     return np.asarray(
         (orient[..., None, :, :] * diag[..., :, None, :])
-        @ np.swapaxes(orient, -1, -2)[..., None, :, :],
+        @ orient.swapaxes(-1, -2)[..., None, :, :],
         dtype=np.float64,
     )
 
@@ -697,14 +697,14 @@ def from_full(form: str, full: Array) -> Array:
         return full
     if form == "tied":
         return full[0].copy()
-    diag = np.diagonal(full, axis1=1, axis2=2).copy()
+    diag = full.diagonal(axis1=1, axis2=2).copy()
     return diag if form == "diag" else diag[:, 0].copy()
 
 
 def has_form(form: str, full: Array) -> bool:
     """Whether k full matrices have the structure of ``form`` (exactly)."""
     d = full.shape[-1]
-    diagonal = np.diagonal(full, axis1=1, axis2=2)
+    diagonal = full.diagonal(axis1=1, axis2=2)
     if form == "tied":
         return bool(np.all(full == full[:1]))
     if form == "diag":

@@ -90,7 +90,7 @@ class GaussianParams:
             if not all(_is_positive_definite(p) for p in np.reshape(prec, (-1, *prec.shape[-2:]))):
                 raise FitError(singular_message())
             inv = np.linalg.inv(prec)
-            cov: Array = np.asarray(0.5 * (inv + np.swapaxes(inv, -1, -2)), dtype=np.float64)
+            cov: Array = np.asarray(0.5 * (inv + inv.swapaxes(-1, -2)), dtype=np.float64)
         else:
             if not np.all(prec > 0.0):
                 raise FitError(singular_message())
@@ -173,7 +173,7 @@ def _precision_cholesky(cov: Array, stacked: bool) -> Array:
     except np.linalg.LinAlgError:
         bad = next(j for j, c in enumerate(cov) if not _is_positive_definite(c))
         raise FitError(singular_message(bad if stacked else None)) from None
-    ok = np.diagonal(lower, axis1=-2, axis2=-1) > np.sqrt(MIN_VARIANCE)
+    ok = lower.diagonal(axis1=-2, axis2=-1) > np.sqrt(MIN_VARIANCE)
     if not ok.all():
         tiny = ~ok.all(axis=-1)
         raise FitError(singular_message(int(np.flatnonzero(tiny)[0]) if stacked else None))
@@ -241,9 +241,9 @@ def log_det_factors(form: str, prec: Array, k: int, d: int) -> Array:
     """log det of precision Cholesky factors in the native shape of ``form``, with any
     leading axes (several starts' parameters stacked): shape (..., k)."""
     if form == "full":
-        return np.asarray(np.log(np.diagonal(prec, axis1=-2, axis2=-1)).sum(axis=-1))
+        return np.asarray(np.log(prec.diagonal(axis1=-2, axis2=-1)).sum(axis=-1))
     if form == "tied":
-        one = np.log(np.diagonal(prec, axis1=-2, axis2=-1)).sum(axis=-1)
+        one = np.log(prec.diagonal(axis1=-2, axis2=-1)).sum(axis=-1)
         return np.repeat(np.asarray(one)[..., None], k, axis=-1)
     if form == "diag":
         return np.asarray(np.log(prec).sum(axis=-1))

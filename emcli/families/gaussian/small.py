@@ -67,7 +67,7 @@ def _moments(stats: str, diff: Array, resp: Array) -> tuple[Array, Array, Array]
     if stats == "diag":
         w = np.matmul(diff * diff, resp[..., None])[..., 0] - n_k[..., None] * shift * shift
         return n_k, shift, w
-    w = np.matmul(diff * resp[..., None, :], np.swapaxes(diff, -1, -2))
+    w = np.matmul(diff * resp[..., None, :], diff.swapaxes(-1, -2))
     w -= n_k[..., None, None] * (shift[..., :, None] * shift[..., None, :])
     return n_k, shift, (w.sum(axis=-3) if stats == "pooled" else w)
 
@@ -209,9 +209,9 @@ def _evaluate_batch(
     prec = params.precisions
     diff = xt[None, None] - params.means[..., None]
     if form == "full":  # y = U^T (x - m) for the precision factor U
-        y = np.matmul(np.swapaxes(prec, -1, -2), diff)
+        y = np.matmul(prec.swapaxes(-1, -2), diff)
     elif form == "tied":
-        y = np.matmul(np.swapaxes(prec, -1, -2)[:, None], diff)
+        y = np.matmul(prec.swapaxes(-1, -2)[:, None], diff)
     elif form == "diag":
         y = diff * prec[..., None]
     else:
