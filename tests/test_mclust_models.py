@@ -202,11 +202,13 @@ def test_m_step_never_lowers_the_expected_log_likelihood(name):
             w_used = w
         q_prev = _q(_full(model, previous, k, d), w_used, n_k)
         # EVE and VVE start from the orientation their last M-step ended with when given its
-        # covariances, and recover it from a copy: both are GEM steps
-        if model.mclust in ("EVE", "VVE"):
+        # covariances (VEI, VEE and VEV from its volumes), and recover it from a copy: both
+        # are GEM steps
+        if model.mclust in ("EVE", "VVE", "VEI", "VEE", "VEV"):
             from emcli.families.gaussian import models
 
-            assert id(previous) in models._ORIENTATIONS
+            what = "orientation" if model.mclust in ("EVE", "VVE") else "volumes"
+            assert models._remembered(previous, what) is not None
         for prev in (previous, previous.copy()):
             new = model.m_step(_stats_of(model, n_k, w), 0.0, prev)
             q_new = _q(_full(model, new, k, d), w_used, n_k)

@@ -193,6 +193,9 @@ def _previous_volumes(
     cold = np.full(w.shape[:-3] if not diagonal else w.shape[:-2], INNER_MAX_ITER)
     if previous is None or previous.shape != w.shape:
         return start, cold
+    kept = _remembered(previous, "volumes")
+    if kept is not None:  # the volumes the M-step that made ``previous`` ended with
+        return kept, np.full(cold.shape, WARM_VOLUME_ROUNDS)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         vol = _geometric_mean(previous) if diagonal else _det_root(previous)
     ok = np.all(np.isfinite(vol) & (vol > 0), axis=-1, keepdims=True)
@@ -311,7 +314,9 @@ def _vei(s: Scatter, reg: float, previous: Array | None = None) -> Array:
     d = w.shape[-1]
     lam, limit = _previous_volumes(previous, w, w.sum(axis=-1) / (d * s.n_k), diagonal=True)
     lam, b = _volumes_and_shape(w, s.n_k, lam, limit)
-    return lam[..., None] * b[..., None, :]
+    out = lam[..., None] * b[..., None, :]
+    _remember(out, "volumes", lam)
+    return out
 
 
 def _vee(s: Scatter, reg: float, previous: Array | None = None) -> Array:
@@ -331,7 +336,9 @@ def _vee(s: Scatter, reg: float, previous: Array | None = None) -> Array:
         return (lam, c), (s.n_k * d * np.log(lam)).sum(axis=-1) + total
 
     lam, c = _iterate(step, (lam, np.zeros(w.shape[:-3] + (d, d))), limit)
-    return lam[..., None, None] * c[..., None, :, :]
+    out = lam[..., None, None] * c[..., None, :, :]
+    _remember(out, "volumes", lam)
+    return out
 
 
 def _vev(s: Scatter, reg: float, previous: Array | None = None) -> Array:
@@ -342,7 +349,9 @@ def _vev(s: Scatter, reg: float, previous: Array | None = None) -> Array:
     omega, vectors = _sym_eig_desc(w)
     lam, limit = _previous_volumes(previous, w, omega.sum(axis=-1) / (d * s.n_k), diagonal=False)
     lam, a = _volumes_and_shape(omega, s.n_k, lam, limit)
-    return lam[..., None, None] * (vectors * a[..., None, None, :]) @ vectors.swapaxes(-1, -2)
+    out = lam[..., None, None] * (vectors * a[..., None, None, :]) @ vectors.swapaxes(-1, -2)
+    _remember(out, "volumes", lam)
+    return out
 
 
 def _common_orientation(w: Array, previous: Array | None) -> tuple[Array, Array]:
@@ -447,38 +456,47 @@ def _orientation_fit(
     m0 = orient.swapaxes(-1, -2)[..., None, :, :] @ w @ orient[..., None, :, :]
     orient, diag, _ = _iterate(sweep, (orient, np.ones(w.shape[:-1]), m0), limit)
     out = _rotated(orient, diag)
-    _remember(out, orient)
+    _remember(out, "orientation", orient)
     return out
 
 
-# The orientation D each EVE/VVE M-step ends with, by its covariances (the array object, held
-# weakly: the entry goes when the array does): the next M-step, from those covariances,
-# starts from D itself instead of recovering it (``_common_orientation``: an
-# eigendecomposition and a check, 5% of a selection).  Covariances made otherwise (a start, a
-# SQUAREM jump, a subset of starts, a copy) are not found here and go through
-# ``_common_orientation``.  Whether an M-step finds its D depends only on where its
-# covariances came from, never on other fits or threads, so results stay reproducible.
-REMEMBER_ORIENTATIONS = True
-_ORIENTATIONS: dict[int, tuple[Any, Array]] = {}
+# What an iterative M-step ends with that the next one starts from, kept by the covariances
+# it made (the array object, held weakly: the entry goes when the array does): the
+# orientation D of EVE and VVE, and the volumes of VEI, VEE and VEV.  The next M-step, from
+# those covariances, starts from them instead of recovering them (an eigendecomposition and a
+# check, 5% of a selection, for D; a determinant a component for the volumes).  Covariances
+# made otherwise (a start, a SQUAREM jump, a subset of starts, a copy) are not found here
+# and the values are recovered from them.  Whether an M-step finds them depends only on
+# where its covariances came from, never on other fits or threads: results stay
+# reproducible.
+REMEMBER = True
+_KEPT: dict[tuple[str, int], tuple[Any, Array]] = {}
 
 
-def _remember(cov: Array, orient: Array) -> None:
-    if REMEMBER_ORIENTATIONS:
-        key = id(cov)
-        _ORIENTATIONS[key] = (weakref.ref(cov, functools.partial(_forget, key)), orient)
+def _remember(cov: Array, what: str, value: Array) -> None:
+    if REMEMBER:
+        key = (what, id(cov))
+        _KEPT[key] = (weakref.ref(cov, functools.partial(_forget, key)), value)
 
 
-def _forget(key: int, _: Any) -> None:
-    _ORIENTATIONS.pop(key, None)
+def _forget(key: tuple[str, int], _: Any) -> None:
+    _KEPT.pop(key, None)
+
+
+def _remembered(previous: Array | None, what: str) -> Array | None:
+    """What the M-step that made ``previous`` kept as ``what`` (``_remember``), or None."""
+    if previous is None:
+        return None
+    found = _KEPT.get((what, id(previous)))
+    return found[1] if found is not None and found[0]() is previous else None
 
 
 def _remembered_orientation(w: Array, previous: Array | None) -> tuple[Array, Array]:
     """``_common_orientation``, or the orientation the M-step that made ``previous`` ended
     with (warm for every start)."""
-    if previous is not None:
-        found = _ORIENTATIONS.get(id(previous))
-        if found is not None and found[0]() is previous and previous.shape == w.shape:
-            return found[1], np.ones(w.shape[:-3], dtype=bool)
+    orient = _remembered(previous, "orientation")
+    if orient is not None and previous is not None and previous.shape == w.shape:
+        return orient, np.ones(w.shape[:-3], dtype=bool)
     return _common_orientation(w, previous)
 
 
