@@ -90,7 +90,7 @@ SKLEARN_NAMES = {"full": "VVV", "tied": "EEE", "diag": "VVI", "spherical": "VII"
 SHARED_NOTE = (
     "The machine (2 cores) was shared with several other engineers' jobs during the run: "
     "absolute times are noisy and inflated; the CPU-time ratios and the side-by-side wall "
-    "ratios (each data set's two runs back to back) are the figures to read."
+    "ratios (each data set's runs of the two sides alternating) are the figures to read."
 )
 
 
