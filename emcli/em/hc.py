@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -76,17 +77,7 @@ def _logdet(w: Array, n: Array) -> Array:
     if d > 3:
         sign, logdet = np.linalg.slogdet(w / n[:, None, None])
         return np.where(sign > 0, logdet, -np.inf)
-    if d == 1:
-        det = w[:, 0, 0] / n
-    elif d == 2:
-        det = (w[:, 0, 0] * w[:, 1, 1] - w[:, 0, 1] * w[:, 1, 0]) / (n * n)
-    else:
-        a, b, c = w[:, 0, 0], w[:, 0, 1], w[:, 0, 2]
-        e, f, i = w[:, 1, 1], w[:, 1, 2], w[:, 2, 2]
-        det = (a * (e * i - f * f) - b * (b * i - f * c) + c * (b * f - e * c)) / (n * n * n)
-    out = np.full(det.shape, -np.inf)
-    np.log(det, out=out, where=det > 0)
-    return out
+    return _log_det_small(lambda p, q: w[:, p, q], n, d)
 
 
 def _merged_logdet(wa: Array, wo: Array, co: Array, do: Array, n: Array) -> Array:
@@ -96,10 +87,12 @@ def _merged_logdet(wa: Array, wo: Array, co: Array, do: Array, n: Array) -> Arra
     d = wa.shape[-1]
     if d > 3:
         return _logdet(wa[None] + wo + co[:, None, None] * do[:, :, None] * do[:, None, :], n)
+    return _log_det_small(lambda p, q: wa[p, q] + wo[:, p, q] + co * do[:, p] * do[:, q], n, d)
 
-    def entry(p: int, q: int) -> Array:
-        return wa[p, q] + wo[:, p, q] + co * do[:, p] * do[:, q]
 
+def _log_det_small(entry: Callable[[int, int], Array], n: Array, d: int) -> Array:
+    """log det(W / n) of symmetric matrices of d <= 3 columns from the entries ``entry(p, q)``
+    (p <= q) of their upper triangles, -inf where not positive."""
     if d == 1:
         det = entry(0, 0) / n
     elif d == 2:
