@@ -536,15 +536,15 @@ def test_prestarted_workers_are_the_selections() -> None:
     """``prestart`` starts the worker processes before the data is read; the selection
     with that many jobs runs on them (none left waiting) and gives the same table as in one
     process."""
-    import emcli.em.selection as selection
+    from emcli import workers
 
     planted = planted_mixture("diag", k=2, d=2, n=150, seed=8)
     grid = (range(1, 4), ["diag", "spherical"])
-    selection.prestart(2, 6)
-    assert list(selection._READY) == [2]
-    ready = selection._READY[2]
+    workers.prestart(2, 6)
+    assert list(workers._READY) == [2]
+    ready = workers._READY[2]
     _, parallel = select(planted.x, ["a", "b"], *grid, jobs=2, n_restarts=2)
-    assert not selection._READY and ready._shutdown_thread
+    assert not workers._READY and ready._shutdown_thread
     _, alone = select(planted.x, ["a", "b"], *grid, jobs=1, n_restarts=2)
     assert [c.row() for c in parallel] == [c.row() for c in alone]
 
@@ -573,3 +573,35 @@ def test_a_failed_hc_start_is_not_polished() -> None:
             ]
             want = float(logsumexp(np.array(dens).reshape(p.n_components, -1), axis=0).sum())
             assert c.model.log_likelihood == pytest.approx(want, rel=1e-9)
+
+
+def test_the_command_line_starts_a_selections_workers_before_numpy(monkeypatch) -> None:
+    """``fit`` starts a selection's worker processes before it imports numpy (emcli.workers
+    needs the standard library only), counting the candidates from the spellings; a run
+    with one candidate or a warm start starts none."""
+    import subprocess
+    import sys
+
+    from emcli import workers
+    from emcli.cli.fit import early_prestart
+
+    probe = "import sys, emcli.workers; print(sorted(m for m in sys.modules if 'numpy' in m))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "[]"
+    calls = []
+    monkeypatch.setattr(workers, "prestart", lambda jobs, n: calls.append((jobs, n)))
+    options = {"init": "auto", "jobs": None}
+    for k_spec, kinds, given, want in [
+        (None, "full", set(), (None, 126)),  # no -k: mclust's grid of 9 x 14
+        (None, "VVV,EEE", {"covariance_spec"}, (None, 18)),
+        ("2..4", "full", {"k_spec"}, (None, 3)),
+        ("1,3", "all", {"k_spec", "covariance_spec"}, (None, 28)),
+        ("3", "full", {"k_spec"}, None),  # one candidate
+        ("x..2", "full", {"k_spec"}, None),  # build_config says what is wrong
+    ]:
+        calls.clear()
+        early_prestart(k_spec, kinds, options, given)
+        assert calls == ([want] if want else []), (k_spec, kinds)
+    calls.clear()
+    early_prestart(None, "full", {"init": "model.json", "jobs": 2}, set())
+    assert calls == []  # a warm start: not a selection

@@ -121,6 +121,33 @@ def _parsed(parse: Any, spec: str, hint: str) -> list[Any]:
 DEFAULT_COMPONENTS = "1..9"
 
 
+def early_prestart(
+    k_spec: str | None, covariance_spec: str, options: dict[str, Any], given: set[str]
+) -> None:
+    """Start a selection's worker processes before ``build_config`` imports numpy, so that
+    they start Python and import emcli while this process does (``emcli.workers``; run_fit's
+    ``prestart`` with the exact count takes them).  The number of candidates is counted from
+    the spellings alone: a run that turns out to be no selection discards them."""
+    try:
+        if k_spec is None:
+            n_k = 9
+        elif ".." in k_spec:
+            lo, hi = (int(v) for v in k_spec.split("..", 1))
+            n_k = hi - lo + 1
+        else:
+            n_k = len(k_spec.split(","))
+    except ValueError:
+        return  # build_config says what is wrong
+    if k_spec is None and "covariance_spec" not in given:
+        n_kinds = 14
+    else:
+        n_kinds = 14 if covariance_spec.strip().lower() == "all" else covariance_spec.count(",") + 1
+    if n_k * n_kinds > 1 and options["init"] in INIT_METHODS:
+        from .. import workers
+
+        workers.prestart(options["jobs"], n_k * n_kinds)
+
+
 def build_config(
     source: str, k_spec: str | None, covariance_spec: str, options: dict[str, Any], given: set[str]
 ) -> FitConfig:
@@ -557,7 +584,13 @@ def fit(
       emcli fit sample_data/books.csv --text-column text -k 6 --top-words -
     """
     given = {name for name in ctx.params if ctx.get_parameter_source(name) not in DEFAULTS}
-    run_fit(build_config(input, k_spec, covariance_spec, options, given))
+    from .. import workers  # the standard library only: no numpy yet
+
+    early_prestart(k_spec, covariance_spec, options, given)
+    try:
+        run_fit(build_config(input, k_spec, covariance_spec, options, given))
+    finally:
+        workers.discard_prestarted()  # any that no selection took
 
 
 # ---------------------------------------------------------------------------- the pipeline
@@ -574,15 +607,16 @@ def run_fit(config: FitConfig) -> None:
     )
     check_run(config, engine_name, paths)
     carrier = carrier_for(config.source, config.carry, paths)
-    if config.n_candidates > 1 and engine_name == "memory":
-        from ..em import selection
+    from .. import workers
 
-        selection.prestart(config.jobs, config.n_candidates)  # they start as the data is read
+    if config.n_candidates > 1 and engine_name == "memory":
+        workers.prestart(config.jobs, config.n_candidates)  # they start as the data is read
         try:
             _fit_and_write(config, engine_name, outputs, paths, carrier)
         finally:
-            selection.discard_prestarted()  # the run ended before its selection took them
+            workers.discard_prestarted()  # the run ended before its selection took them
     else:
+        workers.discard_prestarted()  # started early for a selection this run does not make
         _fit_and_write(config, engine_name, outputs, paths, carrier)
 
 

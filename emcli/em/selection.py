@@ -18,7 +18,6 @@ so the table does not depend on the number of parallel jobs.
 from __future__ import annotations
 
 import math
-import os
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,9 @@ from numpy.typing import NDArray
 
 from ..errors import DataError, EmcliError, FitError, Message
 from ..model import MixtureModel
+from ..workers import pool as _pool
+from ..workers import pool_jobs
+from ..workers import stop_workers as _stop_workers
 
 Array = NDArray[np.float64]
 CRITERIA = ("bic", "icl", "aic")
@@ -161,33 +163,6 @@ def _fit_candidate(
     return cand
 
 
-def _worker_init() -> None:
-    # Each worker process does its own BLAS work on one thread: no oversubscription.  The
-    # variables alone come too late (unpickling this function imported numpy already), so
-    # BLAS is also limited at run time, and EMCLI_THREADS=1 keeps the E-step on one thread.
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "EMCLI_THREADS"):
-        os.environ[var] = "1"
-    # Ctrl-C at a terminal reaches the whole process group: the parent alone reacts (and
-    # stops the workers), so no worker prints a KeyboardInterrupt traceback.
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(1)
-
-
-def _stop_workers(pool: Any) -> None:
-    """Terminate a ProcessPoolExecutor's workers at once and reap them."""
-    processes = list(getattr(pool, "_processes", {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        if process.is_alive():
-            process.terminate()
-    for process in processes:
-        process.join(timeout=5)
-
-
 # Screening (``select``): every candidate first runs SCREEN_STARTS of its restarts (start 0
 # is the hierarchical start, mclust's only one); the CONTENDERS best by the criterion, and any
 # within CONTENDER_MARGIN of the best, are then fitted again with every restart.
@@ -314,54 +289,6 @@ def _better(screened: Candidate, full: Candidate, criterion: str) -> Candidate:
     if b is None or (a is not None and a < b):
         return screened
     return full
-
-
-def _pool(jobs: int) -> Any:
-    """The ``jobs - 1`` worker processes that fit candidates beside this one (``_share``;
-    spawned, one BLAS thread each): the ones ``prestart`` started for this many jobs, else
-    new ones."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    ready = _READY.pop(jobs, None)
-    discard_prestarted()  # any started for another number of jobs: not needed
-    if ready is not None and not getattr(ready, "_broken", False):
-        return ready
-    if ready is not None:
-        ready.shutdown(wait=False, cancel_futures=True)
-    ctx = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(jobs - 1, mp_context=ctx, initializer=_worker_init)
-
-
-_READY: dict[int, Any] = {}
-
-
-def _warm_up() -> None:
-    from .. import api  # noqa: F401  (what a candidate's fit imports)
-
-
-def pool_jobs(jobs: int | None, n_candidates: int) -> int:
-    """How many worker processes a selection of ``n_candidates`` runs on (1: none)."""
-    return max(1, min(jobs or os.cpu_count() or 1, max(1, n_candidates)))
-
-
-def discard_prestarted() -> None:
-    """Stop the worker processes ``prestart`` started that no selection took (the run
-    ended before its selection)."""
-    for pool in _READY.values():
-        pool.shutdown(wait=False, cancel_futures=True)
-    _READY.clear()
-
-
-def prestart(jobs: int | None, n_candidates: int) -> None:
-    """Start a selection's worker processes now, so that they start Python and import emcli
-    while the caller reads its data (a command line saves about 0.2 s); ``select``
-    with the same number of jobs takes them."""
-    n = pool_jobs(jobs, n_candidates)
-    if n > 1 and n not in _READY:
-        _READY[n] = _pool(n)
-        for _ in range(n - 1):
-            _READY[n].submit(_warm_up)
 
 
 def _fit_grid(
