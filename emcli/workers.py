@@ -54,7 +54,7 @@ def pool(jobs: int) -> Any:
     if ready is not None and not getattr(ready, "_broken", False):
         return ready
     if ready is not None:
-        ready.shutdown(wait=False, cancel_futures=True)
+        stop_workers(ready)
     ctx = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(jobs - 1, mp_context=ctx, initializer=worker_init)
 
@@ -72,9 +72,10 @@ def prestart(jobs: int | None, n_candidates: int) -> None:
 
 def discard_prestarted() -> None:
     """Stop the worker processes ``prestart`` started that no selection took (the run
-    ended before its selection, or made none)."""
-    for ready in _READY.values():
-        ready.shutdown(wait=False, cancel_futures=True)
+    ended before its selection, or made none): at once, so that a run that stops on an
+    error does not wait for them to finish starting before it exits."""
+    for ready in list(_READY.values()):
+        stop_workers(ready)
     _READY.clear()
 
 
