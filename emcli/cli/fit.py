@@ -586,7 +586,8 @@ def fit(
     given = {name for name in ctx.params if ctx.get_parameter_source(name) not in DEFAULTS}
     from .. import workers  # the standard library only: no numpy yet
 
-    early_prestart(k_spec, covariance_spec, options, given)
+    if input == "-" or os.path.exists(input):  # else the run stops at once: no workers
+        early_prestart(k_spec, covariance_spec, options, given)
     try:
         run_fit(build_config(input, k_spec, covariance_spec, options, given))
     finally:
