@@ -72,9 +72,9 @@ def _terms(n: Array, tr: Array, logdet: Array, d: int, alpha: float) -> Array:
 
 def _logdet(w: Array, n: Array) -> Array:
     """log det(W / n) of scatters (m, d, d), -inf where not positive: in closed form for up to
-    three columns (LAPACK's LU a matrix at a time took most of a 1000-row tree's time)."""
+    four columns (LAPACK's LU a matrix at a time took most of a 1000-row tree's time)."""
     d = w.shape[-1]
-    if d > 3:
+    if d > 4:
         sign, logdet = np.linalg.slogdet(w / n[:, None, None])
         return np.where(sign > 0, logdet, -np.inf)
     return _log_det_small(lambda p, q: w[:, p, q], n, d)
@@ -82,26 +82,38 @@ def _logdet(w: Array, n: Array) -> Array:
 
 def _merged_logdet(wa: Array, wo: Array, co: Array, do: Array, n: Array) -> Array:
     """``_logdet`` of the scatters of cluster a merged with each of others: W_a + W_o +
-    c_o d_o d_o^T, (d, d), (m, d, d), (m,), (m, d), (m,); for up to three columns from the
+    c_o d_o d_o^T, (d, d), (m, d, d), (m,), (m, d), (m,); for up to four columns from the
     entries of the upper triangle, without forming the matrices."""
     d = wa.shape[-1]
-    if d > 3:
+    if d > 4:
         return _logdet(wa[None] + wo + co[:, None, None] * do[:, :, None] * do[:, None, :], n)
     return _log_det_small(lambda p, q: wa[p, q] + wo[:, p, q] + co * do[:, p] * do[:, q], n, d)
 
 
 def _log_det_small(entry: Callable[[int, int], Array], n: Array, d: int) -> Array:
-    """log det(W / n) of symmetric matrices of d <= 3 columns from the entries ``entry(p, q)``
+    """log det(W / n) of symmetric matrices of d <= 4 columns from the entries ``entry(p, q)``
     (p <= q) of their upper triangles, -inf where not positive."""
     if d == 1:
         det = entry(0, 0) / n
     elif d == 2:
         b = entry(0, 1)
         det = (entry(0, 0) * entry(1, 1) - b * b) / (n * n)
-    else:
+    elif d == 3:
         a, b, c = entry(0, 0), entry(0, 1), entry(0, 2)
         e, f, i = entry(1, 1), entry(1, 2), entry(2, 2)
         det = (a * (e * i - f * f) - b * (b * i - f * c) + c * (b * f - e * c)) / (n * n * n)
+    else:  # Laplace's expansion by the 2 x 2 minors of rows 0, 1 and their complements
+        m00, m01, m02, m03 = entry(0, 0), entry(0, 1), entry(0, 2), entry(0, 3)
+        m11, m12, m13 = entry(1, 1), entry(1, 2), entry(1, 3)
+        m22, m23, m33 = entry(2, 2), entry(2, 3), entry(3, 3)
+        det = (
+            (m00 * m11 - m01 * m01) * (m22 * m33 - m23 * m23)
+            - (m00 * m12 - m02 * m01) * (m12 * m33 - m23 * m13)
+            + (m00 * m13 - m03 * m01) * (m12 * m23 - m22 * m13)
+            + (m01 * m12 - m02 * m11) * (m02 * m33 - m23 * m03)
+            - (m01 * m13 - m03 * m11) * (m02 * m23 - m22 * m03)
+            + (m02 * m13 - m03 * m12) * (m02 * m13 - m12 * m03)
+        ) / ((n * n) * (n * n))
     out = np.full(det.shape, -np.inf)
     np.log(det, out=out, where=det > 0)
     return out
