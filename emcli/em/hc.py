@@ -286,7 +286,9 @@ def cut(merges: NDArray[np.intp], groups: NDArray[np.intp], k: int) -> NDArray[n
     return order[inverse].astype(np.intp)
 
 
-def _key(x: Array, weights: Array | None) -> bytes:
+def sample_key(x: Array, weights: Array | None) -> bytes:
+    """A digest of rows and their weights, to find them again among cached results (the hc
+    trees here, the starting partitions of ``init.initial_labels``)."""
     h = hashlib.blake2b(digest_size=16)
     h.update(np.ascontiguousarray(x).tobytes())
     h.update(str(x.shape).encode())
@@ -298,7 +300,7 @@ def _key(x: Array, weights: Array | None) -> bytes:
 def hc_tree(x: Array, weights: Array | None = None) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """(merges, each row's starting cluster) for the rows ``x`` (no gaps), cached for the
     last few inputs so that every k and model of a selection shares one tree."""
-    key = _key(x, weights)
+    key = sample_key(x, weights)
     hit = _CACHE.get(key)
     if hit is not None:
         _CACHE.move_to_end(key)

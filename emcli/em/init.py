@@ -27,7 +27,6 @@ its column within the row's group.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -176,12 +175,9 @@ def initial_labels(
     """
     if x.shape[0] > CACHE_ROWS:
         return _initial_labels(x, n_components, method, rng, weights)
-    h = hashlib.blake2b(digest_size=16)
-    for part in (x, weights):
-        if part is not None:
-            h.update(np.ascontiguousarray(part).tobytes())
-        h.update(str(None if part is None else part.shape).encode())
-    key = (h.digest(), n_components, method, repr(rng.bit_generator.state))
+    from .hc import sample_key
+
+    key = (sample_key(x, weights), n_components, method, repr(rng.bit_generator.state))
     with _CACHE_LOCK:  # starts may run on threads
         hit = _CACHE.get(key)
         if hit is not None:
