@@ -561,7 +561,7 @@ def fit_engine(
     if start_model is not None:
         recorded["init"] = "model"
     elif starter is not None:
-        recorded["init"] = "function"
+        recorded["init"] = getattr(starter, "recorded_init", "function")
     total = getattr(engine, "total_weight", engine.n_samples)
     model = model_from_outcome(outcome, fam, recorded, names, _as_count(total), reorder)
     if record is not None:

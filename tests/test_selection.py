@@ -421,9 +421,10 @@ def test_old_faithful_matches_mclust(faithful_csv, tmp_path) -> None:
 
 # ---------------------------------------------------------------------------- screening
 def test_screening_refits_the_contenders_with_every_restart(monkeypatch) -> None:
-    """With 10 restarts a selection screens every candidate on 4 of them, then fits the
-    best candidates again with all 10: the winner has had every restart, a candidate far
-    behind only the screening starts, and the winner is the planted model."""
+    """With 10 restarts a selection screens every candidate on its hc start alone (with
+    SQUAREM, as mclust fits every cell from its hc start), then fits the best candidates
+    again with all 10: the winner has had every restart, a candidate far behind only the
+    screening start, and the winner is the planted model."""
     import emcli.em.selection as selection
 
     planted = planted_mixture("full", k=3, d=2, n=300, seed=4)
@@ -442,8 +443,9 @@ def test_screening_refits_the_contenders_with_every_restart(monkeypatch) -> None
         if c.criterion("bic") is not None
         and c.criterion("bic") > values[selection.CONTENDERS] + selection.CONTENDER_MARGIN
     ]
-    assert far and all(c.model.settings["n_restarts"] == selection.SCREEN_STARTS for c in far)
+    assert far and all(c.model.settings["n_restarts"] == selection.SCREEN_STARTS == 1 for c in far)
     assert all(c.model.settings["tol"] == selection.SCREEN_TOL for c in far)
+    assert all(c.model.settings["accelerate"] for c in far)
     assert winner.model.settings["tol"] == 1e-8  # the contenders: the requested tolerance
     # without screening (every candidate with all 10 restarts) the winner is the same fit
     monkeypatch.setattr(selection, "SCREEN_STARTS", 1000)
@@ -482,7 +484,15 @@ def test_this_process_fits_candidates_beside_its_workers(monkeypatch) -> None:
     monkeypatch.setattr(parallel, "as_worker", counted)
     shared = select(planted.x, ["a", "b"], *grid, jobs=3, n_restarts=3)[1]
     assert [c.row() for c in shared] == [c.row() for c in alone]
-    # the two workers were sent 2 candidates each ahead; this process fitted the next
+    assert here and set(here) == {1}
+    # without the repairs (which this process makes while the workers refit), of the 12
+    # candidates the two workers were sent 2 each ahead; this process fitted the next
+    import emcli.em.selection as selection
+
+    here.clear()
+    monkeypatch.setattr(selection, "_repair", lambda *args: None)
+    monkeypatch.setattr(selection, "SCREEN_STARTS", 1000)  # no refits either
+    select(planted.x, ["a", "b"], *grid, jobs=3, n_restarts=3)
     assert 1 <= len(here) <= 12 - 4 and set(here) == {1}
 
 
@@ -605,3 +615,146 @@ def test_the_command_line_starts_a_selections_workers_before_numpy(monkeypatch) 
     calls.clear()
     early_prestart(None, "full", {"init": "model.json", "jobs": 2}, set())
     assert calls == []  # a warm start: not a selection
+
+
+# ---------------------------------------------------------------------------- nesting
+def _covariance_set(name: str, k: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    """k random covariances Sigma_j = lambda_j D_j A_j D_j^T of mclust's model ``name``:
+    each letter (volume, shape, orientation) equal across components (E), drawn per
+    component (V), or the identity (I)."""
+    from scipy.stats import special_ortho_group
+
+    def volume() -> float:
+        return float(rng.uniform(0.5, 3.0))
+
+    def shape() -> np.ndarray:
+        a = rng.uniform(0.2, 5.0, d)
+        return a / np.exp(np.log(a).mean())
+
+    def turn() -> np.ndarray:
+        return special_ortho_group.rvs(d, random_state=rng)
+
+    draw = {"volume": volume, "shape": shape, "orientation": turn}
+    fixed = {"volume": 1.0, "shape": np.ones(d), "orientation": np.eye(d)}
+    parts = {}
+    for letter, what in zip(name, ("volume", "shape", "orientation"), strict=True):
+        one = draw[what]() if letter == "E" else fixed[what]
+        parts[what] = [draw[what]() if letter == "V" else one for _ in range(k)]
+    return np.stack(
+        [
+            lam * (o * a) @ o.T
+            for lam, a, o in zip(parts["volume"], parts["shape"], parts["orientation"], strict=True)
+        ]
+    )
+
+
+def _is_of_model(sigma: np.ndarray, name: str) -> bool:
+    """Whether the covariances meet the constraints of mclust's model ``name``, from their
+    eigendecompositions (to 1e-8)."""
+    vol = np.exp(np.linalg.slogdet(sigma)[1] / sigma.shape[-1])
+    scaled = sigma / vol[:, None, None]
+    same = bool(np.allclose(scaled, scaled[:1], atol=1e-8))  # shape and orientation shared
+    values = np.linalg.eigvalsh(scaled)
+    checks = {
+        "volume": name[0] != "E" or np.allclose(vol, vol[0], rtol=1e-8),
+        "spherical": name[1] != "I" or np.allclose(values, 1.0, atol=1e-8),
+        "shape": name[1] != "E" or np.allclose(values, values[:1], atol=1e-8),
+        "axes": name[2] != "I" or np.allclose(sigma, sigma * np.eye(sigma.shape[-1]), atol=1e-8),
+        "shared": name[2] != "E"
+        or all(np.allclose(a @ b, b @ a, atol=1e-8) for a in sigma for b in sigma),
+        "both": name[1:] != "EE" or same,
+    }
+    return all(checks.values())
+
+
+def test_nested_models_are_the_ones_whose_covariances_the_other_model_holds() -> None:
+    """``nested_in(a, b)`` exactly when every random covariance set of a (from mclust's
+    parameterisation) is one of b (by the eigendecompositions), over all 14 x 14 pairs."""
+    from emcli.families.gaussian.models import covariance_model, nested_in
+
+    rng = np.random.default_rng(7)
+    sets = {a: [_covariance_set(a, 3, 3, rng) for _ in range(3)] for a in MCLUST_MODELS}
+    for a in MCLUST_MODELS:
+        assert _is_of_model(sets[a][0], a)
+        for b in MCLUST_MODELS:
+            held = all(_is_of_model(s, b) for s in sets[a])
+            assert nested_in(a, b) == (held and a != b), (a, b)
+            assert covariance_model(a).nested_in(covariance_model(b)) == nested_in(a, b)
+    assert nested_in("E", "V") and not nested_in("V", "E")
+    assert nested_in("diag", "full") and not nested_in("full", "tied")
+
+
+@pytest.mark.parametrize("name", MCLUST_MODELS)
+def test_a_fit_stored_as_a_model_it_is_nested_in_is_the_same_mixture(name: str) -> None:
+    """``as_model`` keeps the densities (scipy's), and ``split`` keeps the model's
+    constraint, the weights' sum and the split component's mean and mass."""
+    from scipy.stats import multivariate_normal
+
+    from emcli.families.gaussian.models import covariance_model, from_full, nested_in
+    from emcli.families.gaussian.params import GaussianParams
+
+    rng = np.random.default_rng(3)
+    k, d = 3, 3
+    full = _covariance_set(name, k, d, rng)
+    means = rng.normal(size=(k, d)) * 3
+    weights = np.array([0.5, 0.3, 0.2])
+    model = covariance_model(name)
+    params = GaussianParams.from_covariances(model, weights, means, from_full(model.form, full))
+    x = rng.normal(size=(50, d)) * 3
+
+    def density(p: GaussianParams) -> np.ndarray:
+        return sum(
+            w * multivariate_normal(m, c).pdf(x)
+            for w, m, c in zip(p.weights, p.means, p.full_covariances(), strict=True)
+        )
+
+    for outer in MCLUST_MODELS:
+        if nested_in(name, outer):
+            moved = params.as_model(outer)
+            assert moved.model_name == outer
+            np.testing.assert_allclose(density(moved), density(params), rtol=1e-10)
+    two = params.split()
+    assert two.n_components == k + 1 and two.weights.sum() == pytest.approx(1.0)
+    assert _is_of_model(two.full_covariances(), name)
+    halves = [0, k]  # the heaviest component (0) and its new half
+    np.testing.assert_allclose(two.weights[halves].sum(), weights[0])
+    np.testing.assert_allclose(two.means[halves].mean(axis=0), means[0], atol=1e-12)
+    assert not np.allclose(two.means[0], two.means[k])
+
+
+def test_a_selection_never_leaves_a_model_below_one_nested_in_it(monkeypatch) -> None:
+    """On iris (k = 1..5, mclust's 14 models) the screening fits leave some models below a
+    model nested in them at the same k; the selection starts those again from the nested
+    fit, and then no candidate is below any model nested in it (its maximum likelihood is
+    at least theirs).  The repaired ones say so in their model file's settings."""
+    import emcli.em.selection as selection
+    from emcli.families.gaussian.models import nested_in
+
+    table = np.loadtxt(
+        os.path.join(os.path.dirname(__file__), "..", "sample_data", "iris.csv"),
+        delimiter=",",
+        skiprows=1,
+        usecols=(0, 1, 2, 3),
+    )
+    columns = ["a", "b", "c", "d"]
+
+    def violations(cands) -> list[tuple[str, str, int]]:
+        ll = {
+            (c.model_name, c.n_components): c.model.log_likelihood
+            for c in cands
+            if c.model is not None and not c.degenerate
+        }
+        return [
+            (a, b, k)
+            for (a, k), la in ll.items()
+            for (b, k2), lb in ll.items()
+            if k2 == k and nested_in(a, b) and lb < la - 1e-6 * abs(la)
+        ]
+
+    _, fixed = select(table, columns, range(1, 6), list(MCLUST_MODELS), jobs=1)
+    assert violations(fixed) == []
+    assert any(c.model.settings["init"] == "nested" for c in fixed)
+    with monkeypatch.context() as m:
+        m.setattr(selection, "_repair", lambda *args: None)
+        _, screened = select(table, columns, range(1, 6), list(MCLUST_MODELS), jobs=1)
+    assert violations(screened)  # there was something to repair

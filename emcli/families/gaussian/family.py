@@ -290,11 +290,12 @@ class GaussianFamily:
 
         rows, labels, centers = initial_labels(x, n_components, method, rng, weights)
         x, w = x[rows], None if weights is None else weights[rows]
+        exact = method == "hc"  # mclust's start, with mclust's exact M-step
         if np.isnan(x).any():
             return missing.params_from_labels_with_gaps(
-                x, labels, centers, self.model, self.reg_covar, w
+                x, labels, centers, self.model, self.reg_covar, w, exact
             )
-        return params_from_labels(x, labels, centers, self.model, self.reg_covar, w)
+        return params_from_labels(x, labels, centers, self.model, self.reg_covar, w, exact)
 
     def from_responsibilities(
         self, x: Array, resp: Array, weights: Array | None = None

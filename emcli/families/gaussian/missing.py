@@ -391,8 +391,10 @@ def params_from_labels_with_gaps(
     model: CovarianceModel,
     reg_covar: float,
     weights: Array | None = None,
+    exact: bool = False,
 ) -> GaussianParams:
-    """Initial M-step from a hard assignment when ``x`` has gaps.
+    """Initial M-step from a hard assignment when ``x`` has gaps (``exact``: as
+    ``params_from_labels``).
 
     Each missing cell is filled with the mean of the observed cells of its column within the
     row's group (the column's overall observed mean if the group has none), then the
@@ -408,4 +410,4 @@ def params_from_labels_with_gaps(
     np.add.at(counts, labels, (~gaps).astype(np.float64))
     group_means = np.where(counts > 0, sums / np.maximum(counts, 1.0), observed_mean(x)[None])
     filled = np.where(gaps, group_means[labels], x)
-    return params_from_labels(filled, labels, centers, model, reg_covar, weights)
+    return params_from_labels(filled, labels, centers, model, reg_covar, weights, exact)

@@ -120,6 +120,11 @@ class CovarianceModel:
         """Whether two rows are the same model (``full`` and ``VVV`` are)."""
         return self.mclust == other.mclust
 
+    def nested_in(self, other: CovarianceModel) -> bool:
+        """``nested_in(self, other)``: every covariance set of this model is one of
+        ``other``'s."""
+        return _nested(self.mclust, other.mclust)
+
     @property
     def univariate(self) -> bool:
         """mclust's one-column models E and V (only for d == 1)."""
@@ -688,6 +693,33 @@ def covariance_grid(names: list[str], n_rows: int, n_features: int) -> tuple[lis
     kinds = resolve_covariances(names, n_features)
     skipped = [k for k in kinds if not estimable(covariance_model(k), n_rows, n_features)]
     return kinds, skipped
+
+
+# ---------------------------------------------------------------------------- nesting
+# The order of mclust's letters: the axes (I) are a special case of one shared orientation
+# or shape (E), which is a special case of a free one (V).
+_LETTER_ORDER = {"I": 0, "E": 1, "V": 2}
+
+
+def nested_in(inner: CovarianceModel | str, outer: CovarianceModel | str) -> bool:
+    """Whether every covariance set of ``inner`` is one of ``outer`` too (and they differ):
+    each of volume, shape and orientation at most as free (I before E before V), the
+    orientation of a spherical model (shape I) being no constraint.  Then a fit of
+    ``inner`` is a point of ``outer``, and EM for ``outer`` started there ends at least as
+    high: the maximum likelihood of ``outer`` is at least that of ``inner`` (E is nested in
+    V on one column; EEI in EEE; VII in every V.. model)."""
+    return _nested(covariance_model(inner).mclust, covariance_model(outer).mclust)
+
+
+@functools.cache
+def _nested(a: str, b: str) -> bool:
+    if a == b or len(a) != len(b):
+        return False
+    if len(a) == 1:
+        return (a, b) == ("E", "V")
+    if any(_LETTER_ORDER[x] > _LETTER_ORDER[y] for x, y in zip(a[:2], b[:2], strict=True)):
+        return False
+    return a[1] == "I" or _LETTER_ORDER[a[2]] <= _LETTER_ORDER[b[2]]
 
 
 # ---------------------------------------------------------------------------- shapes

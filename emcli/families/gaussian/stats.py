@@ -153,15 +153,19 @@ def params_from_labels(
     model: CovarianceModel,
     reg_covar: float,
     weights: Array | None = None,
+    exact: bool = False,
 ) -> GaussianParams:
     """M-step from a hard assignment of rows to components (used by initialisation); the
-    moments are taken about ``centers`` (k, d), which an empty group keeps as its mean."""
+    moments are taken about ``centers`` (k, d), which an empty group keeps as its mean.
+    EVE's and VVE's orientation then takes one sweep from a guess (``models.start_guess``),
+    unless ``exact``: then it iterates to its tolerance, as mclust's M-step from its hc
+    partition does (the hc start's)."""
     from .models import ORIENTATION_MODELS, start_guess
 
     resp = np.zeros((x.shape[0], centers.shape[0]))
     resp[np.arange(x.shape[0]), labels] = 1.0 if weights is None else weights
     stats = block_stats(x, resp, centers, model, 0.0)
-    if model.mclust not in ORIENTATION_MODELS:
+    if exact or model.mclust not in ORIENTATION_MODELS:
         return m_step(stats, reg_covar)
     return m_step(stats, reg_covar, start_guess(model, scatter(stats)[2], reg_covar))
 
