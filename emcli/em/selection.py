@@ -245,11 +245,12 @@ def select(
 
         gaussian = options.get("family", "gaussian") == "gaussian"
 
-        def repair(here: Any = None) -> None:
+        def repair(idle: Callable[[], bool] | None = None) -> None:
             if gaussian:
-                _repair(x, columns, grid, done, first, here, progress)
+                _repair(x, columns, grid, done, first, pool, progress, idle)
 
-        # the contenders' refits go to the workers while this process makes the repairs
+        # the contenders' refits go to the workers while this process makes the repairs,
+        # which it shares with them once they are done
         refits = _fit_grid(x, columns, [grid[i] for i in again], options, pool, progress, repair)
         for i, cand in zip(again, refits, strict=True):
             done[i] = _better(done[i], cand, criterion)
@@ -260,7 +261,7 @@ def select(
                 done[i] = _better(done[i], cand, criterion)
             again += later
         if again:  # a refit above a candidate that contains it
-            repair(pool)
+            repair()
     except BrokenProcessPool:  # a worker was killed (e.g. by the out-of-memory killer)
         if pool is not None:
             _stop_workers(pool)
@@ -336,6 +337,7 @@ def _repair(
     options: dict[str, Any],
     pool: Any,
     on_candidate: Callable[[int, int, Candidate], None] | None,
+    idle: Callable[[], bool] | None = None,
 ) -> None:
     """Start again, in place in ``done``, every candidate whose fit ends below that of a
     candidate it contains, from that fit: a model nested in it at the same k
@@ -344,8 +346,9 @@ def _repair(
     split in two (``GaussianParams.split``).  The new fit replaces the old one when its
     log-likelihood is higher.  A candidate is started again once, and only when none of
     the candidates it contains (at its k or fewer) waits for its own: those that are ready
-    go together, shared between the processes as the grid's are.  Each uses ``options``
-    with one start and SQUAREM."""
+    go together, shared between the processes as the grid's are (but only this process's
+    while ``idle`` says the workers are busy).  Each uses ``options`` with one start and
+    SQUAREM."""
     # the covariance models, from the fits (this module imports no family); a kind none of
     # whose candidates was fitted is not repaired
     fitted = {c.covariance_type: c.model.params.model for c in done if c.model is not None}
@@ -393,7 +396,7 @@ def _repair(
             columns,
             [grid[i] for i, _ in todo],
             [{**start, "init": _FromFit(p)} for _, p in todo],
-            pool,
+            pool if idle is None or idle() else None,
             on_candidate,
         )
         for (i, _), cand in zip(todo, fits, strict=True):
@@ -434,19 +437,19 @@ def _fit_grid(
     options: dict[str, Any] | Sequence[dict[str, Any]],
     pool: Any,
     on_candidate: Callable[[int, int, Candidate], None] | None,
-    meanwhile: Callable[[], None] | None = None,
+    meanwhile: Callable[[Callable[[], bool]], None] | None = None,
 ) -> list[Candidate]:
     """Every (k, kind) of ``grid`` fitted with ``options`` (one dict for all, or one per
     candidate), in grid order: here, or shared between this process and the worker
-    processes of ``pool`` (``_share``).  ``meanwhile`` runs in this process first, while
-    the workers begin on the grid."""
+    processes of ``pool`` (``_share``).  ``meanwhile(idle)`` runs in this process first,
+    while the workers begin on the grid; ``idle()`` says whether they are done with it."""
     each = [options] * len(grid) if isinstance(options, dict) else list(options)
     done: list[Candidate | None] = [None] * len(grid)
     if isinstance(on_candidate, _Progress):
         on_candidate.begin(len(grid))
     if pool is None or len(grid) <= 1:
         if meanwhile is not None:
-            meanwhile()
+            meanwhile(lambda: True)
         for i, (k, kind) in enumerate(grid):
             cand = done[i] = _fit_candidate(x, columns, k, kind, each[i])
             if on_candidate:
@@ -471,7 +474,7 @@ def _share(
     grid: Sequence[tuple[int, str]],
     options: Sequence[dict[str, Any]],
     pool: Any,
-    meanwhile: Callable[[], None] | None = None,
+    meanwhile: Callable[[Callable[[], bool]], None] | None = None,
 ) -> Iterator[tuple[int, Candidate]]:
     """Fit the candidates of ``grid`` (candidate i with ``options[i]``) on the workers of
     ``pool`` and in this process, and yield (grid index, candidate) as each is done.  The
@@ -489,7 +492,7 @@ def _share(
     pending = deque(sorted(range(len(grid)), key=lambda i: -grid[i][0]))
     lock = threading.Lock()
     back: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
-    state = {"open": True}
+    state = {"open": True, "out": 0}
 
     def send() -> None:
         # from this thread, and from the pool's thread as a candidate comes back
@@ -503,12 +506,19 @@ def _share(
                 pending.appendleft(i)
                 state["open"] = False
                 return
+            state["out"] += 1
         future.add_done_callback(lambda f, i=i: _returned(f, i))
 
     def _returned(future: Any, i: int) -> None:
+        with lock:
+            state["out"] -= 1
         back.put((i, future))
         if not future.cancelled():
             send()
+
+    def idle() -> bool:  # the workers have nothing of this grid left
+        with lock:
+            return not pending and not state["out"]
 
     def take() -> int | None:
         with lock:
@@ -520,7 +530,7 @@ def _share(
             send()
         if meanwhile is not None:
             with parallel.as_worker(), parallel.single_blas():
-                meanwhile()
+                meanwhile(idle)
         n_done = 0
         while True:
             i = take()
