@@ -14,6 +14,8 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import emcli
 from emcli.data import reader
@@ -438,3 +440,59 @@ def test_numeric_columns_of_every_type_read_as_pyarrow_casts_them(kind) -> None:
     with_nulls = pa.table({"c": pa.chunked_array([c.cast(kind) for c in nulls])})
     column = with_nulls.column("c").cast(pa.float64()).to_numpy(zero_copy_only=False)
     assert np.array_equal(to_array(with_nulls, ["c"])[:, 0], column, equal_nan=True)
+
+
+# ---------------------------------------------------------------------------- small files
+_CELLS = st.one_of(
+    st.integers(-(10**15) + 1, 10**15 - 1).map(str),
+    st.floats(allow_nan=False, allow_infinity=False, width=64).map(repr),
+    st.floats(-1e6, 1e6, allow_nan=False).map(lambda v: f"{v:.3e}"),
+    st.floats(-1e3, 1e3, allow_nan=False).map(lambda v: f"{v:.4f}"),
+    st.sampled_from(["", "NA", "nan", "NaN", "null", "-0", "0", "-0.0", "007", "1e5", "2E-3"]),
+    st.sampled_from([" 1", "+1", ".5", "1.", "inf", "-inf", "1,5", '"2"', "x", "1e400", "0x1"]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_cols=st.integers(1, 4),
+    rows=st.lists(st.lists(_CELLS, min_size=4, max_size=4), min_size=1, max_size=12),
+    crlf=st.booleans(),
+    sep=st.sampled_from([",", "\t", ";"]),
+)
+def test_a_small_csv_reads_as_pyarrow_reads_it(tmp_path_factory, n_cols, rows, crlf, sep):
+    """A small file of plain numbers is parsed without pyarrow (``_small_plain_csv``); every
+    file, plain or not, reads to the same values (sign of zero included), names, notes and
+    errors as through pyarrow."""
+    path = tmp_path_factory.mktemp("small") / ("t.tsv" if sep == "\t" else "t.csv")
+    end = "\r\n" if crlf else "\n"
+    lines = [sep.join(f"c{j}" for j in range(n_cols))]
+    lines += [sep.join(row[:n_cols]) for row in rows]
+    path.write_text(end.join(lines) + end)
+    delimiter = None if sep in (",", "\t") else sep
+
+    def outcome(small_bytes: int):
+        try:
+            with pytest.MonkeyPatch.context() as m:
+                m.setattr(reader, "SMALL_CSV_BYTES", small_bytes)
+                t = read_table(str(path), delimiter=delimiter)
+        except DataError as exc:
+            return ("error", str(exc))
+        return ("table", t.columns, t.notes, t.x.tobytes(), t.x.shape)
+
+    assert outcome(reader.SMALL_CSV_BYTES) == outcome(0)
+
+
+def test_a_small_plain_csv_is_read_without_pyarrow(tmp_path):
+    """The fast path takes the plain files it is for (and only them): mclust's data sets
+    are such files."""
+    plain = tmp_path / "plain.csv"
+    plain.write_text("a,b\n1,2.5\n-0,NA\n300,4e0\n")
+    table = reader._small_plain_csv(str(plain), ",")
+    assert table is not None and table.columns == ["a", "b"]
+    np.testing.assert_array_equal(table.x, [[1.0, 2.5], [0.0, np.nan], [300.0, 4.0]])
+    assert not np.signbit(table.x[1, 0])  # "-0" in an integer column is 0, as in pyarrow
+    for text in ('a,b\n"1",2\n', "a,b\n1,x\n", "a,b\n1\n", "\ufeffa,b\n1,2\n", "a,b\n,\n"):
+        other = tmp_path / "other.csv"
+        other.write_text(text)
+        assert reader._small_plain_csv(str(other), ",") is None, text

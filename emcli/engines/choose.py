@@ -93,6 +93,10 @@ def choose_engine(
     if source == "-" or not os.path.isfile(source):
         return Choice("memory")  # stdin's size is unknown; errors come from the reader
     limit = memory_limit if memory_limit is not None else default_memory_limit()
+    if _text_table(source, fmt) and 4 * (os.path.getsize(source) + 1) <= limit:
+        # a CSV cell takes at least two bytes (a digit and a separator): at most 8 bytes
+        # of float64 for every 2 bytes of the file, whatever the columns
+        return Choice("memory")
     size = estimated_bytes(source, fmt, columns, delimiter, weights)
     if size is None or size <= limit:
         return Choice("memory")
@@ -102,6 +106,14 @@ def choose_engine(
         f"the input needs about {format_size(size)} in memory, more than "
         f"the limit of {format_size(limit)} ({origin}): using {{engine}} stream",
     )
+
+
+def _text_table(source: str, fmt: str | None) -> bool:
+    """Whether ``source`` is a CSV or TSV file by its extension (not Parquet; not a
+    compressed file read with ``--format``, which pyarrow would decompress)."""
+    from ..data.formats import EXTENSIONS
+
+    return fmt is None and EXTENSIONS.get(os.path.splitext(source)[1].lower()) in ("csv", "tsv")
 
 
 def estimated_bytes(
