@@ -31,6 +31,7 @@ from ..model import MixtureModel
 from ..workers import pool as _pool
 from ..workers import pool_jobs
 from ..workers import stop_workers as _stop_workers
+from .driver import TIE_TOL
 
 Array = NDArray[np.float64]
 CRITERIA = ("bic", "icl", "aic")
@@ -422,8 +423,6 @@ def _better(screened: Candidate, full: Candidate, criterion: str) -> Candidate:
     """The fit with all restarts, unless the screening fit (or its repair) is better by
     the criterion beyond rounding (a two-phase run polishes other starts, so it can end
     lower; a screening fit at the same optimum can end a rounding above it)."""
-    from .driver import TIE_TOL
-
     a, b = screened.criterion(criterion), full.criterion(criterion)
     if b is None or (a is not None and a < b - TIE_TOL * max(1.0, abs(b))):
         return screened
