@@ -758,3 +758,26 @@ def test_a_selection_never_leaves_a_model_below_one_nested_in_it(monkeypatch) ->
         m.setattr(selection, "_repair", lambda *args: None)
         _, screened = select(table, columns, range(1, 6), list(MCLUST_MODELS), jobs=1)
     assert violations(screened)  # there was something to repair
+
+
+def test_a_script_on_standard_input_runs_a_selection_on_workers() -> None:
+    """``python - < script``: the spawned workers would run the main script ``<stdin>``
+    again, which is no file, and fail to start (the selection then said a worker ended
+    abruptly); they start, and the table is the one-process table."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np\n"
+        "from emcli.em.selection import select\n"
+        "x = np.random.default_rng(0).normal(size=(120, 2)) + np.repeat([[0, 0], [6, 0]], 60, 0)\n"
+        "for jobs in (1, 2):\n"
+        "    w, cands = select(x, ['a', 'b'], range(1, 4), ['full', 'diag'], jobs=jobs)\n"
+        "    print([c.row()['log_likelihood'] for c in cands], w.n_components)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-"], input=script, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    one, two = done.stdout.splitlines()
+    assert one == two and one.endswith(" 2")
