@@ -357,10 +357,11 @@ def _repair(
     ks = [k for k, _ in grid]
 
     def within(j: int, i: int) -> bool:  # candidate j is contained in candidate i
+        # (two spellings of one model, ``full`` and ``VVV``, at the same k: neither)
         a, b = names[j], names[i]
         return (
             j != i and ks[j] <= ks[i] and a is not None and b is not None
-            and (a.same(b) or a.nested_in(b))
+            and ((a.same(b) and ks[j] < ks[i]) or a.nested_in(b))
         )  # fmt: skip
 
     below = [[j for j in range(len(grid)) if within(j, i)] for i in range(len(grid))]
