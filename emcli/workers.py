@@ -11,7 +11,6 @@ imports), and a worker unpickles its initializer without importing numpy first.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 _READY: dict[int, Any] = {}
@@ -60,49 +59,9 @@ def pool(jobs: int) -> Any:
         return ready
     if ready is not None:
         stop_workers(ready)
+    from .spawn import Spawn
 
-    return ProcessPoolExecutor(
-        jobs - 1, mp_context=__getattr__("_Spawn")(), initializer=worker_init
-    )
-
-
-def _define_spawn() -> None:
-    """Define ``_Process`` and ``_Spawn`` (on first use: multiprocessing is 6 ms of import
-    that a run without a selection does without; module-level names, so that a process
-    object pickles)."""
-    import multiprocessing.context
-
-    class _Process(multiprocessing.context.SpawnProcess):
-        """A spawned worker process.  It runs the parent's main script again, from its
-        path; a script read from standard input (``python - < script``) has the path
-        ``<stdin>``, which is no file, and the worker would fail to start: such a script is
-        not run again (as for ``python -c``)."""
-
-        def start(self) -> None:
-            main = sys.modules.get("__main__")
-            path = getattr(main, "__file__", None)
-            if main is None or path is None or os.path.isfile(path):
-                super().start()
-                return
-            del main.__file__
-            try:
-                super().start()
-            finally:
-                main.__file__ = path
-
-    class _Spawn(multiprocessing.context.SpawnContext):
-        Process = _Process
-
-    for cls in (_Process, _Spawn):
-        cls.__qualname__ = cls.__name__
-        globals()[cls.__name__] = cls
-
-
-def __getattr__(name: str) -> Any:
-    if name in ("_Process", "_Spawn"):
-        _define_spawn()
-        return globals()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return ProcessPoolExecutor(jobs - 1, mp_context=Spawn(), initializer=worker_init)
 
 
 def prestart(jobs: int | None, n_candidates: int) -> None:
